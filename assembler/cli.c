@@ -1,0 +1,27 @@
+#include "cli.h"
+
+#include <stdio.h>
+
+#include "log.h"
+
+int cli_fail(struct kiln_error **err)
+{
+	if (err && *err) {
+		fprintf(stderr, "kiln: %s\n", (*err)->msg);
+		kiln_error_release(err);
+	}
+	return 1;
+}
+
+void cli_verbosity(int opt)
+{
+	if (opt == 'v')
+		kiln_log_level = kiln_log_level < 0 ? 1 : kiln_log_level + 1;
+	else if (opt == 'q')
+		kiln_log_level = LOG_QUIET;
+}
+
+void cli_print_help(const char *usage)
+{
+	fputs(usage, stdout);
+}
