@@ -10,6 +10,7 @@
 #ifndef KILN_STORE_H
 #define KILN_STORE_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -66,5 +67,71 @@ int store_tag(struct store *s, const char *name, const char *digest, const char 
  * 0 when absent, -1 on error. */
 int store_lookup(struct store *s, const char *name, char digest_out[DIGEST_STRLEN],
 		 struct kiln_error **err);
+
+/* ---- Additions (store helper) ---- */
+
+/* Removes every index.json entry named NAME.  Returns 1 when one was
+ * removed, 0 when there was none, -1 on error.  Blobs stay (see store_gc). */
+int store_untag(struct store *s, const char *name, struct kiln_error **err);
+
+/* A snapshot of index.json (read under a shared lock); caller json_decref()s. */
+json_t *store_index(struct store *s, struct kiln_error **err);
+
+/* Size of a stored blob, or -1 when absent. */
+int64_t store_blob_size(struct store *s, const char *digest);
+
+/* Re-hashes a stored blob: 0 when its content matches DIGEST, -1 otherwise
+ * (missing, unreadable or "digest mismatch (got …)"). */
+int store_blob_verify(struct store *s, const char *digest, struct kiln_error **err);
+
+/* Removes a blob (absent is not an error). */
+int store_blob_remove(struct store *s, const char *digest, struct kiln_error **err);
+
+/* Opens a blob writer that can resume a transfer broken in an earlier run:
+ * the partial data of EXPECTED lives in blobs/sha256/.partial-<hex> (a
+ * named file, unlike store_blob_create's anonymous temp file), is re-hashed
+ * on open, and blob_writer_size() tells where to continue (an HTTP Range).
+ * Call blob_writer_truncate(w, 0) to start over when the server does not
+ * honour the range.  Only one process may resume a digest at a time; a
+ * second one gets EBUSY. */
+struct blob_writer *store_blob_resume(struct store *s, const char *expected,
+				      struct kiln_error **err);
+/* Drops everything after the first SIZE bytes (only SIZE 0 is supported for
+ * an anonymous writer that has already hashed past it). */
+int blob_writer_truncate(struct blob_writer *w, uint64_t size, struct kiln_error **err);
+
+/* The blobs reachable from index.json: every root, and for every root that is
+ * an index or manifest, every descriptor it names, recursively (only blobs
+ * present are followed).  Calls FN for each digest once, sorted.  Read under
+ * a shared lock. */
+int store_walk_referenced(struct store *s, void (*fn)(const char *digest, void *arg), void *arg,
+			  struct kiln_error **err);
+
+/* Garbage collection: removes every blob not reachable from index.json and
+ * every temp file (.tmp-*, .partial-*, index.json.tmp-*) older than
+ * TEMP_MIN_AGE seconds.  Refuses (EBUSY) while another process has the store
+ * open, so that a pull that has written blobs but not yet tagged them is
+ * never robbed.  When DRY_RUN nothing is removed.  FN (may be NULL) is
+ * called for each file removed (or that would be), with its size.  Returns
+ * the number of files. */
+int store_gc(struct store *s, bool dry_run, int64_t temp_min_age,
+	     void (*fn)(const char *path, int64_t size, void *arg), void *arg,
+	     struct kiln_error **err);
+
+/* Removes abandoned temp files (blobs/sha256/.tmp-*, .partial-*, and
+ * *.tmp-* beside index.json) older than MIN_AGE seconds and not locked by a
+ * live writer.  When DRY_RUN nothing is removed.  FN as for store_gc.
+ * Returns the number of files. */
+int store_clean_temp(struct store *s, int64_t min_age, bool dry_run,
+		     void (*fn)(const char *path, int64_t size, void *arg), void *arg,
+		     struct kiln_error **err);
+
+/* Checks the whole store: every blob's content matches its name, every
+ * index.json root exists, every manifest present has its config and layers,
+ * every index present has at least one of its manifests.  Calls FN once per
+ * problem (WHAT is the digest or file, WHY a sentence).  Returns the number
+ * of problems, or -1 when the check itself could not run. */
+int store_verify(struct store *s, void (*fn)(const char *what, const char *why, void *arg),
+		 void *arg, struct kiln_error **err);
 
 #endif
