@@ -43,8 +43,10 @@ $(BUILD)/libkiln.a: $(LIB_OBJS)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
+# --whole-archive: main.c refers to the verbs weakly, and a weak reference
+# alone does not pull a member out of an archive.
 $(BUILD)/kiln: $(BUILD)/obj/assembler/main.o $(BUILD)/libkiln.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $< -Wl,--whole-archive $(BUILD)/libkiln.a -Wl,--no-whole-archive $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libkiln.a
 	@mkdir -p $(@D)
