@@ -1,0 +1,107 @@
+/* Shared option handling for the verbs that talk to registries. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "registry_cli.h"
+#include "util.h"
+
+static int parse_size(const char *arg, uint64_t *out)
+{
+	char *end;
+	unsigned long long v = strtoull(arg, &end, 10);
+	if (end == arg)
+		return -1;
+	uint64_t mul = 1;
+	if (*end == 'k' || *end == 'K')
+		mul = 1024, end++;
+	else if (*end == 'm' || *end == 'M')
+		mul = 1024 * 1024, end++;
+	else if (*end == 'g' || *end == 'G')
+		mul = 1024ULL * 1024 * 1024, end++;
+	if (*end == 'i' || *end == 'B')
+		end++;
+	if (*end == 'B')
+		end++;
+	if (*end)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+int registry_cli_option(int opt, const char *arg, struct registry_options *o, char **cache,
+			struct kiln_error **err)
+{
+	uint64_t v;
+	switch (opt) {
+	case REGISTRY_OPT_CACHE:
+		free(*cache);
+		*cache = xstrdup(arg);
+		return 0;
+	case REGISTRY_OPT_ARCH:
+	case REGISTRY_OPT_PLATFORM:
+		free(o->arch);
+		o->arch = xstrdup(arg);
+		return 0;
+	case REGISTRY_OPT_INSECURE:
+		registry_options_add_insecure(o, arg);
+		return 0;
+	case REGISTRY_OPT_CERT_FILE:
+		free(o->cert_file);
+		o->cert_file = xstrdup(arg);
+		return 0;
+	case REGISTRY_OPT_MIRROR:
+		return registry_options_add_mirror(o, arg, err);
+	case REGISTRY_OPT_JOBS:
+		if (parse_u64(arg, 10, &v) < 0 || v < 1 || v > 64)
+			return kiln_error_make(err, 0, "--jobs `%s`: expected 1 to 64", arg);
+		o->jobs = (int)v;
+		return 0;
+	case REGISTRY_OPT_AUTH_FILE:
+		free(o->auth_file);
+		o->auth_file = xstrdup(arg);
+		return 0;
+	case REGISTRY_OPT_PROGRESS:
+		if (strcmp(arg, "auto") == 0)
+			o->progress = REGISTRY_PROGRESS_AUTO;
+		else if (strcmp(arg, "plain") == 0 || strcmp(arg, "lines") == 0)
+			o->progress = REGISTRY_PROGRESS_LINES;
+		else if (strcmp(arg, "none") == 0 || strcmp(arg, "quiet") == 0)
+			o->progress = REGISTRY_PROGRESS_NONE;
+		else
+			return kiln_error_make(err, 0, "--progress `%s`: expected auto, plain or none",
+					       arg);
+		return 0;
+	case REGISTRY_OPT_CHUNK_SIZE:
+		if (parse_size(arg, &v) < 0)
+			return kiln_error_make(err, 0, "--chunk-size `%s`: expected a size", arg);
+		o->chunk_size = v;
+		return 0;
+	case REGISTRY_OPT_NO_MOUNT:
+		o->no_mount = true;
+		return 0;
+	default:
+		return kiln_error_make(err, 0, "unknown option");
+	}
+}
+
+int registry_cli_env(struct registry_options *o, struct kiln_error **err)
+{
+	const char *names[] = {"KILN_MIRROR", "LINUXKIT_MIRROR"};
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		const char *v = getenv(names[i]);
+		if (v == NULL || *v == 0)
+			continue;
+		cleanup_free char *copy = xstrdup(v);
+		char *save = NULL;
+		for (char *t = strtok_r(copy, " ,\t", &save); t; t = strtok_r(NULL, " ,\t", &save)) {
+			bool dup = false;
+			const char *eq = strchr(t, '=');
+			for (size_t k = 0; eq && k < o->nmirrors; k++)
+				dup |= strlen(o->mirrors[k].domain) == (size_t)(eq - t) &&
+				       strncmp(o->mirrors[k].domain, t, (size_t)(eq - t)) == 0;
+			if (!dup && registry_options_add_mirror(o, t, err) < 0)
+				return kiln_error_wrap(err, "$%s", names[i]);
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,57 @@
+/* The registry options shared by `kiln pull`, `kiln push` (and any verb
+ * that talks to registries): a getopt_long table fragment, its help text
+ * and the handler.  Option values use codes >= 0x300. */
+#ifndef KILN_REGISTRY_CLI_H
+#define KILN_REGISTRY_CLI_H
+
+#include <getopt.h>
+
+#include "error.h"
+#include "registry.h"
+
+enum {
+	REGISTRY_OPT_CACHE = 0x300,
+	REGISTRY_OPT_ARCH,
+	REGISTRY_OPT_PLATFORM,
+	REGISTRY_OPT_INSECURE,
+	REGISTRY_OPT_CERT_FILE,
+	REGISTRY_OPT_MIRROR,
+	REGISTRY_OPT_JOBS,
+	REGISTRY_OPT_AUTH_FILE,
+	REGISTRY_OPT_PROGRESS,
+	REGISTRY_OPT_CHUNK_SIZE,
+	REGISTRY_OPT_NO_MOUNT,
+};
+
+#define REGISTRY_CLI_LONGOPTS                                                                      \
+	{"cache", required_argument, 0, REGISTRY_OPT_CACHE},                                       \
+	{"arch", required_argument, 0, REGISTRY_OPT_ARCH},                                         \
+	{"platform", required_argument, 0, REGISTRY_OPT_PLATFORM},                                 \
+	{"insecure-registry", required_argument, 0, REGISTRY_OPT_INSECURE},                        \
+	{"cert-file", required_argument, 0, REGISTRY_OPT_CERT_FILE},                               \
+	{"mirror", required_argument, 0, REGISTRY_OPT_MIRROR},                                     \
+	{"jobs", required_argument, 0, REGISTRY_OPT_JOBS},                                         \
+	{"auth-file", required_argument, 0, REGISTRY_OPT_AUTH_FILE},                               \
+	{"progress", required_argument, 0, REGISTRY_OPT_PROGRESS},                                 \
+	{"chunk-size", required_argument, 0, REGISTRY_OPT_CHUNK_SIZE},                             \
+	{"no-mount", no_argument, 0, REGISTRY_OPT_NO_MOUNT}
+
+#define REGISTRY_CLI_HELP                                                                          \
+	"  --cache DIR               the store (default $KILN_CACHE or ~/.cache/kiln)\n"       \
+	"  --arch ARCH               platform to pull from an index: amd64, arm64, arm/v7\n"   \
+	"  --platform OS/ARCH[/VAR]  the same with an OS\n"                                      \
+	"  --insecure-registry HOST  allow plain HTTP and unverified TLS for HOST[:PORT]\n"    \
+	"  --cert-file FILE          CA bundle (PEM) to verify registries with\n"               \
+	"  --mirror REG=URL          fetch REG (e.g. docker.io) from URL ($LINUXKIT_MIRROR)\n"  \
+	"  --jobs N                  parallel blob downloads (default 4)\n"                     \
+	"  --auth-file FILE          credentials file (default $REGISTRY_AUTH_FILE, then\n"     \
+	"                            $DOCKER_CONFIG/config.json or ~/.docker/config.json)\n"  \
+	"  --progress auto|plain|none  bars on a terminal, one line per image, or nothing\n"
+
+/* Applies option OPT with ARG to O (--cache goes to *CACHE).  -1 on a bad value. */
+int registry_cli_option(int opt, const char *arg, struct registry_options *o, char **cache,
+			struct kiln_error **err);
+/* Applies $LINUXKIT_MIRROR / $KILN_MIRROR (space or comma separated REG=URL). */
+int registry_cli_env(struct registry_options *o, struct kiln_error **err);
+
+#endif
