@@ -808,7 +808,7 @@ int store_clean_temp(struct store *s, int64_t min_age, bool dry_run,
 	return a + b;
 }
 
-static int gc_locked(struct store *s, bool dry_run, int64_t temp_min_age,
+static int gc_locked(struct store *s, bool dry_run, bool clear, int64_t temp_min_age,
 		     void (*fn)(const char *path, int64_t size, void *arg), void *arg,
 		     struct kiln_error **err)
 {
@@ -818,6 +818,11 @@ static int gc_locked(struct store *s, bool dry_run, int64_t temp_min_age,
 	cleanup_json json_t *index = index_read_locked(s, err);
 	if (index == NULL)
 		return -1;
+	if (clear) {
+		json_object_set_new(index, "manifests", json_array());
+		if (!dry_run && index_write_locked(s, index, err) < 0)
+			return -1;
+	}
 	cleanup_json json_t *set = reachable(s, index);
 	int count = store_clean_temp(s, temp_min_age, dry_run, fn, arg, err);
 	if (count < 0)
@@ -859,9 +864,9 @@ static int gc_locked(struct store *s, bool dry_run, int64_t temp_min_age,
 	return count;
 }
 
-int store_gc(struct store *s, bool dry_run, int64_t temp_min_age,
-	     void (*fn)(const char *path, int64_t size, void *arg), void *arg,
-	     struct kiln_error **err)
+static int gc_exclusive(struct store *s, bool dry_run, bool clear, int64_t temp_min_age,
+			void (*fn)(const char *path, int64_t size, void *arg), void *arg,
+			struct kiln_error **err)
 {
 	/* Converting our shared lock drops it first; take it back whatever
 	 * happens. */
@@ -875,9 +880,40 @@ int store_gc(struct store *s, bool dry_run, int64_t temp_min_age,
 					       s->dir);
 		return kiln_error_make(err, e, "lock store `%s`", s->dir);
 	}
-	int count = gc_locked(s, dry_run, temp_min_age, fn, arg, err);
+	int count = gc_locked(s, dry_run, clear, temp_min_age, fn, arg, err);
 	flock(s->users_fd, LOCK_SH);
 	return count;
+}
+
+int store_gc(struct store *s, bool dry_run, int64_t temp_min_age,
+	     void (*fn)(const char *path, int64_t size, void *arg), void *arg,
+	     struct kiln_error **err)
+{
+	return gc_exclusive(s, dry_run, false, temp_min_age, fn, arg, err);
+}
+
+int store_clear(struct store *s, void (*fn)(const char *path, int64_t size, void *arg), void *arg,
+		struct kiln_error **err)
+{
+	return gc_exclusive(s, false, true, 0, fn, arg, err);
+}
+
+int64_t store_image_size(struct store *s, const char *root, const char *media_type)
+{
+	cleanup_json json_t *index = json_pack("{s:[{s:s, s:s?}]}", "manifests", "digest", root,
+					       "mediaType", media_type);
+	if (index == NULL)
+		return -1;
+	cleanup_json json_t *set = reachable(s, index);
+	int64_t total = 0;
+	const char *k;
+	json_t *v;
+	json_object_foreach (set, k, v) {
+		int64_t n = store_blob_size(s, k);
+		if (n > 0)
+			total += n;
+	}
+	return total;
 }
 
 /* Checks that blob D of a manifest exists. */

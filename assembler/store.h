@@ -118,6 +118,15 @@ int store_gc(struct store *s, bool dry_run, int64_t temp_min_age,
 	     void (*fn)(const char *path, int64_t size, void *arg), void *arg,
 	     struct kiln_error **err);
 
+/* Removes every index.json entry and every blob (and stale temp files),
+ * like store_gc with nothing referenced; refuses while another process has
+ * the store open.  Returns the number of files removed. */
+int store_clear(struct store *s, void (*fn)(const char *path, int64_t size, void *arg), void *arg,
+		struct kiln_error **err);
+
+/* Total size of the distinct blobs reachable from ROOT that are present. */
+int64_t store_image_size(struct store *s, const char *root, const char *media_type);
+
 /* Removes abandoned temp files (blobs/sha256/.tmp-*, .partial-*, and
  * *.tmp-* beside index.json) older than MIN_AGE seconds and not locked by a
  * live writer.  When DRY_RUN nothing is removed.  FN as for store_gc.
