@@ -1,0 +1,371 @@
+/* Fetching, verifying and reading Debian packages (see deb.h). */
+#include "deb.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "sha256.h"
+#include "strbuf.h"
+#include "util.h"
+
+#define APT_SHOW_MAX ((size_t)1 << 20)
+
+/* Runs ARGV in CWD (NULL: ours) with stdin from /dev/null; stdout and stderr
+ * are captured together into *OUT (caller frees) when OUT is non-NULL.
+ * Returns the exit status (>= 0) or -1 when the program could not run. */
+static int run_capture(char *const argv[], const char *cwd, char **out, struct kiln_error **err)
+{
+	int pipefd[2];
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return kiln_error_make(err, errno, "pipe");
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return kiln_error_make(err, e, "fork");
+	}
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDONLY);
+		if (devnull >= 0)
+			dup2(devnull, 0);
+		dup2(pipefd[1], 1);
+		dup2(pipefd[1], 2);
+		if (cwd && chdir(cwd) < 0)
+			_exit(126);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	struct kiln_error *rerr = NULL;
+	size_t len = 0;
+	char *buf = read_fd(pipefd[0], APT_SHOW_MAX * 8, &len, &rerr);
+	close(pipefd[0]);
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			break;
+	if (buf == NULL) {
+		kiln_error_release(&rerr);
+		buf = xstrdup("");
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+		free(buf);
+		return kiln_error_make(err, 0, "cannot run `%s`", argv[0]);
+	}
+	if (out)
+		*out = buf;
+	else
+		free(buf);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void deb_info_release(struct deb_info *info)
+{
+	free(info->name);
+	free(info->version);
+	free(info->arch);
+	free(info->filename);
+	free(info->sha256);
+	memset(info, 0, sizeof *info);
+}
+
+static char *field_value(const char *line, size_t len)
+{
+	const char *colon = memchr(line, ':', len);
+	const char *v = colon + 1;
+	while (v < line + len && (*v == ' ' || *v == '\t'))
+		v++;
+	const char *end = line + len;
+	while (end > v && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+		end--;
+	return xstrndup(v, (size_t)(end - v));
+}
+
+int deb_parse_show(const char *spec, const char *text, struct deb_info *info,
+		   struct kiln_error **err)
+{
+	memset(info, 0, sizeof *info);
+	char *size = NULL;
+	const char *p = text;
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		if (len == 0 && info->name)
+			break; /* end of the first stanza */
+		struct {
+			const char *key;
+			char **dst;
+		} fields[] = {
+			{"Package:", &info->name},	 {"Version:", &info->version},
+			{"Architecture:", &info->arch}, {"Filename:", &info->filename},
+			{"SHA256:", &info->sha256},	 {"Size:", &size},
+		};
+		for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+			size_t kl = strlen(fields[i].key);
+			if (len >= kl && memcmp(p, fields[i].key, kl) == 0 && *fields[i].dst == NULL)
+				*fields[i].dst = field_value(p, len);
+		}
+		p = nl ? nl + 1 : p + len;
+	}
+	cleanup_free char *size_owned = size;
+	if (!info->name || !info->version || !info->filename || !info->sha256) {
+		deb_info_release(info);
+		return kiln_error_make(err, 0,
+				       "deb `%s`: apt-cache show gives no Package/Version/Filename/SHA256 "
+				       "(a virtual package? name a real one)",
+				       spec);
+	}
+	bool hex_ok = strlen(info->sha256) == SHA256_HEXLEN;
+	for (const char *c = info->sha256; hex_ok && *c; c++)
+		hex_ok = (*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f');
+	uint64_t sz = 0;
+	if (!hex_ok || (size && parse_u64(size, 10, &sz) < 0) || strchr(info->filename, '\'')) {
+		deb_info_release(info);
+		return kiln_error_make(err, 0, "deb `%s`: malformed apt-cache show stanza", spec);
+	}
+	info->size = sz;
+	if (!info->arch)
+		info->arch = xstrdup("");
+	return 0;
+}
+
+int deb_resolve(const char *spec, struct deb_info *info, struct kiln_error **err)
+{
+	if (spec[0] == '-' || strpbrk(spec, " \t\n/"))
+		return kiln_error_make(err, 0, "deb `%s`: not a package name", spec);
+	char *argv[] = {"apt-cache", "show", "--no-all-versions", (char *)spec, NULL};
+	cleanup_free char *out = NULL;
+	int rc = run_capture(argv, NULL, &out, err);
+	if (rc < 0)
+		return kiln_error_wrap(err, "deb `%s`", spec);
+	if (rc != 0) {
+		char *nl = strchr(out, '\n');
+		if (nl)
+			*nl = '\0';
+		return kiln_error_make(err, 0, "deb `%s`: apt-cache show failed: %s", spec, out);
+	}
+	return deb_parse_show(spec, out, info, err);
+}
+
+char *deb_cache_dir(const char *store_dir)
+{
+	const char *env = getenv("KILN_DEB_CACHE");
+	if (env && *env)
+		return xstrdup(env);
+	return path_join(store_dir, "debs");
+}
+
+int deb_verify(const char *path, const char *sha256, uint64_t size, struct kiln_error **err)
+{
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return kiln_error_make(err, errno, "open `%s`", path);
+	struct sha256 h;
+	sha256_init(&h);
+	char buf[65536];
+	uint64_t total = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+			sha256_abort(&h);
+			return kiln_error_make(err, e, "read `%s`", path);
+		}
+		if (n == 0)
+			break;
+		sha256_update(&h, buf, (size_t)n);
+		total += (uint64_t)n;
+	}
+	char digest[DIGEST_STRLEN];
+	sha256_final_digest(&h, digest);
+	if (strcmp(digest + 7, sha256) != 0)
+		return kiln_error_make(err, 0, "`%s`: SHA256 mismatch (apt says %s, file is %s)", path,
+				       sha256, digest + 7);
+	if (size && total != size)
+		return kiln_error_make(err, 0, "`%s`: size %llu, apt says %llu", path,
+				       (unsigned long long)total, (unsigned long long)size);
+	return 0;
+}
+
+char *deb_fetch(const struct deb_info *info, const char *cache_dir, struct kiln_error **err)
+{
+	const char *base = strrchr(info->filename, '/');
+	base = base ? base + 1 : info->filename;
+	if (!*base || base[0] == '.')
+		return kiln_error_make(err, 0, "deb `%s`: bad file name `%s`", info->name,
+				       info->filename),
+		       NULL;
+	if (mkdir_p(cache_dir, 0755, err) < 0)
+		return NULL;
+	cleanup_free char *path = path_join(cache_dir, base);
+	struct kiln_error *verr = NULL;
+	if (access(path, F_OK) == 0) {
+		if (deb_verify(path, info->sha256, info->size, &verr) == 0)
+			return steal_pointer(&path);
+		/* A corrupt or stale file: fetch it again. */
+		log_warn("%s; downloading it again", verr->msg);
+		kiln_error_release(&verr);
+		unlink(path);
+	}
+	cleanup_free char *tmpl = path_join(cache_dir, ".dl-XXXXXX");
+	if (mkdtemp(tmpl) == NULL)
+		return kiln_error_make(err, errno, "mkdtemp in `%s`", cache_dir), NULL;
+	cleanup_free char *spec = xasprintf("%s=%s", info->name, info->version);
+	char *argv[] = {"apt-get", "download", "-q", spec, NULL};
+	log_info("downloading %s %s", info->name, info->version);
+	cleanup_free char *out = NULL;
+	int rc = run_capture(argv, tmpl, &out, err);
+	cleanup_free char *got = path_join(tmpl, base);
+	if (rc != 0 || access(got, F_OK) != 0) {
+		struct kiln_error *ignored = NULL;
+		rm_rf(tmpl, &ignored);
+		kiln_error_release(&ignored);
+		if (rc < 0)
+			return kiln_error_wrap(err, "deb `%s`", info->name), NULL;
+		char *trim = out ? out + strlen(out) : NULL;
+		while (trim && trim > out && (trim[-1] == '\n' || trim[-1] == ' '))
+			*--trim = '\0';
+		return kiln_error_make(err, 0, "deb `%s`: apt-get download %s failed: %s", info->name,
+				       spec, out && *out ? out : "(no output)"),
+		       NULL;
+	}
+	if (deb_verify(got, info->sha256, info->size, err) < 0 || rename(got, path) < 0) {
+		int e = errno;
+		struct kiln_error *ignored = NULL;
+		rm_rf(tmpl, &ignored);
+		kiln_error_release(&ignored);
+		if (*err == NULL)
+			kiln_error_make(err, e, "rename into `%s`", path);
+		return NULL;
+	}
+	rmdir(tmpl);
+	return steal_pointer(&path);
+}
+
+char *deb_path_clean(const char *path)
+{
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_puts(&sb, "");
+	const char *p = path;
+	while (*p) {
+		while (*p == '/')
+			p++;
+		const char *end = strchrnul(p, '/');
+		size_t n = (size_t)(end - p);
+		if (n == 0)
+			break;
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			strbuf_release(&sb);
+			return NULL;
+		}
+		if (!(n == 1 && p[0] == '.')) {
+			if (sb.len)
+				strbuf_putc(&sb, '/');
+			strbuf_append(&sb, p, n);
+		}
+		p = end;
+	}
+	return strbuf_detach(&sb, NULL);
+}
+
+struct nested {
+	struct archive *outer;
+	char block[65536];
+};
+
+static la_ssize_t nested_read(struct archive *a, void *arg, const void **buf)
+{
+	(void)a;
+	struct nested *n = arg;
+	la_ssize_t r = archive_read_data(n->outer, n->block, sizeof n->block);
+	*buf = n->block;
+	return r;
+}
+
+static void archive_read_freep(struct archive **a)
+{
+	if (*a)
+		archive_read_free(*a);
+}
+#define cleanup_archive_read __attribute__((cleanup(archive_read_freep)))
+
+static int unpack_data(struct archive *outer, const char *deb_path, const char *member,
+		       deb_entry_fn fn, void *arg, struct kiln_error **err)
+{
+	cleanup_archive_read struct archive *in = archive_read_new();
+	archive_read_support_filter_all(in);
+	archive_read_support_format_tar(in);
+	archive_read_support_format_gnutar(in);
+	struct nested n = {.outer = outer};
+	if (archive_read_open(in, &n, NULL, nested_read, NULL) != ARCHIVE_OK)
+		return kiln_error_make(err, 0, "`%s`: %s: %s", deb_path, member,
+				       archive_error_string(in));
+	struct archive_entry *e;
+	int r;
+	while ((r = archive_read_next_header(in, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+		const char *name = archive_entry_pathname(e);
+		cleanup_free char *clean = deb_path_clean(name ? name : "");
+		if (clean == NULL)
+			return kiln_error_make(err, 0, "`%s`: %s: entry `%s` leaves the root", deb_path,
+					       member, name);
+		const char *hl = archive_entry_hardlink(e);
+		cleanup_free char *hlclean = NULL;
+		if (hl) {
+			hlclean = deb_path_clean(hl);
+			if (hlclean == NULL || !*hlclean)
+				return kiln_error_make(err, 0, "`%s`: %s: hard link `%s` leaves the root",
+						       deb_path, member, hl);
+		}
+		if (fn(in, e, clean, hlclean, arg, err) < 0)
+			return -1;
+	}
+	if (r != ARCHIVE_EOF)
+		return kiln_error_make(err, 0, "`%s`: %s: %s", deb_path, member,
+				       archive_error_string(in));
+	return 0;
+}
+
+int deb_unpack(const char *deb_path, deb_entry_fn fn, void *arg, struct kiln_error **err)
+{
+	cleanup_archive_read struct archive *outer = archive_read_new();
+	archive_read_support_format_ar(outer);
+	if (archive_read_open_filename(outer, deb_path, 65536) != ARCHIVE_OK)
+		return kiln_error_make(err, 0, "`%s`: %s", deb_path, archive_error_string(outer));
+	struct archive_entry *e;
+	int r;
+	bool seen_binary = false;
+	while ((r = archive_read_next_header(outer, &e)) == ARCHIVE_OK) {
+		const char *name = archive_entry_pathname(e);
+		if (name == NULL)
+			continue;
+		if (strcmp(name, "debian-binary") == 0) {
+			char ver[16] = {0};
+			archive_read_data(outer, ver, sizeof ver - 1);
+			if (strncmp(ver, "2.", 2) != 0)
+				return kiln_error_make(err, 0, "`%s`: unsupported .deb format `%.4s`",
+						       deb_path, ver);
+			seen_binary = true;
+			continue;
+		}
+		if (str_has_prefix(name, "data.tar")) {
+			if (!seen_binary)
+				return kiln_error_make(err, 0, "`%s`: not a .deb (no debian-binary)",
+						       deb_path);
+			return unpack_data(outer, deb_path, name, fn, arg, err);
+		}
+	}
+	if (r != ARCHIVE_EOF)
+		return kiln_error_make(err, 0, "`%s`: %s", deb_path, archive_error_string(outer));
+	return kiln_error_make(err, 0, "`%s`: no data.tar member (not a .deb?)", deb_path);
+}

@@ -1,0 +1,65 @@
+/* Debian packages as a source of image content: resolve a package name to
+ * the exact .deb apt would install (apt-cache show), fetch it with
+ * `apt-get download` into a cache, check it against apt's SHA256, and read
+ * its data.tar member with libarchive (a .deb is an `ar` archive holding
+ * debian-binary, control.tar.* and data.tar.{xz,zst,gz}).  No dpkg database,
+ * no root, no maintainer scripts: only the files. */
+#ifndef KILN_DEB_H
+#define KILN_DEB_H
+
+#include <stdint.h>
+
+#include "error.h"
+
+struct archive;
+struct archive_entry;
+
+struct deb_info {
+	char *name;     /* "runc" */
+	char *version;  /* "1.1.5+ds1-1+deb12u1" */
+	char *arch;     /* "amd64" or "all" */
+	char *filename; /* pool path, "pool/main/r/runc/runc_1.1.5+ds1-1+deb12u1_amd64.deb" */
+	char *sha256;   /* 64 lowercase hex digits */
+	uint64_t size;
+};
+
+/* Resolves SPEC ("NAME" or "NAME=VERSION") to the candidate apt would
+ * download, from `apt-cache show --no-all-versions`.  A virtual or unknown
+ * package is an error naming it.  Release INFO with deb_info_release(). */
+int deb_resolve(const char *spec, struct deb_info *info, struct kiln_error **err);
+void deb_info_release(struct deb_info *info);
+
+/* Parses the first stanza of `apt-cache show` output TEXT into INFO (used by
+ * deb_resolve; exposed for tests).  SPEC names the package in errors. */
+int deb_parse_show(const char *spec, const char *text, struct deb_info *info,
+		   struct kiln_error **err);
+
+/* The default .deb cache: $KILN_DEB_CACHE, else STORE_DIR/debs.  Caller frees. */
+char *deb_cache_dir(const char *store_dir);
+
+/* Returns the path of INFO's .deb inside CACHE_DIR, downloading it with
+ * `apt-get download NAME=VERSION` when absent.  The file is checked against
+ * INFO->sha256 (and size) every time, a download only gets its final name
+ * once it matches.  Caller frees the path. */
+char *deb_fetch(const struct deb_info *info, const char *cache_dir, struct kiln_error **err);
+
+/* 0 when the file at PATH has SHA256 (hex) and, when SIZE is non-zero, that size. */
+int deb_verify(const char *path, const char *sha256, uint64_t size, struct kiln_error **err);
+
+/* Called for each entry of a .deb's data.tar, in archive order.  PATH is the
+ * cleaned relative path ("usr/bin/runc"; "" for the root directory); a hard
+ * link's target is cleaned the same way in LINK (NULL otherwise).  The entry's
+ * data is read with archive_read_data(A, …).  Return -1 (with *ERR) to stop. */
+typedef int (*deb_entry_fn)(struct archive *a, struct archive_entry *e, const char *path,
+			    const char *hardlink, void *arg, struct kiln_error **err);
+
+/* Streams the data.tar member of DEB_PATH through FN.  Entries whose path
+ * leaves the root (`..`) are refused. */
+int deb_unpack(const char *deb_path, deb_entry_fn fn, void *arg, struct kiln_error **err);
+
+/* Cleans an archive path: strips leading "./" and "/", collapses "//" and
+ * "." components, removes a trailing '/'.  Returns NULL when a ".."
+ * component remains.  Caller frees. */
+char *deb_path_clean(const char *path);
+
+#endif
