@@ -1,0 +1,200 @@
+/* VHD (Microsoft's Virtual Hard Disk Image Format Specification 1.0):
+ * fixed = the raw disk then a 512-byte footer; dynamic = footer copy,
+ * dynamic header, block allocation table, 2 MiB blocks (each after a
+ * 512-byte sector bitmap) holding only non-zero data, footer.  The creator
+ * application is "qem2", the value by which readers (QEMU among them) know
+ * the current-size field, not the CHS geometry, gives the disk size, so the
+ * virtual size is exactly the one asked for. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+#include "writer.h"
+
+#define VHD_BLOCK (2 * MIB)
+#define VHD_EPOCH_2000 946684800LL
+
+static void be16(unsigned char *p, uint16_t v)
+{
+	p[0] = (unsigned char)(v >> 8);
+	p[1] = (unsigned char)v;
+}
+
+static void be32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (24 - 8 * i));
+}
+
+static void be64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (56 - 8 * i));
+}
+
+static uint32_t vhd_checksum(const unsigned char *p, size_t n)
+{
+	uint32_t s = 0;
+	for (size_t i = 0; i < n; i++)
+		s += p[i];
+	return ~s;
+}
+
+/* The spec's CHS algorithm (appendix "CHS Calculation"). */
+static void vhd_geometry(uint64_t size, unsigned char out[4])
+{
+	uint64_t total = size / 512, spt, heads, cth;
+	if (total > 65535ULL * 16 * 255)
+		total = 65535ULL * 16 * 255;
+	if (total >= 65535ULL * 16 * 63) {
+		spt = 255;
+		heads = 16;
+		cth = total / spt;
+	} else {
+		spt = 17;
+		cth = total / spt;
+		heads = (cth + 1023) / 1024;
+		if (heads < 4)
+			heads = 4;
+		if (cth >= heads * 1024 || heads > 16) {
+			spt = 31;
+			heads = 16;
+			cth = total / spt;
+		}
+		if (cth >= heads * 1024) {
+			spt = 63;
+			heads = 16;
+			cth = total / spt;
+		}
+	}
+	be16(out, (uint16_t)(cth / heads));
+	out[2] = (unsigned char)heads;
+	out[3] = (unsigned char)spt;
+}
+
+static void vhd_footer(unsigned char f[512], uint64_t vsize, bool dynamic,
+		       const unsigned char seed[32], int64_t epoch)
+{
+	memset(f, 0, 512);
+	memcpy(f, "conectix", 8);
+	be32(f + 8, 2);
+	be32(f + 12, 0x00010000);
+	be64(f + 16, dynamic ? 512 : UINT64_MAX);
+	int64_t t = epoch - VHD_EPOCH_2000;
+	be32(f + 24, t < 0 ? 0 : (uint32_t)t);
+	memcpy(f + 28, "qem2", 4);
+	be32(f + 32, 0x00010000);
+	memcpy(f + 36, "Wi2k", 4);
+	be64(f + 40, vsize);
+	be64(f + 48, vsize);
+	vhd_geometry(vsize, f + 56);
+	be32(f + 60, dynamic ? 3 : 2);
+	format_guid(seed, dynamic ? "vhd-dynamic-unique-id" : "vhd-fixed-unique-id", f + 68);
+	be32(f + 64, vhd_checksum(f, 512));
+}
+
+static int pwrite_full(int fd, const void *buf, size_t len, uint64_t off, struct kiln_error **err)
+{
+	const unsigned char *p = buf;
+	while (len) {
+		ssize_t w = pwrite(fd, p, len, (off_t)off);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return kiln_error_make(err, errno, "write");
+		}
+		p += w;
+		off += (uint64_t)w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+int vhd_write_fixed(const char *raw, uint64_t vsize, const unsigned char seed[32], int64_t epoch,
+		    const char *out, struct kiln_error **err)
+{
+	uint64_t rsize;
+	if (format_file_size(raw, &rsize, err) < 0)
+		return -1;
+	if (vsize < rsize)
+		vsize = rsize;
+	vsize = round_up(vsize, MIB); /* Azure wants whole MiB */
+	cleanup_close int fd = open(out, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return kiln_error_make(err, errno, "create `%s`", out);
+	unsigned char f[512];
+	vhd_footer(f, vsize, false, seed, epoch);
+	if (ftruncate(fd, (off_t)vsize) < 0 || format_copy_sparse(fd, 0, raw, NULL, err) < 0 ||
+	    pwrite_full(fd, f, 512, vsize, err) < 0)
+		return kiln_error_wrap(err, "`%s`", out);
+	return 0;
+}
+
+int vhd_write_dynamic(const char *raw, uint64_t vsize, const unsigned char seed[32],
+		      int64_t epoch, const char *out, struct kiln_error **err)
+{
+	cleanup_close int in = open(raw, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return kiln_error_make(err, errno, "open `%s`", raw);
+	struct stat st;
+	if (fstat(in, &st) < 0)
+		return kiln_error_make(err, errno, "stat `%s`", raw);
+	uint64_t rsize = (uint64_t)st.st_size;
+	if (vsize < rsize)
+		vsize = rsize;
+	vsize = round_up(vsize, MIB);
+	uint64_t nblocks = (vsize + VHD_BLOCK - 1) / VHD_BLOCK;
+	uint64_t bat_bytes = round_up(nblocks * 4, 512);
+	cleanup_free unsigned char *bat = xmalloc(bat_bytes);
+	memset(bat, 0xff, bat_bytes);
+	cleanup_close int fd = open(out, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return kiln_error_make(err, errno, "create `%s`", out);
+
+	unsigned char f[512], h[1024] = {0};
+	vhd_footer(f, vsize, true, seed, epoch);
+	memcpy(h, "cxsparse", 8);
+	be64(h + 8, UINT64_MAX);
+	be64(h + 16, 1536);
+	be32(h + 24, 0x00010000);
+	be32(h + 28, (uint32_t)nblocks);
+	be32(h + 32, (uint32_t)VHD_BLOCK);
+	be32(h + 36, vhd_checksum(h, sizeof(h)));
+
+	cleanup_free unsigned char *buf = xmalloc(VHD_BLOCK);
+	unsigned char bitmap[512];
+	memset(bitmap, 0xff, sizeof(bitmap));
+	uint64_t pos = 1536 + bat_bytes;
+	for (uint64_t b = 0; b < nblocks && b * VHD_BLOCK < rsize; b++) {
+		off_t start = (off_t)(b * VHD_BLOCK);
+		off_t data = lseek(in, start, SEEK_DATA);
+		if (data < 0 && errno == ENXIO)
+			break;
+		if (data >= 0 && (uint64_t)data >= (b + 1) * VHD_BLOCK)
+			continue; /* the whole block is a hole */
+		memset(buf, 0, VHD_BLOCK);
+		ssize_t r = pread(in, buf, VHD_BLOCK, start);
+		if (r < 0)
+			return kiln_error_make(err, errno, "read `%s`", raw);
+		bool zero = true;
+		for (size_t i = 0; i < VHD_BLOCK && zero; i += 8) {
+			uint64_t w;
+			memcpy(&w, buf + i, 8);
+			zero = w == 0;
+		}
+		if (zero)
+			continue;
+		be32(bat + 4 * b, (uint32_t)(pos / 512));
+		if (pwrite_full(fd, bitmap, 512, pos, err) < 0 ||
+		    pwrite_full(fd, buf, VHD_BLOCK, pos + 512, err) < 0)
+			return kiln_error_wrap(err, "`%s`", out);
+		pos += 512 + VHD_BLOCK;
+	}
+	if (pwrite_full(fd, f, 512, 0, err) < 0 || pwrite_full(fd, h, 1024, 512, err) < 0 ||
+	    pwrite_full(fd, bat, bat_bytes, 1536, err) < 0 || pwrite_full(fd, f, 512, pos, err) < 0)
+		return kiln_error_wrap(err, "`%s`", out);
+	return 0;
+}
