@@ -1044,8 +1044,9 @@ static int manifest_fetch(struct registry_client *c, struct reg_host *h, const c
 	}
 	if (rs.status != 200) {
 		cleanup_free char *why = http_error_text(&rs);
+		long status = rs.status;
 		http_resp_release(&rs);
-		if (rs.status == 404)
+		if (status == 404)
 			return kiln_error_make(err, 0, "manifest %s: not found (%s)", reference, why);
 		return kiln_error_make(err, 0, "manifest %s: %s", reference, why);
 	}

@@ -59,6 +59,8 @@ static int blob_upload_once(struct push *p, const char *digest, int fd, uint64_t
 	const struct registry_options *o = client_options(p->c);
 	struct http_resp rs = {0};
 	cleanup_free char *location = NULL;
+	cleanup_free char *dparam = NULL;
+	cleanup_free char *put = NULL;
 	int r = -1;
 	*retryable = false;
 	/* Start an upload session, or mount the blob from the source repository. */
@@ -109,8 +111,8 @@ static int blob_upload_once(struct push *p, const char *digest, int fd, uint64_t
 			off += n;
 		}
 	}
-	cleanup_free char *dparam = xasprintf("digest=%s", digest);
-	cleanup_free char *put = url_with_param(location, dparam);
+	dparam = xasprintf("digest=%s", digest);
+	put = url_with_param(location, dparam);
 	struct http_req pu = {.method = "PUT", .url = put,
 			      .content_type = "application/octet-stream", .scope = p->scope,
 			      .fd = fd, .fd_off = off, .body_len = size - off};
@@ -219,11 +221,13 @@ static int push_image_manifest(struct push *p, const char *digest, json_t *m,
 }
 
 static int push_ref(struct registry_client *c, struct store *s, const char *src_name,
-		    const struct image_ref *src, const struct image_ref *dst, char *root_out,
+		    const char *raw_name, const struct image_ref *src, const struct image_ref *dst, char *root_out,
 		    struct kiln_error **err)
 {
 	char root[DIGEST_STRLEN];
 	int found = store_lookup(s, src_name, root, err);
+	if (found == 0 && strcmp(src_name, raw_name) != 0)
+		found = store_lookup(s, raw_name, root, err); /* "two" as umoci and skopeo name it */
 	if (found < 0)
 		return -1;
 	if (found == 0) {
@@ -330,7 +334,7 @@ int registry_client_push(struct registry_client *c, struct store *s, const char 
 		return kiln_error_wrap(err, "push");
 	}
 	cleanup_free char *dname = ref_string(&dst);
-	int r = push_ref(c, s, name, src_ok ? &src : NULL, &dst, digest_out, err);
+	int r = push_ref(c, s, name, src_name, src_ok ? &src : NULL, &dst, digest_out, err);
 	if (r < 0)
 		kiln_error_wrap(err, "push %s", dname);
 	if (src_ok)
