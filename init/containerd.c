@@ -1,0 +1,256 @@
+/* The calls of containerd's API (v1, as in containerd 1.6 and later) that a
+ * service manager needs, encoded by hand from api/services/{containers,tasks}
+ * and api/types/task. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "init.h"
+
+#define SVC_CONTAINERS "/containerd.services.containers.v1.Containers/"
+#define SVC_TASKS "/containerd.services.tasks.v1.Tasks/"
+#define SPEC_TYPE_URL "types.containerd.io/opencontainers/runtime-spec/1/Spec"
+#define RUNTIME_NAME "io.containerd.runc.v2"
+
+/* Calls METHOD and returns the response in *RESP (heap, caller frees). */
+static int ctrd_call(struct grpc_conn *c, const char *ns, const char *method,
+		     const struct pb_buf *req, uint8_t **resp, size_t *len, struct kiln_error **err)
+{
+	return grpc_call(c, ns, method, req, resp, len, NULL, err);
+}
+
+static int ctrd_call_id(struct grpc_conn *c, const char *ns, const char *method, const char *id,
+			struct kiln_error **err)
+{
+	cleanup_pb_buf struct pb_buf req = {0};
+	pb_put_string(&req, 1, id);
+	cleanup_free uint8_t *resp = NULL;
+	size_t len;
+	return ctrd_call(c, ns, method, &req, &resp, &len, err);
+}
+
+int ctrd_container_create(struct grpc_conn *c, const char *ns, const char *id,
+			  const char *spec_json, size_t spec_len, struct kiln_error **err)
+{
+	cleanup_pb_buf struct pb_buf runtime = {0};
+	pb_put_string(&runtime, 1, RUNTIME_NAME);
+	cleanup_pb_buf struct pb_buf spec = {0};
+	pb_put_string(&spec, 1, SPEC_TYPE_URL);
+	pb_put_bytes(&spec, 2, spec_json, spec_len);
+	cleanup_pb_buf struct pb_buf container = {0};
+	pb_put_string(&container, 1, id);
+	pb_put_message(&container, 4, &runtime);
+	pb_put_message(&container, 5, &spec);
+	cleanup_pb_buf struct pb_buf req = {0};
+	pb_put_message(&req, 1, &container);
+	cleanup_free uint8_t *resp = NULL;
+	size_t len;
+	if (ctrd_call(c, ns, SVC_CONTAINERS "Create", &req, &resp, &len, err) < 0)
+		return kiln_error_wrap(err, "create container %s", id);
+	return 0;
+}
+
+int ctrd_container_delete(struct grpc_conn *c, const char *ns, const char *id,
+			  struct kiln_error **err)
+{
+	if (ctrd_call_id(c, ns, SVC_CONTAINERS "Delete", id, err) < 0)
+		return kiln_error_wrap(err, "delete container %s", id);
+	return 0;
+}
+
+int ctrd_container_list(struct grpc_conn *c, const char *ns, char ***ids, size_t *n,
+			struct kiln_error **err)
+{
+	*ids = NULL;
+	*n = 0;
+	cleanup_pb_buf struct pb_buf req = {0};
+	cleanup_free uint8_t *resp = NULL;
+	size_t len;
+	if (ctrd_call(c, ns, SVC_CONTAINERS "List", &req, &resp, &len, err) < 0)
+		return kiln_error_wrap(err, "list containers");
+	struct pb_reader r = {resp, resp + len};
+	struct pb_field f;
+	int k;
+	while ((k = pb_next(&r, &f, err)) > 0) {
+		if (f.number != 1 || f.wire != 2)
+			continue;
+		struct pb_reader cr = {f.data, f.data + f.len};
+		struct pb_field cf;
+		int kk;
+		while ((kk = pb_next(&cr, &cf, err)) > 0) {
+			if (cf.number == 1 && cf.wire == 2) {
+				*ids = xrealloc(*ids, (*n + 1) * sizeof **ids);
+				(*ids)[(*n)++] = pb_field_strdup(&cf);
+			}
+		}
+		if (kk < 0)
+			return kiln_error_wrap(err, "list containers");
+	}
+	if (k < 0)
+		return kiln_error_wrap(err, "list containers");
+	return 0;
+}
+
+int ctrd_task_create(struct grpc_conn *c, const char *ns, const char *id, const char *stdout_uri,
+		     const char *stderr_uri, uint32_t *pid, struct kiln_error **err)
+{
+	cleanup_pb_buf struct pb_buf req = {0};
+	pb_put_string(&req, 1, id);
+	pb_put_string(&req, 5, stdout_uri);
+	pb_put_string(&req, 6, stderr_uri);
+	cleanup_free uint8_t *resp = NULL;
+	size_t len;
+	if (ctrd_call(c, ns, SVC_TASKS "Create", &req, &resp, &len, err) < 0)
+		return kiln_error_wrap(err, "create task %s", id);
+	struct pb_reader r = {resp, resp + len};
+	struct pb_field f;
+	int k;
+	*pid = 0;
+	while ((k = pb_next(&r, &f, err)) > 0)
+		if (f.number == 2 && f.wire == 0)
+			*pid = (uint32_t)f.varint;
+	return k < 0 ? kiln_error_wrap(err, "create task %s", id) : 0;
+}
+
+int ctrd_task_start(struct grpc_conn *c, const char *ns, const char *id, uint32_t *pid,
+		    struct kiln_error **err)
+{
+	cleanup_pb_buf struct pb_buf req = {0};
+	pb_put_string(&req, 1, id);
+	cleanup_free uint8_t *resp = NULL;
+	size_t len;
+	if (ctrd_call(c, ns, SVC_TASKS "Start", &req, &resp, &len, err) < 0)
+		return kiln_error_wrap(err, "start task %s", id);
+	struct pb_reader r = {resp, resp + len};
+	struct pb_field f;
+	int k;
+	if (pid)
+		*pid = 0;
+	while ((k = pb_next(&r, &f, err)) > 0)
+		if (f.number == 1 && f.wire == 0 && pid)
+			*pid = (uint32_t)f.varint;
+	return k < 0 ? kiln_error_wrap(err, "start task %s", id) : 0;
+}
+
+int ctrd_task_kill(struct grpc_conn *c, const char *ns, const char *id, int sig, bool all,
+		   struct kiln_error **err)
+{
+	cleanup_pb_buf struct pb_buf req = {0};
+	pb_put_string(&req, 1, id);
+	pb_put_uint(&req, 3, (uint64_t)sig);
+	pb_put_bool(&req, 4, all);
+	cleanup_free uint8_t *resp = NULL;
+	size_t len;
+	if (ctrd_call(c, ns, SVC_TASKS "Kill", &req, &resp, &len, err) < 0)
+		return kiln_error_wrap(err, "kill task %s", id);
+	return 0;
+}
+
+int ctrd_task_delete(struct grpc_conn *c, const char *ns, const char *id, uint32_t *exit_status,
+		     struct kiln_error **err)
+{
+	cleanup_pb_buf struct pb_buf req = {0};
+	pb_put_string(&req, 1, id);
+	cleanup_free uint8_t *resp = NULL;
+	size_t len;
+	if (ctrd_call(c, ns, SVC_TASKS "Delete", &req, &resp, &len, err) < 0)
+		return kiln_error_wrap(err, "delete task %s", id);
+	struct pb_reader r = {resp, resp + len};
+	struct pb_field f;
+	int k;
+	while ((k = pb_next(&r, &f, err)) > 0)
+		if (f.number == 3 && f.wire == 0 && exit_status)
+			*exit_status = (uint32_t)f.varint;
+	return k < 0 ? kiln_error_wrap(err, "delete task %s", id) : 0;
+}
+
+static int task_info_parse(const uint8_t *data, size_t len, struct task_info *t,
+			   struct kiln_error **err)
+{
+	memset(t, 0, sizeof *t);
+	struct pb_reader r = {data, data + len};
+	struct pb_field f;
+	int k;
+	while ((k = pb_next(&r, &f, err)) > 0) {
+		if ((f.number == 1 || f.number == 2) && f.wire == 2 && f.len > 0) {
+			/* container_id, or for Tasks.List only id (the same name). */
+			if (f.number == 1 || t->id == NULL) {
+				free(t->id);
+				t->id = pb_field_strdup(&f);
+			}
+		} else if (f.number == 3 && f.wire == 0) {
+			t->pid = (uint32_t)f.varint;
+		} else if (f.number == 4 && f.wire == 0) {
+			t->status = (int)f.varint;
+		} else if (f.number == 9 && f.wire == 0) {
+			t->exit_status = (uint32_t)f.varint;
+		}
+	}
+	if (t->id == NULL)
+		t->id = xstrdup("");
+	return k;
+}
+
+int ctrd_task_get(struct grpc_conn *c, const char *ns, const char *id, struct task_info *info,
+		  struct kiln_error **err)
+{
+	memset(info, 0, sizeof *info);
+	cleanup_pb_buf struct pb_buf req = {0};
+	pb_put_string(&req, 1, id);
+	cleanup_free uint8_t *resp = NULL;
+	size_t len;
+	if (ctrd_call(c, ns, SVC_TASKS "Get", &req, &resp, &len, err) < 0)
+		return kiln_error_wrap(err, "get task %s", id);
+	struct pb_reader r = {resp, resp + len};
+	struct pb_field f;
+	int k;
+	while ((k = pb_next(&r, &f, err)) > 0)
+		if (f.number == 1 && f.wire == 2) {
+			task_info_release(info);
+			if (task_info_parse(f.data, f.len, info, err) < 0)
+				return kiln_error_wrap(err, "get task %s", id);
+		}
+	if (k < 0)
+		return kiln_error_wrap(err, "get task %s", id);
+	if (info->id == NULL)
+		info->id = xstrdup(id);
+	return 0;
+}
+
+int ctrd_task_list(struct grpc_conn *c, const char *ns, struct task_info **tasks, size_t *n,
+		   struct kiln_error **err)
+{
+	*tasks = NULL;
+	*n = 0;
+	cleanup_pb_buf struct pb_buf req = {0};
+	cleanup_free uint8_t *resp = NULL;
+	size_t len;
+	if (ctrd_call(c, ns, SVC_TASKS "List", &req, &resp, &len, err) < 0)
+		return kiln_error_wrap(err, "list tasks");
+	struct pb_reader r = {resp, resp + len};
+	struct pb_field f;
+	int k;
+	while ((k = pb_next(&r, &f, err)) > 0) {
+		if (f.number != 1 || f.wire != 2)
+			continue;
+		*tasks = xrealloc(*tasks, (*n + 1) * sizeof **tasks);
+		if (task_info_parse(f.data, f.len, &(*tasks)[*n], err) < 0) {
+			task_info_release(&(*tasks)[*n]);
+			return kiln_error_wrap(err, "list tasks");
+		}
+		(*n)++;
+	}
+	return k < 0 ? kiln_error_wrap(err, "list tasks") : 0;
+}
+
+void task_info_release(struct task_info *t)
+{
+	free(t->id);
+	t->id = NULL;
+}
+
+const char *task_status_name(int status)
+{
+	static const char *const names[] = {"unknown", "created", "running", "stopped", "paused",
+					    "pausing"};
+	return status >= 0 && status < 6 ? names[status] : "unknown";
+}

@@ -1,0 +1,430 @@
+/* kiln's PID 1 (STYLE.md §7: signals through signalfd, reap everything, never
+ * exit once children exist) and the entry of the multi-call binary:
+ *   init, /sbin/init   PID 1
+ *   kiln-service       the service manager command (services.c)
+ *   poweroff, reboot, halt   ask PID 1 to shut down (busybox's signals)
+ *   modprobe           the kernel's usermode helper for request_module()
+ * Not as PID 1, `init onboot DIR LOGDIR [RUNC]` runs bundles as at boot
+ * (for tests) and `init service …` is kiln-service. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <linux/input.h>
+#include <linux/reboot.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/reboot.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "init.h"
+
+#define RUNC "/usr/bin/runc"
+#define CONTAINERD "/usr/bin/containerd"
+#define CONTAINERD_SOCK "/run/containerd/containerd.sock"
+#define MAX_INPUTS 16
+
+static const char *const input_dir = "/dev/input";
+
+struct pid1 {
+	int sigfd;
+	int inputs[MAX_INPUTS];
+	int ninputs;
+	pid_t containerd;
+	bool runc_console;
+};
+
+static bool cmdline_has(const char *cmdline, const char *word)
+{
+	size_t n = strlen(word);
+	for (const char *p = cmdline; (p = strstr(p, word)) != NULL; p += n)
+		if ((p == cmdline || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' ' || p[n] == '\n'))
+			return true;
+	return false;
+}
+
+static void console_open(void)
+{
+	int fd = open("/dev/console", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	for (int i = 0; i < 3; i++)
+		dup2(fd, i);
+	if (fd > 2)
+		close(fd);
+	init_log_fd = 2;
+}
+
+static bool has_bit(const unsigned long *bits, int bit)
+{
+	return (bits[bit / (8 * sizeof(long))] >> (bit % (8 * sizeof(long)))) & 1;
+}
+
+/* Opens the input devices that can report KEY_POWER (the ACPI power button
+ * QEMU's system_powerdown presses). */
+static void open_power_buttons(struct pid1 *p)
+{
+	cleanup_dir DIR *d = opendir(input_dir);
+	if (d == NULL)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL && p->ninputs < MAX_INPUTS) {
+		if (strncmp(e->d_name, "event", 5) != 0)
+			continue;
+		cleanup_free char *path = path_join(input_dir, e->d_name);
+		int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		unsigned long keys[KEY_MAX / (8 * sizeof(long)) + 1] = {0};
+		if (ioctl(fd, EVIOCGBIT(EV_KEY, sizeof keys), keys) >= 0 && has_bit(keys, KEY_POWER)) {
+			char name[128] = "";
+			ioctl(fd, EVIOCGNAME(sizeof name - 1), name);
+			init_log("power button: %s (%s)", path, name);
+			p->inputs[p->ninputs++] = fd;
+		} else {
+			close(fd);
+		}
+	}
+}
+
+static void reap(struct pid1 *p)
+{
+	for (;;) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG);
+		if (pid <= 0)
+			return;
+		if (pid == p->containerd) {
+			init_log("warning: containerd exited (status %#x); services are gone", status);
+			p->containerd = 0;
+		}
+	}
+}
+
+static pid_t start_containerd(void)
+{
+	struct stat st;
+	if (stat(CONTAINERD, &st) < 0)
+		return 0;
+	unlink(CONTAINERD_SOCK);
+	mkdir_p("/var/log", 0755, NULL);
+	int out = open("/var/log/containerd.out.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	int errf = open("/var/log/containerd.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	char *argv[] = {CONTAINERD, NULL};
+	struct kiln_error *err = NULL;
+	pid_t pid = spawn(argv, out, errf, &err);
+	if (out >= 0)
+		close(out);
+	if (errf >= 0)
+		close(errf);
+	if (pid < 0) {
+		init_log_error(&err, "containerd");
+		return 0;
+	}
+	init_log("containerd started (pid %d), waiting for %s", (int)pid, CONTAINERD_SOCK);
+	return pid;
+}
+
+static void start_services(struct pid1 *p)
+{
+	struct service_opts o = SERVICE_OPTS_DEFAULT;
+	struct grpc_conn *c = NULL;
+	struct kiln_error *err = NULL;
+	double t0 = init_uptime();
+	/* containerd under emulation takes seconds: poll its socket. */
+	while (init_uptime() - t0 < 120) {
+		struct stat st;
+		if (stat(CONTAINERD_SOCK, &st) == 0) {
+			c = grpc_connect(CONTAINERD_SOCK, &err);
+			if (c)
+				break;
+			kiln_error_release(&err);
+		}
+		reap(p);
+		if (p->containerd == 0)
+			break;
+		usleep(10000);
+	}
+	if (c == NULL) {
+		init_log("warning: containerd did not answer; no services started");
+		return;
+	}
+	init_log("containerd ready after %.3f s", init_uptime() - t0);
+	int failed = services_start_all(c, &o);
+	grpc_close(c);
+	init_log("BENCH services-started (%d failed)", failed);
+}
+
+enum shutdown_kind { SHUT_POWEROFF, SHUT_REBOOT, SHUT_HALT };
+
+static void unmount_all(void)
+{
+	/* Deepest first: /proc/self/mounts lists parents before children. */
+	cleanup_free char *mounts = read_file("/proc/self/mounts", 1 << 20, NULL, NULL);
+	if (mounts == NULL)
+		return;
+	char *targets[512];
+	int n = 0;
+	for (char *line = mounts, *next; line && *line && n < 512; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		char *sp = strchr(line, ' ');
+		if (sp == NULL)
+			continue;
+		char *target = sp + 1;
+		char *sp2 = strchr(target, ' ');
+		if (sp2)
+			*sp2 = '\0';
+		targets[n++] = target;
+	}
+	for (int i = n - 1; i >= 0; i--) {
+		const char *t = targets[i];
+		if (strcmp(t, "/") == 0 || strcmp(t, "/proc") == 0 || strcmp(t, "/dev") == 0 ||
+		    strcmp(t, "/sys") == 0)
+			continue;
+		if (umount2(t, 0) < 0)
+			umount2(t, MNT_DETACH);
+	}
+	mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY, NULL);
+}
+
+__attribute__((noreturn)) static void shutdown_system(struct pid1 *p, enum shutdown_kind kind)
+{
+	static const char *const names[] = {"poweroff", "reboot", "halt"};
+	init_log("shutting down (%s)", names[kind]);
+	onboot_run_dir("/containers/onshutdown", "/var/log/onshutdown", RUNC, true);
+	init_log("sending TERM to all processes");
+	kill(-1, SIGTERM);
+	double t0 = init_uptime();
+	while (init_uptime() - t0 < 5) {
+		int status;
+		pid_t r = waitpid(-1, &status, WNOHANG);
+		if (r < 0 && errno == ECHILD)
+			break;
+		if (r <= 0)
+			usleep(20000);
+	}
+	init_log("sending KILL to all processes");
+	kill(-1, SIGKILL);
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	sync();
+	unmount_all();
+	sync();
+	init_log("%s", kind == SHUT_REBOOT ? "rebooting" : kind == SHUT_HALT ? "halted" : "power off");
+	(void)p;
+	reboot(kind == SHUT_REBOOT ? RB_AUTOBOOT : kind == SHUT_HALT ? RB_HALT_SYSTEM : RB_POWER_OFF);
+	for (;;)
+		pause();
+}
+
+static void pid1_loop(struct pid1 *p)
+{
+	for (;;) {
+		struct pollfd fds[1 + MAX_INPUTS];
+		fds[0] = (struct pollfd){.fd = p->sigfd, .events = POLLIN};
+		for (int i = 0; i < p->ninputs; i++)
+			fds[1 + i] = (struct pollfd){.fd = p->inputs[i], .events = POLLIN};
+		if (poll(fds, (nfds_t)(1 + p->ninputs), -1) < 0)
+			continue;
+		if (fds[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			while (read(p->sigfd, &si, sizeof si) == sizeof si) {
+				switch (si.ssi_signo) {
+				case SIGCHLD:
+					reap(p);
+					break;
+				case SIGUSR1:
+					shutdown_system(p, SHUT_HALT);
+				case SIGUSR2:
+				case SIGPWR:
+					shutdown_system(p, SHUT_POWEROFF);
+				case SIGTERM:
+				case SIGINT: /* ctrl-alt-del */
+					shutdown_system(p, SHUT_REBOOT);
+				default:
+					init_debug_log("ignoring signal %u", si.ssi_signo);
+				}
+			}
+		}
+		for (int i = 0; i < p->ninputs; i++) {
+			if (!(fds[1 + i].revents & POLLIN))
+				continue;
+			struct input_event ev;
+			while (read(p->inputs[i], &ev, sizeof ev) == sizeof ev)
+				if (ev.type == EV_KEY && ev.code == KEY_POWER && ev.value == 1) {
+					init_log("power button pressed");
+					shutdown_system(p, SHUT_POWEROFF);
+				}
+		}
+	}
+}
+
+static int pid1_main(char **argv)
+{
+	struct pid1 p = {.sigfd = -1};
+	const char *t0 = getenv("KILN_INIT_T0");
+	if (t0 == NULL) {
+		char buf[32];
+		snprintf(buf, sizeof buf, "%.6f", init_uptime());
+		setenv("KILN_INIT_T0", buf, 1);
+		init_log("BENCH init-start: kiln init");
+	}
+	struct kiln_error *err = NULL;
+	if (system_switch_root_if_ram(argv, &err) < 0)
+		init_log_error(&err, "staying on the RAM root (runc will fail to pivot_root)");
+	unsetenv("KILN_INIT_MOVED");
+	unsetenv("KILN_INIT_T0");
+
+	/* Every signal but the faults goes through signalfd. */
+	sigset_t set;
+	sigfillset(&set);
+	static const int faults[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS};
+	for (size_t i = 0; i < ARRAY_SIZE(faults); i++)
+		sigdelset(&set, faults[i]);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	p.sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	reboot(RB_DISABLE_CAD); /* ctrl-alt-del becomes SIGINT */
+	for (int fd = 3; fd < 1024; fd++)
+		if (fd != p.sigfd)
+			close(fd);
+
+	system_mount_all();
+	console_open();
+	setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
+	cleanup_free char *cmdline = read_file("/proc/cmdline", 8192, NULL, NULL);
+	if (cmdline) {
+		init_debug = cmdline_has(cmdline, "kiln.debug") ||
+			     cmdline_has(cmdline, "kiln.debug=1") ||
+			     cmdline_has(cmdline, "linuxkit.runc_debug=1");
+		if (!cmdline_has(cmdline, "kiln.rw") &&
+		    mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY, NULL) < 0)
+			init_log("warning: remount / read-only: %s", strerror(errno));
+	}
+	init_log("mounted /proc /sys /dev /run /tmp /var cgroup2");
+
+	double tm = init_uptime();
+	int nmods = modules_coldplug(NULL);
+	init_log("loaded %d modules for the hardware in %.3f s", nmods, init_uptime() - tm);
+	if (net_loopback_up(&err) < 0)
+		init_log_error(&err, "loopback");
+	system_set_hostname();
+	system_set_rlimits();
+	system_resolv_conf();
+	open_power_buttons(&p);
+	system_run_initd("/etc/init.d");
+
+	int failed = onboot_run_dir("/containers/onboot", "/var/log/onboot", RUNC, true);
+	init_log("BENCH onboot-done (%d failed)", failed);
+
+	p.containerd = start_containerd();
+	if (p.containerd)
+		start_services(&p);
+	init_log("boot finished; reaping orphans");
+	pid1_loop(&p);
+	return 0;
+}
+
+static int modprobe_main(int argc, char **argv)
+{
+	int rc = 0;
+	for (int i = 1; i < argc; i++) {
+		if (argv[i][0] == '-')
+			continue;
+		struct kiln_error *err = NULL;
+		if (modules_load(NULL, argv[i], &err) < 0) {
+			fprintf(stderr, "modprobe: %s\n", err->msg);
+			kiln_error_release(&err);
+			rc = 1;
+		}
+	}
+	return rc;
+}
+
+/* containerd's logging binary: stdout on fd 3, stderr on fd 4, and fd 5 to
+ * close once ready.  Writes BASE.out.log and BASE.log until both streams end. */
+static int kiln_log_main(const char *base)
+{
+	cleanup_free char *out_path = xasprintf("%s.out.log", base);
+	cleanup_free char *err_path = xasprintf("%s.log", base);
+	int files[2] = {open(out_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644),
+			open(err_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)};
+	close(5);
+	struct pollfd fds[2] = {{.fd = 3, .events = POLLIN}, {.fd = 4, .events = POLLIN}};
+	int open_streams = 2;
+	while (open_streams > 0) {
+		if (poll(fds, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return 1;
+		}
+		for (int i = 0; i < 2; i++) {
+			if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			char buf[8192];
+			ssize_t n = read(fds[i].fd, buf, sizeof buf);
+			if (n > 0) {
+				if (files[i] >= 0 && write(files[i], buf, (size_t)n) < 0) {
+					/* a full /var/log: drop, never block the service */
+				}
+			} else if (n == 0 || errno != EINTR) {
+				close(fds[i].fd);
+				fds[i].fd = -1;
+				open_streams--;
+			}
+		}
+	}
+	return 0;
+}
+
+static int signal_init(int sig)
+{
+	if (kill(1, sig) < 0) {
+		perror("kill 1");
+		return 1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	cleanup_free char *argv0 = xstrdup(argv[0]);
+	const char *name = basename(argv0);
+	if (strcmp(name, "kiln-service") == 0 || strcmp(name, "service") == 0)
+		return service_main(argc, argv);
+	if (strcmp(name, "modprobe") == 0)
+		return modprobe_main(argc, argv);
+	if (strcmp(name, "poweroff") == 0)
+		return signal_init(SIGUSR2);
+	if (strcmp(name, "reboot") == 0)
+		return signal_init(SIGTERM);
+	if (strcmp(name, "halt") == 0)
+		return signal_init(SIGUSR1);
+	if (getpid() == 1)
+		return pid1_main(argv);
+	if (argc == 3 && strcmp(argv[1], "kiln-log") == 0)
+		return kiln_log_main(argv[2]);
+	if (argc >= 2 && strcmp(argv[1], "service") == 0)
+		return service_main(argc - 1, argv + 1);
+	if (argc >= 4 && strcmp(argv[1], "onboot") == 0) {
+		prctl(PR_SET_CHILD_SUBREAPER, 1);
+		return onboot_run_dir(argv[2], argv[3], argc >= 5 ? argv[4] : RUNC, true) ? 1 : 0;
+	}
+	if (argc >= 2 && (strcmp(argv[1], "poweroff") == 0 || strcmp(argv[1], "reboot") == 0 ||
+			  strcmp(argv[1], "halt") == 0))
+		return signal_init(argv[1][0] == 'p' ? SIGUSR2 : argv[1][0] == 'r' ? SIGTERM : SIGUSR1);
+	fprintf(stderr, "Usage: init (as PID 1)\n"
+			"       init onboot DIR LOGDIR [RUNC]\n"
+			"       init service …   (= kiln-service)\n"
+			"       init poweroff|reboot|halt\n");
+	return 2;
+}

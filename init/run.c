@@ -1,0 +1,340 @@
+/* Children of init: spawning with a clean signal state, waiting while
+ * adopting orphans, and the onboot/onshutdown runner over runc. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "init.h"
+
+void child_reset_signals(void)
+{
+	sigset_t all;
+	sigemptyset(&all);
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+}
+
+pid_t spawn(char *const *argv, int out_fd, int err_fd, struct kiln_error **err)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return kiln_error_make(err, errno, "fork for %s", argv[0]);
+	if (pid == 0) {
+		child_reset_signals();
+		setsid();
+		int null = open("/dev/null", O_RDWR);
+		if (null >= 0)
+			dup2(null, 0);
+		if (out_fd >= 0)
+			dup2(out_fd, 1);
+		if (err_fd >= 0)
+			dup2(err_fd, 2);
+		if (null > 2)
+			close(null);
+		execv(argv[0], argv);
+		dprintf(2, "kiln-init: exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	return pid;
+}
+
+int wait_for(pid_t pid)
+{
+	for (;;) {
+		int status;
+		pid_t p = waitpid(-1, &status, 0);
+		if (p == pid)
+			return status;
+		if (p < 0 && errno == ECHILD)
+			return -1;
+	}
+}
+
+/* ---- the onboot runner ---- */
+
+struct pump_stream {
+	int fd;         /* read end, -1 when closed */
+	int log_fd;     /* the log file */
+	char line[512]; /* a partial line for the console */
+	size_t len;
+};
+
+struct pump {
+	struct pump_stream s[2]; /* stdout, stderr */
+	const char *prefix;
+	bool to_console;
+	pid_t pids[3];
+	int status[3];
+	bool done[3];
+};
+
+static void pump_console_line(struct pump *p, const char *text, size_t len)
+{
+	char buf[700];
+	int n = snprintf(buf, sizeof buf, "[%12.6f] %s: %.*s\n", init_uptime(), p->prefix,
+			 (int)len, text);
+	if (n > (int)sizeof buf)
+		n = sizeof buf;
+	if (write(init_log_fd, buf, (size_t)n) < 0) {
+		/* console gone: the log file still has it */
+	}
+}
+
+static void pump_data(struct pump *p, struct pump_stream *s, const char *data, size_t n)
+{
+	if (s->log_fd >= 0 && write(s->log_fd, data, n) < 0) {
+		/* a full /var: keep the console copy */
+	}
+	if (!p->to_console)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (data[i] == '\n' || s->len == sizeof s->line) {
+			pump_console_line(p, s->line, s->len);
+			s->len = 0;
+			if (data[i] == '\n')
+				continue;
+		}
+		s->line[s->len++] = data[i];
+	}
+}
+
+static void pump_flush(struct pump *p)
+{
+	for (int i = 0; i < 2; i++) {
+		if (p->to_console && p->s[i].len) {
+			pump_console_line(p, p->s[i].line, p->s[i].len);
+			p->s[i].len = 0;
+		}
+	}
+}
+
+/* Moves data and reaps children until PID (one of p->pids) has exited, or
+ * with PID 0 until the streams are closed or nothing is left to read. */
+static void pump_until(struct pump *p, pid_t pid, bool drain)
+{
+	for (;;) {
+		for (;;) {
+			int status;
+			pid_t r = waitpid(-1, &status, WNOHANG);
+			if (r <= 0)
+				break;
+			for (int i = 0; i < 3; i++)
+				if (p->pids[i] == r) {
+					p->done[i] = true;
+					p->status[i] = status;
+				}
+		}
+		bool finished = false;
+		for (int i = 0; i < 3; i++)
+			if (pid && p->pids[i] == pid && p->done[i])
+				finished = true;
+		if (pid == 0 && p->s[0].fd < 0 && p->s[1].fd < 0)
+			return;
+		struct pollfd fds[2];
+		int nfds = 0;
+		for (int i = 0; i < 2; i++)
+			if (p->s[i].fd >= 0)
+				fds[nfds++] = (struct pollfd){.fd = p->s[i].fd, .events = POLLIN};
+		int timeout = finished || drain ? 0 : 10;
+		int r = nfds ? poll(fds, (nfds_t)nfds, timeout) : (usleep(timeout * 1000), 0);
+		bool any = false;
+		for (int k = 0; k < nfds && r > 0; k++) {
+			if (!(fds[k].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			struct pump_stream *s = p->s[0].fd == fds[k].fd ? &p->s[0] : &p->s[1];
+			char buf[4096];
+			ssize_t n = read(s->fd, buf, sizeof buf);
+			if (n > 0) {
+				pump_data(p, s, buf, (size_t)n);
+				any = true;
+			} else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+				close(s->fd);
+				s->fd = -1;
+			}
+		}
+		if ((finished || drain) && !any)
+			return;
+	}
+}
+
+static pid_t pump_spawn(struct pump *p, int slot, char *const *argv, int out_w, int err_w)
+{
+	struct kiln_error *err = NULL;
+	pid_t pid = spawn(argv, out_w, err_w, &err);
+	if (pid < 0) {
+		init_log_error(&err, p->prefix);
+		return -1;
+	}
+	p->pids[slot] = pid;
+	p->done[slot] = false;
+	return pid;
+}
+
+static const char *exit_text(int status, char *buf, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, len, "exit status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, "killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(buf, len, "status %#x", status);
+	return buf;
+}
+
+static void runc_delete(const char *runc, const char *name)
+{
+	char *argv[] = {(char *)runc, "delete", "--force", (char *)name, NULL};
+	struct kiln_error *err = NULL;
+	int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	pid_t pid = spawn(argv, devnull, devnull, &err);
+	if (devnull >= 0)
+		close(devnull);
+	if (pid < 0)
+		init_log_error(&err, "runc delete");
+	else
+		wait_for(pid);
+}
+
+/* Runs one bundle; 0 when the container ran and exited 0. */
+static int onboot_run_one(const char *dir, const char *name, const char *log_dir,
+			  const char *runc, bool to_console)
+{
+	double t0 = init_uptime();
+	cleanup_free char *bundle = path_join(dir, name);
+	struct kiln_error *err = NULL;
+	struct runtime_config rc;
+	if (runtime_config_load(bundle, &rc, &err) < 0) {
+		init_log_error(&err, name);
+		return -1;
+	}
+	int rcode = -1;
+	int out_p[2] = {-1, -1}, err_p[2] = {-1, -1};
+	struct pump p = {.prefix = name, .to_console = to_console};
+	p.s[0].fd = p.s[1].fd = p.s[0].log_fd = p.s[1].log_fd = -1;
+	if (runtime_prepare_filesystem(&rc, &err) < 0) {
+		init_log_error(&err, name);
+		goto out;
+	}
+	mkdir_p(log_dir, 0755, NULL);
+	cleanup_free char *out_log = xasprintf("%s/%s.out.log", log_dir, name);
+	cleanup_free char *err_log = xasprintf("%s/%s.log", log_dir, name);
+	p.s[0].log_fd = open(out_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	p.s[1].log_fd = open(err_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (pipe2(out_p, O_CLOEXEC) < 0 || pipe2(err_p, O_CLOEXEC) < 0) {
+		init_log("%s: pipe: %s", name, strerror(errno));
+		goto out;
+	}
+	p.s[0].fd = out_p[0];
+	p.s[1].fd = err_p[0];
+	mkdir_p("/run/kiln-init", 0700, NULL);
+	cleanup_free char *pidfile = xasprintf("/run/kiln-init/%s.pid", name);
+	unlink(pidfile);
+	char *create[10];
+	int k = 0;
+	create[k++] = (char *)runc;
+	if (init_debug)
+		create[k++] = "--debug";
+	create[k++] = "create";
+	create[k++] = "--bundle";
+	create[k++] = bundle;
+	create[k++] = "--pid-file";
+	create[k++] = pidfile;
+	create[k++] = (char *)name;
+	create[k] = NULL;
+	init_debug_log("%s: runc create", name);
+	if (pump_spawn(&p, 0, create, out_p[1], err_p[1]) < 0)
+		goto out;
+	pump_until(&p, p.pids[0], false);
+	char why[64];
+	if (p.status[0] != 0) {
+		pump_until(&p, 0, true);
+		init_log("%s: runc create failed (%s)", name, exit_text(p.status[0], why, sizeof why));
+		goto out_delete;
+	}
+	cleanup_free char *pidtext = read_file(pidfile, 64, NULL, &err);
+	if (pidtext == NULL) {
+		init_log_error(&err, name);
+		goto out_delete;
+	}
+	pid_t cpid = (pid_t)atoi(pidtext);
+	p.pids[2] = cpid;
+	if (runtime_prepare_process(&rc, cpid, &err) < 0) {
+		init_log_error(&err, name);
+		goto out_delete;
+	}
+	char *start[] = {(char *)runc, "start", (char *)name, NULL};
+	init_debug_log("%s: runc start (pid %d)", name, (int)cpid);
+	if (pump_spawn(&p, 1, start, out_p[1], err_p[1]) < 0)
+		goto out_delete;
+	close(out_p[1]);
+	close(err_p[1]);
+	out_p[1] = err_p[1] = -1;
+	pump_until(&p, p.pids[1], false);
+	if (p.status[1] != 0) {
+		pump_until(&p, 0, true);
+		init_log("%s: runc start failed (%s)", name, exit_text(p.status[1], why, sizeof why));
+		goto out_delete;
+	}
+	pump_until(&p, cpid, false);
+	pump_until(&p, 0, true);
+	pump_flush(&p);
+	rcode = p.status[2] == 0 ? 0 : -1;
+	init_log("%s: exited (%s) after %.3f s", name, exit_text(p.status[2], why, sizeof why),
+		 init_uptime() - t0);
+out_delete:
+	pump_flush(&p);
+	runc_delete(runc, name);
+out:
+	for (int i = 0; i < 2; i++) {
+		if (p.s[i].fd >= 0)
+			close(p.s[i].fd);
+		if (p.s[i].log_fd >= 0)
+			close(p.s[i].log_fd);
+	}
+	if (out_p[1] >= 0)
+		close(out_p[1]);
+	if (err_p[1] >= 0)
+		close(err_p[1]);
+	runtime_cleanup(&rc);
+	runtime_config_release(&rc);
+	return rcode;
+}
+
+static int dirent_cmp(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+int onboot_run_dir(const char *dir, const char *log_dir, const char *runc, bool to_console)
+{
+	struct dirent **names;
+	int n = scandir(dir, &names, NULL, dirent_cmp);
+	if (n < 0)
+		return 0;
+	int failed = 0;
+	for (int i = 0; i < n; i++) {
+		const char *name = names[i]->d_name;
+		cleanup_free char *bundle = path_join(dir, name);
+		struct stat st;
+		if (name[0] != '.' && stat(bundle, &st) == 0 && S_ISDIR(st.st_mode)) {
+			init_log("%s: starting", name);
+			if (onboot_run_one(dir, name, log_dir, runc, to_console) < 0) {
+				failed++;
+				init_log("%s: FAILED; carrying on (logs in %s/%s.log)", name, log_dir,
+					 name);
+			}
+		}
+		free(names[i]);
+	}
+	free(names);
+	return failed;
+}

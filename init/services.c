@@ -1,0 +1,374 @@
+/* Services under containerd, started by init's own gRPC client, and the
+ * kiln-service command (LinuxKit's `service`). */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "init.h"
+
+/* Reads BUNDLE/config.json and returns it with root.path made absolute
+ * (BUNDLE/rootfs when relative), as containerd's shim needs.  Caller frees. */
+static char *service_spec(const char *bundle, size_t *len, struct kiln_error **err)
+{
+	cleanup_free char *path = path_join(bundle, "config.json");
+	size_t n;
+	cleanup_free char *text = read_file(path, 4 << 20, &n, err);
+	if (text == NULL)
+		return NULL;
+	struct json *j = json_parse(text, n, err);
+	if (j == NULL) {
+		kiln_error_wrap(err, "%s", path);
+		return NULL;
+	}
+	struct json *root = json_get(j, "root");
+	struct json *rp = json_get(root, "path");
+	char *out;
+	if (rp && rp->type == JSON_STRING && rp->str[0] == '/') {
+		out = steal_pointer(&text);
+		*len = n;
+	} else {
+		cleanup_free char *abs = path_join(bundle, rp && rp->type == JSON_STRING ? rp->str
+										 : "rootfs");
+		size_t olen = 0;
+		char *lit = NULL;
+		json_append_string(&lit, &olen, abs);
+		if (rp) {
+			size_t before = (size_t)(rp->raw - text), after = before + rp->raw_len;
+			out = xmalloc(n + olen + 1);
+			memcpy(out, text, before);
+			memcpy(out + before, lit, olen);
+			memcpy(out + before + olen, text + after, n - after);
+			*len = n - rp->raw_len + olen;
+		} else {
+			/* No root.path: add "root":{"path":…} after the opening brace. */
+			const char *brace = strchr(text, '{');
+			size_t before = brace ? (size_t)(brace - text) + 1 : 0;
+			cleanup_free char *ins = xasprintf("\"root\":{\"path\":%s},", lit);
+			size_t il = strlen(ins);
+			if (j->count == 0)
+				ins[--il] = '\0';
+			out = xmalloc(n + il + 1);
+			memcpy(out, text, before);
+			memcpy(out + before, ins, il);
+			memcpy(out + before + il, text + before, n - before);
+			*len = n + il;
+		}
+		out[*len] = '\0';
+		free(lit);
+	}
+	json_free(j);
+	return out;
+}
+
+/* binary:///path/to/init?kiln-log=LOGDIR/NAME: the shim runs
+ * `init kiln-log LOGDIR/NAME` with the container's stdout and stderr on fds 3
+ * and 4 (containerd's logging-binary protocol). */
+static char *service_log_uri(const struct service_opts *o, const char *name)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+	if (n <= 0)
+		strcpy(self, "/sbin/init");
+	else
+		self[n] = '\0';
+	return xasprintf("binary://%s?kiln-log=%s/%s", self, o->log_dir, name);
+}
+
+static void ignore_error(struct kiln_error **err)
+{
+	kiln_error_release(err);
+}
+
+/* Removes task and container ID, whatever state they are in. */
+static void service_remove(struct grpc_conn *c, const char *ns, const char *id)
+{
+	struct kiln_error *err = NULL;
+	struct task_info t;
+	if (ctrd_task_get(c, ns, id, &t, &err) == 0) {
+		if (t.status == TASK_RUNNING || t.status == TASK_PAUSED) {
+			ctrd_task_kill(c, ns, id, SIGKILL, true, &err);
+			ignore_error(&err);
+			for (int i = 0; i < 50; i++) {
+				struct task_info s;
+				if (ctrd_task_get(c, ns, id, &s, &err) < 0) {
+					ignore_error(&err);
+					break;
+				}
+				int st = s.status;
+				task_info_release(&s);
+				if (st == TASK_STOPPED)
+					break;
+				usleep(20000);
+			}
+		}
+		task_info_release(&t);
+		ctrd_task_delete(c, ns, id, NULL, &err);
+	}
+	ignore_error(&err);
+	ctrd_container_delete(c, ns, id, &err);
+	ignore_error(&err);
+}
+
+static const char *service_ns(const struct service_opts *o, const struct runtime_config *rc)
+{
+	return rc->namespace ? rc->namespace : o->namespace;
+}
+
+int service_start(struct grpc_conn *c, const struct service_opts *o, const char *name,
+		  struct kiln_error **err)
+{
+	cleanup_free char *bundle = path_join(o->dir, name);
+	struct stat st;
+	if (stat(bundle, &st) < 0 || !S_ISDIR(st.st_mode))
+		return kiln_error_make(err, ENOENT, "service %s: no bundle at %s", name, bundle);
+	struct runtime_config rc;
+	if (runtime_config_load(bundle, &rc, err) < 0)
+		return kiln_error_wrap(err, "service %s", name);
+	int ret = -1;
+	const char *ns = service_ns(o, &rc);
+	size_t spec_len = 0;
+	cleanup_free char *spec = service_spec(bundle, &spec_len, err);
+	/* containerd's shim sends both streams of a file:// URI to one file; a
+	 * logging binary (this program, `kiln-log`) keeps them apart. */
+	cleanup_free char *log_uri = service_log_uri(o, name);
+	uint32_t pid = 0;
+	if (spec == NULL)
+		goto out;
+	if (ctrd_container_create(c, ns, name, spec, spec_len, err) < 0) {
+		/* A stale container of the same name (a restart, a second start):
+		 * remove it and undo its runtime mounts before starting afresh. */
+		if ((*err)->msg == NULL || strstr((*err)->msg, "already exists") == NULL)
+			goto out;
+		kiln_error_release(err);
+		service_remove(c, ns, name);
+		runtime_cleanup(&rc);
+		if (ctrd_container_create(c, ns, name, spec, spec_len, err) < 0)
+			goto out;
+	}
+	if (runtime_prepare_filesystem(&rc, err) < 0)
+		goto out_container;
+	if (ctrd_task_create(c, ns, name, log_uri, log_uri, &pid, err) < 0)
+		goto out_container;
+	if (runtime_prepare_process(&rc, (pid_t)pid, err) < 0)
+		goto out_task;
+	if (ctrd_task_start(c, ns, name, NULL, err) < 0)
+		goto out_task;
+	ret = 0;
+	goto out;
+out_task: {
+	struct kiln_error *e2 = NULL;
+	ctrd_task_delete(c, ns, name, NULL, &e2);
+	ignore_error(&e2);
+}
+out_container: {
+	struct kiln_error *e2 = NULL;
+	ctrd_container_delete(c, ns, name, &e2);
+	ignore_error(&e2);
+}
+out:
+	if (ret < 0)
+		kiln_error_wrap(err, "service %s", name);
+	runtime_config_release(&rc);
+	return ret;
+}
+
+int service_stop(struct grpc_conn *c, const struct service_opts *o, const char *name,
+		 struct kiln_error **err)
+{
+	cleanup_free char *bundle = path_join(o->dir, name);
+	struct runtime_config rc;
+	if (runtime_config_load(bundle, &rc, err) < 0)
+		return kiln_error_wrap(err, "service %s", name);
+	const char *ns = service_ns(o, &rc);
+	struct task_info t;
+	int ret = 0;
+	if (ctrd_task_get(c, ns, name, &t, err) == 0) {
+		if (t.status == TASK_RUNNING || t.status == TASK_PAUSED) {
+			if (ctrd_task_kill(c, ns, name, SIGTERM, false, err) < 0)
+				kiln_error_release(err);
+			/* Up to 5 s for a clean exit, then KILL. */
+			for (int i = 0; i < 100; i++) {
+				struct task_info s;
+				if (ctrd_task_get(c, ns, name, &s, err) < 0) {
+					kiln_error_release(err);
+					break;
+				}
+				int stt = s.status;
+				task_info_release(&s);
+				if (stt == TASK_STOPPED)
+					break;
+				if (i == 99) {
+					ctrd_task_kill(c, ns, name, SIGKILL, true, err);
+					kiln_error_release(err);
+					usleep(200000);
+				}
+				usleep(50000);
+			}
+		}
+		task_info_release(&t);
+		if (ctrd_task_delete(c, ns, name, NULL, err) < 0)
+			kiln_error_release(err);
+	} else {
+		kiln_error_release(err);
+	}
+	if (ctrd_container_delete(c, ns, name, err) < 0)
+		ret = kiln_error_wrap(err, "service %s", name);
+	runtime_cleanup(&rc);
+	runtime_config_release(&rc);
+	return ret;
+}
+
+static int dirent_cmp(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+int services_start_all(struct grpc_conn *c, const struct service_opts *o)
+{
+	struct dirent **names;
+	int n = scandir(o->dir, &names, NULL, dirent_cmp);
+	if (n < 0)
+		return 0;
+	int failed = 0;
+	for (int i = 0; i < n; i++) {
+		const char *name = names[i]->d_name;
+		cleanup_free char *bundle = path_join(o->dir, name);
+		struct stat st;
+		if (name[0] != '.' && stat(bundle, &st) == 0 && S_ISDIR(st.st_mode)) {
+			struct kiln_error *err = NULL;
+			double t0 = init_uptime();
+			if (service_start(c, o, name, &err) < 0) {
+				failed++;
+				init_log_error(&err, "service not started");
+			} else {
+				init_log("service %s: started (%.3f s)", name, init_uptime() - t0);
+			}
+		}
+		free(names[i]);
+	}
+	free(names);
+	return failed;
+}
+
+/* ---- kiln-service ---- */
+
+static void service_usage(FILE *f)
+{
+	fprintf(f, "Usage: kiln-service [OPTIONS] list|start NAME|stop NAME|restart NAME|start-all\n"
+		   "Manages the services of a kiln image through containerd.\n"
+		   "  --address SOCK     containerd socket (default /run/containerd/containerd.sock)\n"
+		   "  --namespace NS     containerd namespace (default services.linuxkit)\n"
+		   "  --dir DIR          service bundles (default /containers/services)\n"
+		   "  --log-dir DIR      service logs (default /var/log)\n");
+}
+
+int service_main(int argc, char **argv)
+{
+	struct service_opts o = SERVICE_OPTS_DEFAULT;
+	static const struct option longopts[] = {
+		{"address", required_argument, NULL, 'a'},
+		{"namespace", required_argument, NULL, 'n'},
+		{"containerd-namespace", required_argument, NULL, 'n'},
+		{"dir", required_argument, NULL, 'd'},
+		{"log-dir", required_argument, NULL, 'l'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	int ch;
+	optind = 1;
+	while ((ch = getopt_long_only(argc, argv, "+", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'a': o.address = optarg; break;
+		case 'n': o.namespace = optarg; break;
+		case 'd': o.dir = optarg; break;
+		case 'l': o.log_dir = optarg; break;
+		case 'h': service_usage(stdout); return 0;
+		default: service_usage(stderr); return 2;
+		}
+	}
+	if (optind >= argc) {
+		service_usage(stderr);
+		return 2;
+	}
+	const char *verb = argv[optind];
+	const char *name = optind + 1 < argc ? argv[optind + 1] : NULL;
+	bool needs_name = strcmp(verb, "start") == 0 || strcmp(verb, "stop") == 0 ||
+			  strcmp(verb, "restart") == 0;
+	if (needs_name && name == NULL) {
+		fprintf(stderr, "kiln-service: %s needs a service name\n", verb);
+		return 2;
+	}
+	struct kiln_error *err = NULL;
+	struct grpc_conn *c = grpc_connect(o.address, &err);
+	if (c == NULL) {
+		fprintf(stderr, "kiln-service: %s\n", err->msg);
+		kiln_error_release(&err);
+		return 1;
+	}
+	int rc = 0;
+	if (strcmp(verb, "list") == 0 || strcmp(verb, "ls") == 0) {
+		char **ids;
+		size_t nids;
+		struct task_info *tasks;
+		size_t ntasks;
+		if (ctrd_container_list(c, o.namespace, &ids, &nids, &err) < 0 ||
+		    ctrd_task_list(c, o.namespace, &tasks, &ntasks, &err) < 0) {
+			fprintf(stderr, "kiln-service: %s\n", err->msg);
+			kiln_error_release(&err);
+			grpc_close(c);
+			return 1;
+		}
+		printf("%-24s %-10s %s\n", "NAME", "STATUS", "PID");
+		for (size_t i = 0; i < nids; i++) {
+			const struct task_info *t = NULL;
+			for (size_t k = 0; k < ntasks; k++)
+				if (strcmp(tasks[k].id, ids[i]) == 0)
+					t = &tasks[k];
+			if (t && t->status == TASK_STOPPED)
+				printf("%-24s %-10s %u (exit status %u)\n", ids[i], "stopped", t->pid,
+				       t->exit_status);
+			else if (t)
+				printf("%-24s %-10s %u\n", ids[i], task_status_name(t->status), t->pid);
+			else
+				printf("%-24s %-10s -\n", ids[i], "no-task");
+			free(ids[i]);
+		}
+		for (size_t k = 0; k < ntasks; k++)
+			task_info_release(&tasks[k]);
+		free(tasks);
+		free(ids);
+	} else if (strcmp(verb, "start") == 0) {
+		rc = service_start(c, &o, name, &err);
+	} else if (strcmp(verb, "stop") == 0) {
+		rc = service_stop(c, &o, name, &err);
+	} else if (strcmp(verb, "restart") == 0) {
+		rc = service_stop(c, &o, name, &err);
+		if (rc < 0) {
+			kiln_error_release(&err);
+			rc = 0;
+		}
+		rc = service_start(c, &o, name, &err);
+	} else if (strcmp(verb, "start-all") == 0) {
+		rc = services_start_all(c, &o) ? -1 : 0;
+		if (rc < 0)
+			err = NULL;
+	} else {
+		fprintf(stderr, "kiln-service: unknown command `%s`\n", verb);
+		grpc_close(c);
+		return 2;
+	}
+	grpc_close(c);
+	if (rc < 0) {
+		fprintf(stderr, "kiln-service: %s\n", err ? err->msg : "some services failed");
+		kiln_error_release(&err);
+		return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,137 @@
+/* Unit tests for init's parsers and encoders (built with musl, static). */
+#include <sys/mount.h>
+
+#include "init.h"
+#include "tap.h"
+
+static uint8_t *hex(const char *s, size_t *len)
+{
+	size_t n = strlen(s) / 2;
+	uint8_t *out = xmalloc(n + 1);
+	for (size_t i = 0; i < n; i++)
+		sscanf(s + 2 * i, "%2hhx", &out[i]);
+	*len = n;
+	return out;
+}
+
+static void check_huffman(const char *hexstr, const char *want)
+{
+	size_t n;
+	cleanup_free uint8_t *in = hex(hexstr, &n);
+	cleanup_free char *got = hpack_huffman_decode(in, n);
+	ok(got != NULL, "decodes %s", want);
+	if (got)
+		is_str(got, want, "huffman");
+}
+
+/* RFC 7541 Appendix C.4 and C.6 examples. */
+TEST(huffman_rfc7541_examples)
+{
+	check_huffman("f1e3c2e5f23a6ba0ab90f4ff", "www.example.com");
+	check_huffman("a8eb10649cbf", "no-cache");
+	check_huffman("25a849e95ba97d7f", "custom-key");
+	check_huffman("25a849e95bb8e8b4bf", "custom-value");
+	check_huffman("6402", "302");
+	check_huffman("aec3771a4b", "private");
+	check_huffman("d07abe941054d444a8200595040b8166e082a62d1bff",
+		      "Mon, 21 Oct 2013 20:13:21 GMT");
+	check_huffman("9d29ad171863c78f0b97c8e9ae82ae43d3", "https://www.example.com");
+}
+
+TEST(huffman_rejects_bad_padding)
+{
+	uint8_t bad[] = {0xf1, 0xe3, 0x00};
+	char *got = hpack_huffman_decode(bad, sizeof bad);
+	ok(got == NULL, "padding of zeros is rejected");
+	free(got);
+}
+
+TEST(protobuf_roundtrip)
+{
+	cleanup_pb_buf struct pb_buf b = {0};
+	pb_put_string(&b, 1, "hello");
+	pb_put_uint(&b, 3, 300);
+	pb_put_bool(&b, 4, true);
+	pb_put_string(&b, 5, ""); /* proto3 default: not emitted */
+	is_int((int)b.len, 2 + 5 + 1 + 2 + 2, "encoded length");
+	is_int(b.data[7], 0x18, "field 3 varint key");
+	is_int(b.data[8], 0xac, "300 low");
+	is_int(b.data[9], 0x02, "300 high");
+	struct pb_reader r = {b.data, b.data + b.len};
+	struct pb_field f;
+	struct kiln_error *err = NULL;
+	ok(pb_next(&r, &f, &err) == 1 && f.number == 1 && f.wire == 2 && f.len == 5, "field 1");
+	ok(pb_next(&r, &f, &err) == 1 && f.number == 3 && f.varint == 300, "field 3");
+	ok(pb_next(&r, &f, &err) == 1 && f.number == 4 && f.varint == 1, "field 4");
+	ok(pb_next(&r, &f, &err) == 0, "end");
+	uint8_t trunc[] = {0x0a, 0x05, 'a'};
+	struct pb_reader t = {trunc, trunc + sizeof trunc};
+	ok(pb_next(&t, &f, &err) < 0, "truncated field is an error");
+	kiln_error_release(&err);
+}
+
+TEST(json_parse_and_spans)
+{
+	const char *text = "{\"root\": {\"path\": \"rootfs\", \"readonly\": true}, \"n\": -1.5e2,"
+			   " \"a\": [\"x\\u00e9\\n\", null, false], \"e\": {}}";
+	struct kiln_error *err = NULL;
+	struct json *j = json_parse(text, strlen(text), &err);
+	ok(j != NULL, "parses");
+	if (j == NULL)
+		return;
+	struct json *p = json_get(json_get(j, "root"), "path");
+	ok(p && p->type == JSON_STRING, "root.path");
+	is_int((int)p->raw_len, 8, "span of the literal with quotes");
+	ok(strncmp(p->raw, "\"rootfs\"", 8) == 0, "span points at it");
+	ok(json_get(j, "n")->number == -150, "number");
+	struct json *a = json_get(j, "a");
+	is_int((int)a->count, 3, "array");
+	is_str(a->items[0]->str, "x\xc3\xa9\n", "escapes decoded");
+	json_free(j);
+	const char *bad[] = {"{", "{\"a\" 1}", "[1,]", "\"\\x\"", "{} x", "[\"a\nb\"]"};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct json *b = json_parse(bad[i], strlen(bad[i]), &err);
+		ok(b == NULL && err != NULL, "rejects %s", bad[i]);
+		json_free(b);
+		kiln_error_release(&err);
+	}
+}
+
+TEST(mount_options)
+{
+	char *opts[] = {"rbind", "ro", "nosuid", "size=10m", "mode=755", NULL};
+	cleanup_free char *data = NULL;
+	unsigned long f = runtime_mount_flags(opts, &data);
+	ok(f == (MS_BIND | MS_REC | MS_RDONLY | MS_NOSUID), "flags");
+	is_str(data, "size=10m,mode=755", "data");
+	char *opts2[] = {"ro", "rw", "private", NULL};
+	cleanup_free char *data2 = NULL;
+	ok(runtime_mount_flags(opts2, &data2) == MS_PRIVATE, "rw clears ro");
+	is_str(data2, "", "no data");
+}
+
+TEST(runtime_json)
+{
+	const char *rj =
+		"{\"mounts\":[{\"source\":\"tmpfs\",\"destination\":\"/x/tmp\",\"type\":\"tmpfs\","
+		"\"options\":[\"size=1m\"]}],\"mkdir\":[\"/var/a\"],\"cgroups\":[\"c1\"],"
+		"\"interfaces\":[{\"name\":\"eth1\",\"peer\":\"veth1\",\"createInRoot\":true}],"
+		"\"bindNS\":{\"net\":\"/run/netns/x\"},\"namespace\":\"other\"}";
+	struct kiln_error *err = NULL;
+	write_file_atomic("runtime.json", rj, strlen(rj), 0644, &err);
+	struct runtime_config rc;
+	ok(runtime_config_load(".", &rc, &err) == 0, "loads");
+	is_int((int)rc.nmounts, 1, "mounts");
+	is_str(rc.mounts[0].type, "tmpfs", "type");
+	is_str(rc.mounts[0].options[0], "size=1m", "options");
+	is_str(rc.mkdir[0], "/var/a", "mkdir");
+	is_str(rc.cgroups[0], "c1", "cgroups");
+	is_str(rc.ifaces[0].peer, "veth1", "peer");
+	ok(rc.ifaces[0].create_in_root, "createInRoot");
+	is_str(rc.bind_ns[3][1], "/run/netns/x", "bindNS net");
+	is_str(rc.namespace, "other", "namespace");
+	runtime_config_release(&rc);
+	unlink("runtime.json");
+	ok(runtime_config_load(".", &rc, &err) == 0 && rc.nmounts == 0, "missing file = empty");
+	runtime_config_release(&rc);
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# init's native containerd client (kiln-service) against a real containerd
+# started here on a private socket: create, start, list, stop, restart,
+# delete a busybox service; and it really ran (it wrote a file).
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/init_lib.sh"
+[ "$(id -u)" = 0 ] || skip_all "needs root (containerd)"
+command -v containerd >/dev/null || skip_all "containerd not installed"
+[ -x "$INIT_BIN" ] || skip_all "build/init/init not built (make init)"
+
+SVC=$T/services
+NS=kiln-test-$$
+mkdir -p "$SVC/hello/rootfs" "$T/out" "$T/log"
+make_busybox_rootfs "$SVC/hello/rootfs"
+write_config "$SVC/hello" '["/bin/sh", "-c", "echo started >>/out/ran; echo to-stdout; echo to-stderr >&2; exec sleep 1000"]' \
+	", {\"destination\": \"/out\", \"type\": \"bind\", \"source\": \"$T/out\", \"options\": [\"rbind\", \"rw\"]}"
+# runtime.json as the builder writes it for a readonly image: the rootfs bind.
+cat >"$SVC/hello/runtime.json" <<JSON
+{"mounts": [{"source": "$SVC/hello/rootfs", "destination": "$SVC/hello/rootfs", "type": "", "options": ["bind"]}], "mkdir": ["$T/made-by-runtime"]}
+JSON
+cat >"$T/config.toml" <<TOML
+version = 2
+root = "$T/root"
+state = "$T/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$T/c.sock"
+[ttrpc]
+  address = "$T/c.sock.ttrpc"
+TOML
+containerd --config "$T/config.toml" >"$T/containerd.log" 2>&1 &
+cpid=$!
+at_exit "kill $cpid; wait $cpid; umount $SVC/hello/rootfs; sleep 0.2"
+for _ in $(seq 100); do [ -S "$T/c.sock" ] && break; sleep 0.1; done
+ok "containerd is listening" test -S "$T/c.sock"
+
+svc() { "$INIT_BIN" service --address "$T/c.sock" --namespace "$NS" --dir "$SVC" --log-dir "$T/log" "$@"; }
+
+ok "kiln-service start hello" svc start hello
+for _ in $(seq 50); do [ -s "$T/out/ran" ] && break; sleep 0.1; done
+ok "the service ran (wrote a file through its bind mount)" grep -q started "$T/out/ran"
+ok "runtime.json mkdir was done" test -d "$T/made-by-runtime"
+out=$(svc list)
+echo "$out" | sed 's/^/# /'
+ok "list shows hello running" grep -Eq '^hello +running +[0-9]+' <<<"$out"
+ok "stdout went to NAME.out.log" grep -q to-stdout "$T/log/hello.out.log"
+ok "stderr went to NAME.log" grep -q to-stderr "$T/log/hello.log"
+ok "ctr agrees" bash -c "ctr --address '$T/c.sock' -n '$NS' task ls | grep -q 'hello.*RUNNING'"
+
+ok "kiln-service restart hello" svc restart hello
+for _ in $(seq 50); do [ "$(grep -c started "$T/out/ran")" -ge 2 ] && break; sleep 0.1; done
+ok "restart ran the service again" test "$(grep -c started "$T/out/ran")" -ge 2
+ok "start again replaces the running one" svc start hello
+
+ok "kiln-service stop hello" svc stop hello
+out=$(svc list)
+ok "list no longer shows hello" bash -c "! grep -q '^hello' <<<'$out'"
+ok "stop undid the runtime mounts" bash -c "! mountpoint -q '$SVC/hello/rootfs'"
+ok "ctr sees no container" bash -c "! ctr --address '$T/c.sock' -n '$NS' containers ls -q | grep -q hello"
+
+# Errors name what failed.
+out=$(svc start nosuch 2>&1); rc=$?
+ok "starting a missing bundle fails" test "$rc" -ne 0
+ok "and says which" grep -q "nosuch" <<<"$out"
+out=$("$INIT_BIN" service --address "$T/nosock" list 2>&1); rc=$?
+ok "no containerd: clear error" bash -c "[ $rc -ne 0 ] && grep -q 'connect to' <<<'$out'"
+done_testing
