@@ -3,7 +3,7 @@
 # started here on a private socket: create, start, list, stop, restart,
 # delete a busybox service; and it really ran (it wrote a file).
 source "$(dirname "$0")/../lib.sh"
-source "$(dirname "$0")/init_lib.sh"
+source "$(dirname "$0")/../../init/tests/hostlib.sh"
 [ "$(id -u)" = 0 ] || skip_all "needs root (containerd)"
 command -v containerd >/dev/null || skip_all "containerd not installed"
 [ -x "$INIT_BIN" ] || skip_all "build/init/init not built (make init)"

@@ -5,7 +5,7 @@
 # LOGDIR/NAME{.out,}.log and prefixed on the console, a failure does not stop
 # the next bundle, mounts are undone.
 source "$(dirname "$0")/../lib.sh"
-source "$(dirname "$0")/init_lib.sh"
+source "$(dirname "$0")/../../init/tests/hostlib.sh"
 [ "$(id -u)" = 0 ] || skip_all "needs root (runc)"
 command -v runc >/dev/null || skip_all "runc not installed"
 [ -x "$INIT_BIN" ] || skip_all "build/init/init not built (make init)"

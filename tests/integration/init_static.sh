@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # init is one static binary, under 200 KB, and kiln-service is the same program.
 source "$(dirname "$0")/../lib.sh"
-source "$(dirname "$0")/init_lib.sh"
+source "$(dirname "$0")/../../init/tests/hostlib.sh"
 [ -x "$INIT_BIN" ] || skip_all "build/init/init not built (make init)"
 ok "init has no program interpreter (static)" bash -c "! readelf -l '$INIT_BIN' | grep -q INTERP"
 ok "init has no dynamic section" bash -c "! readelf -d '$INIT_BIN' 2>/dev/null | grep -q NEEDED"

@@ -1,6 +1,4 @@
-# Helpers for init's host-side tests (sourced, not run: run.sh runs *.sh, so
-# this file returns early when executed on its own).
-[ "${BASH_SOURCE[0]}" = "$0" ] && { echo "1..0 # SKIP helper library"; exit 77; }
+# Helpers for init's host-side and boot tests (sourced after tests/lib.sh).
 
 INIT_BIN=${INIT_BIN:-$TOP/${KILN_BUILD:-build}/init/init}
 
