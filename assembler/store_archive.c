@@ -76,6 +76,8 @@ static int source_blob_path(const struct source *src, const char *digest, char *
 static int copy_blob(struct store *s, const struct source *src, const char *digest,
 		     struct kiln_error **err)
 {
+	if (!digest_is_valid(digest))
+		return kiln_error_make(err, 0, "invalid digest `%.80s`", digest ? digest : "(none)");
 	if (store_has_blob(s, digest))
 		return 0;
 	if (src->dir == NULL)
