@@ -833,7 +833,7 @@ static int host_ping(struct registry_client *c, struct reg_host *h, struct kiln_
 			http_resp_release(&rs);
 			continue;
 		}
-		if (rs.code != CURLE_OK) {
+		if (rs.code != CURLE_OK || status_retryable(rs.status)) {
 			http_resp_release(&rs);
 			/* Retry through the common loop for its backoff and message. */
 			if (plain_request(c, &rq, h->insecure, NULL, &rs, err) < 0) {
