@@ -145,5 +145,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
+    def handle_error(self, request, client_address):
+        pass  # clients that hang up (resets, kill -9) are the point here
+
 
 Server(("127.0.0.1", PORT), Handler).serve_forever()
