@@ -285,6 +285,85 @@ int store_blob_verify(struct store *s, const char *digest, struct kiln_error **e
 	return 0;
 }
 
+struct blob_reader {
+	int fd;
+	char digest[DIGEST_STRLEN];
+	struct sha256 h;
+	bool hashing;
+	uint64_t offset, size;
+};
+
+struct blob_reader *store_blob_reader_open(struct store *s, const char *digest,
+					   struct kiln_error **err)
+{
+	int fd = store_blob_open(s, digest, err);
+	if (fd < 0)
+		return NULL;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		kiln_error_make(err, errno, "stat blob %s", digest);
+		close(fd);
+		return NULL;
+	}
+	struct blob_reader *r = xcalloc(1, sizeof *r);
+	r->fd = fd;
+	memcpy(r->digest, digest, DIGEST_STRLEN);
+	sha256_init(&r->h);
+	r->hashing = true;
+	r->size = (uint64_t)st.st_size;
+	return r;
+}
+
+ssize_t blob_reader_read(struct blob_reader *r, void *buf, size_t len, struct kiln_error **err)
+{
+	for (;;) {
+		ssize_t n = read(r->fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return kiln_error_make(err, errno, "read blob %s", r->digest);
+		if (n > 0) {
+			if (!r->hashing)
+				return kiln_error_make(err, 0, "blob %s grew while being read",
+						       r->digest);
+			sha256_update(&r->h, buf, (size_t)n);
+			r->offset += (uint64_t)n;
+			return n;
+		}
+		if (r->hashing) {
+			char got[DIGEST_STRLEN];
+			sha256_final_digest(&r->h, got);
+			r->hashing = false;
+			if (strcmp(got, r->digest) != 0)
+				return kiln_error_make(err, 0,
+						       "blob %s: digest mismatch (got %s); run `kiln "
+						       "cache verify`",
+						       r->digest, got);
+		}
+		return 0;
+	}
+}
+
+uint64_t blob_reader_offset(const struct blob_reader *r)
+{
+	return r->offset;
+}
+
+uint64_t blob_reader_size(const struct blob_reader *r)
+{
+	return r->size;
+}
+
+void blob_reader_close(struct blob_reader *r)
+{
+	if (r == NULL)
+		return;
+	if (r->hashing)
+		sha256_abort(&r->h);
+	close(r->fd);
+	free(r);
+}
+
 int store_blob_remove(struct store *s, const char *digest, struct kiln_error **err)
 {
 	if (!digest_is_valid(digest))

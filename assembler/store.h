@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "error.h"
 #include "sha256.h"
@@ -117,6 +118,22 @@ int store_walk_referenced(struct store *s, void (*fn)(const char *digest, void *
 int store_gc(struct store *s, bool dry_run, int64_t temp_min_age,
 	     void (*fn)(const char *path, int64_t size, void *arg), void *arg,
 	     struct kiln_error **err);
+
+/* A streaming reader that checks a blob's digest: blob_reader_read returns
+ * 0 (end) only after the bytes read hash to the blob's name, and -1 with
+ * "blob …: digest mismatch (got …)" otherwise, so a consumer that streams a
+ * layer (libarchive's archive_read_open callbacks) fails before it finishes
+ * with bytes the store should never have held.  Close with
+ * blob_reader_close(). */
+struct blob_reader;
+struct blob_reader *store_blob_reader_open(struct store *s, const char *digest,
+					   struct kiln_error **err);
+/* Reads up to LEN bytes; returns the count, 0 at a verified end, -1 on error. */
+ssize_t blob_reader_read(struct blob_reader *r, void *buf, size_t len, struct kiln_error **err);
+/* Bytes read so far and the blob's size. */
+uint64_t blob_reader_offset(const struct blob_reader *r);
+uint64_t blob_reader_size(const struct blob_reader *r);
+void blob_reader_close(struct blob_reader *r);
 
 /* Removes every index.json entry and every blob (and stale temp files),
  * like store_gc with nothing referenced; refuses while another process has

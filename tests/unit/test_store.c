@@ -471,3 +471,41 @@ TEST(verify_finds_problems)
 	store_blob_remove(s, m1, &err);
 	is_int(store_verify(s, print_problem, &problems, &err), 1, "missing root found");
 }
+
+TEST(verifying_reader)
+{
+	cleanup_error struct kiln_error *err = NULL;
+	cleanup_store struct store *s = store_open("c", &err);
+	static char data[300000];
+	for (size_t i = 0; i < sizeof data; i++)
+		data[i] = (char)(i % 251);
+	char d[DIGEST_STRLEN];
+	store_put_blob(s, data, sizeof data, d, &err);
+	struct blob_reader *r = store_blob_reader_open(s, d, &err);
+	ok(r != NULL, "open");
+	is_int(blob_reader_size(r), sizeof data, "size");
+	char buf[7000];
+	ssize_t n, total = 0;
+	while ((n = blob_reader_read(r, buf, sizeof buf, &err)) > 0)
+		total += n;
+	is_int(n, 0, "verified end");
+	is_int(total, sizeof data, "all bytes");
+	is_int(blob_reader_offset(r), sizeof data, "offset");
+	blob_reader_close(r);
+	/* Corrupt one byte in the middle. */
+	cleanup_free char *p = store_blob_path(s, d);
+	int fd = open(p, O_WRONLY);
+	ok(pwrite(fd, "!", 1, 150000) == 1, "corrupt");
+	close(fd);
+	r = store_blob_reader_open(s, d, &err);
+	while ((n = blob_reader_read(r, buf, sizeof buf, &err)) > 0)
+		;
+	is_int(n, -1, "mismatch at the end");
+	ok(err && strstr(err->msg, "digest mismatch (got sha256:"), "message: %s",
+	   err ? err->msg : "");
+	blob_reader_close(r);
+	/* Closing early is fine. */
+	r = store_blob_reader_open(s, d, NULL);
+	blob_reader_read(r, buf, 10, NULL);
+	blob_reader_close(r);
+}
