@@ -95,7 +95,10 @@ static int images_from_node(struct mctx *c, const struct ynode *n, const char *s
 		struct manifest_image *e = &out->v[out->n++];
 		e->file = xstrdup(c->file);
 		e->pos = pos_of(m);
-		if (image_config_from_node(c, m, &e->config, &e->name, &e->image, &e->image_pos) < 0)
+		c->entry = w;
+		int r = image_config_from_node(c, m, &e->config, &e->name, &e->image, &e->image_pos);
+		c->entry = NULL;
+		if (r < 0)
 			return -1;
 		if (e->name == NULL)
 			return mctx_fail(c, m, "%s: missing required field \"name\"", w);

@@ -50,7 +50,12 @@ static int resolve_template(struct mctx *c, const struct ynode *n, char **out)
 	const char *path = n->value + strlen("@pkg:");
 	if (*path == '\0')
 		return mctx_fail(c, n, "@pkg: template without a package path");
-	cleanup_free char *joined = path[0] == '/' ? xstrdup(path) : path_join(c->base_dir, path);
+	cleanup_free char *base = realpath(c->base_dir, NULL);
+	const char *rel = path;
+	while (rel[0] == '.' && rel[1] == '/')
+		rel += 2;
+	cleanup_free char *joined =
+		path[0] == '/' ? xstrdup(path) : path_join(base ? base : c->base_dir, rel);
 	struct stat st;
 	if (stat(joined, &st) < 0 || !S_ISDIR(st.st_mode))
 		return mctx_fail(c, n, "@pkg:%s: package directory %s not found", path, joined);
@@ -947,7 +952,8 @@ int image_config_from_node(struct mctx *c, const struct ynode *n, struct image_c
 			r = runtime_from_node(c, v, key, &cfg->runtime);
 		} else {
 			r = mctx_fail(c, k, "unknown field \"%s\" in %s", key,
-				      name ? "image entry" : "org.mobyproject.config label");
+				      name ? (c->entry ? c->entry : "image entry")
+					   : "org.mobyproject.config label");
 		}
 		if (r < 0)
 			return -1;

@@ -59,6 +59,7 @@ struct mctx {
 	const char *base_dir; /* for @pkg:; NULL = no templates (labels) */
 	const struct manifest_parse_options *opts;
 	struct kiln_error **err;
+	const char *entry; /* "services[2]" while reading an image entry, for messages */
 };
 
 int mctx_fail(struct mctx *c, const struct ynode *n, const char *fmt, ...)
