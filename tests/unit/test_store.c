@@ -310,7 +310,23 @@ TEST(concurrent_writers)
 	is_int(count_non_blobs("c"), 0, "no temp files");
 }
 
+static void kill_during_writes_check(bool named_temp);
+
 TEST(kill_during_writes)
+{
+	kill_during_writes_check(false);
+}
+
+/* The same without O_TMPFILE: killed writers leave .tmp-* files, which are
+ * never mistaken for blobs and are cleaned once their writers are gone. */
+TEST(kill_during_writes_named_temp)
+{
+	setenv("KILN_STORE_NO_TMPFILE", "1", 1);
+	kill_during_writes_check(true);
+	unsetenv("KILN_STORE_NO_TMPFILE");
+}
+
+static void kill_during_writes_check(bool named_temp)
 {
 	cleanup_error struct kiln_error *err = NULL;
 	{
@@ -359,7 +375,22 @@ TEST(kill_during_writes)
 	ok(idx != NULL, "index.json parses (%s)", err ? err->msg : "");
 	int problems = 0;
 	is_int(store_verify(s, count_problem, &problems, &err), 0, "verify clean");
-	is_int(count_non_blobs("c"), 0, "no temp blobs (O_TMPFILE)");
+	if (!named_temp) {
+		is_int(count_non_blobs("c"), 0, "no temp blobs (O_TMPFILE)");
+		return;
+	}
+	int left = count_non_blobs("c");
+	ok(left >= 1, "killed writers left %d temp files", left);
+	/* A live writer's temp file is never removed. */
+	struct blob_writer *w = store_blob_create(s, &err);
+	blob_writer_write(w, "live", 4, &err);
+	/* Killed index.json writers may have left index.json.tmp-* too. */
+	int cleaned = store_clean_temp(s, 0, false, NULL, NULL, &err);
+	ok(cleaned >= left, "dead writers' files removed (%d of %d+)", cleaned, left);
+	is_int(count_non_blobs("c"), 1, "the live writer's file stays");
+	char d[DIGEST_STRLEN];
+	ok(blob_writer_commit(w, NULL, d, &err) == 0, "live writer commits");
+	is_int(count_non_blobs("c"), 0, "nothing left");
 }
 
 TEST(clean_temp_files)
