@@ -20,6 +20,13 @@ static const char pull_usage[] =
 	"Options:\n" REGISTRY_CLI_HELP "  -q, --quiet               print nothing but errors\n"
 	"  -v, --verbose             more detail (repeat for debug)\n";
 
+static void pull_failed(const char *ref, struct kiln_error **err, void *arg)
+{
+	(void)ref;
+	(void)arg;
+	cli_fail(err);
+}
+
 int cmd_pull(int argc, char **argv);
 int cmd_pull(int argc, char **argv)
 {
@@ -70,11 +77,9 @@ int cmd_pull(int argc, char **argv)
 		registry_options_release(&o);
 		return cli_fail(&err);
 	}
-	for (int i = optind; i < argc; i++) {
-		char digest[DIGEST_STRLEN];
-		if (registry_pull(c, s, argv[i], digest, &err) < 0)
-			rc = cli_fail(&err);
-	}
+	if (registry_pull_many(c, s, argv + optind, (size_t)(argc - optind), NULL, pull_failed,
+			       NULL) > 0)
+		rc = 1;
 	registry_client_free(c);
 	store_close(s);
 	registry_options_release(&o);

@@ -318,8 +318,11 @@ static struct reg_host *host_get(struct registry_client *c, const char *domain)
 	}
 	h->insecure = option_insecure(c->o, h->hostport) || option_insecure(c->o, domain);
 	h->loopback = host_is_loopback(h->hostport);
+	/* Loopback speaks plain HTTP first (allowed there, and it spares loading
+	 * the CA store); a TLS server answers that with 400 and gets HTTPS. */
 	if (h->base == NULL)
-		h->base = xasprintf("https://%s", h->hostport);
+		h->base = xasprintf("%s://%s", h->loopback && !h->insecure ? "http" : "https",
+				    h->hostport);
 	c->hosts = xrealloc(c->hosts, (c->nhosts + 1) * sizeof *c->hosts);
 	c->hosts[c->nhosts++] = h;
 	return h;
@@ -816,6 +819,7 @@ static int host_take_challenge(struct reg_host *h, const char *www_auth, struct 
 
 static int host_ping(struct registry_client *c, struct reg_host *h, struct kiln_error **err)
 {
+	bool switched = false;
 	for (;;) {
 		cleanup_free char *url = xasprintf("%s/v2/", h->base);
 		struct http_req rq = {.method = "GET", .url = url, .fd = -1, .retry = true,
@@ -824,13 +828,25 @@ static int host_ping(struct registry_client *c, struct reg_host *h, struct kiln_
 		bool https = str_has_prefix(h->base, "https://");
 		http_perform(c, &rq, h->insecure, NULL, &rs);
 		/* HTTPS that does not even handshake: plain HTTP, where allowed. */
-		if (https && !h->fixed_scheme && (h->loopback || h->insecure) &&
+		if (https && !switched && !h->fixed_scheme && (h->loopback || h->insecure) &&
 		    (rs.code == CURLE_SSL_CONNECT_ERROR || rs.code == CURLE_RECV_ERROR ||
 		     rs.code == CURLE_GOT_NOTHING)) {
 			log_debug("%s: no TLS (%s); using plain HTTP", h->domain, curl_reason(&rs));
 			free(h->base);
 			h->base = xasprintf("http://%s", h->hostport);
 			http_resp_release(&rs);
+			switched = true;
+			continue;
+		}
+		/* Plain HTTP to a TLS port (loopback tries HTTP first). */
+		if (!https && !switched && !h->fixed_scheme && h->loopback &&
+		    ((rs.code == CURLE_OK && rs.status == 400) || rs.code == CURLE_GOT_NOTHING ||
+		     rs.code == CURLE_RECV_ERROR || rs.code == CURLE_WEIRD_SERVER_REPLY)) {
+			log_debug("%s: plain HTTP refused; using HTTPS", h->domain);
+			free(h->base);
+			h->base = xasprintf("https://%s", h->hostport);
+			http_resp_release(&rs);
+			switched = true;
 			continue;
 		}
 		if (rs.code != CURLE_OK || status_retryable(rs.status)) {
@@ -1175,6 +1191,10 @@ enum fetch_state { FETCH_WAIT, FETCH_ACTIVE, FETCH_DONE };
 
 struct fetch {
 	struct pull *p;
+	struct reg_host *h; /* where, and with which auth, this blob comes from */
+	const char *path;
+	const char *scope;
+	const char *owner; /* the image name, for errors */
 	struct blob_ref b;
 	struct blob_writer *w;
 	CURL *e;
@@ -1193,10 +1213,7 @@ struct fetch {
 
 struct pull {
 	struct registry_client *c;
-	struct reg_host *h;
 	struct store *s;
-	const char *path;
-	char *scope;
 	CURLM *multi;
 	struct fetch *f;
 	size_t n;
@@ -1315,16 +1332,16 @@ static int fetch_start(struct pull *p, struct fetch *f, struct kiln_error **err)
 		f->state = FETCH_DONE;
 		return 0;
 	}
-	cleanup_free char *url = xasprintf("%s/v2/%s/blobs/%s", p->h->base, p->path, f->b.digest);
+	cleanup_free char *url = xasprintf("%s/v2/%s/blobs/%s", f->h->base, f->path, f->b.digest);
 	char *auth = NULL;
-	if (host_auth_line(p->c, p->h, p->scope, &auth, err) < 0)
+	if (host_auth_line(p->c, f->h, f->scope, &auth, err) < 0)
 		return -1;
 	f->e = curl_easy_init();
 	if (f->e == NULL) {
 		secret_free(auth);
 		return kiln_error_make(err, 0, "libcurl: cannot create a handle");
 	}
-	easy_setup(p->c, f->e, url, p->h->insecure, f->errbuf);
+	easy_setup(p->c, f->e, url, f->h->insecure, f->errbuf);
 	if (auth)
 		f->hdrs = curl_slist_append(f->hdrs, auth);
 	secret_free(auth);
@@ -1436,11 +1453,11 @@ static int fetch_finish(struct pull *p, struct fetch *f, CURLcode code, struct k
 	if (code == CURLE_OK) {
 		if (status == 401 && !f->reauthed) {
 			f->reauthed = true;
-			int r = host_take_challenge(p->h, www_auth, err);
+			int r = host_take_challenge(f->h, www_auth, err);
 			free(www_auth);
 			if (r < 0)
 				return -1;
-			token_drop(p->h, p->scope);
+			token_drop(f->h, f->scope);
 			f->state = FETCH_WAIT;
 			f->not_before = 0;
 			return 0;
@@ -1521,6 +1538,7 @@ static int pull_blobs(struct pull *p, struct kiln_error **err)
 				continue;
 			if (active < jobs && f->not_before <= now) {
 				if (fetch_start(p, f, err) < 0) {
+					kiln_error_wrap(err, "pull %s", f->owner);
 					r = -1;
 					goto out;
 				}
@@ -1537,17 +1555,22 @@ static int pull_blobs(struct pull *p, struct kiln_error **err)
 		curl_multi_perform(p->multi, &running);
 		CURLMsg *m;
 		int q;
+		bool finished = false;
 		while ((m = curl_multi_info_read(p->multi, &q)) != NULL) {
 			if (m->msg != CURLMSG_DONE)
 				continue;
+			finished = true;
 			struct fetch *f = NULL;
 			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&f);
 			CURLcode code = m->data.result;
 			if (fetch_finish(p, f, code, err) < 0) {
+				kiln_error_wrap(err, "pull %s", f->owner);
 				r = -1;
 				goto out;
 			}
 		}
+		if (finished)
+			continue; /* start the next transfers (or stop) without waiting */
 		int timeout = 100;
 		if (active == 0 && next != INT64_MAX) {
 			int64_t w = next - now_ms();
@@ -1605,97 +1628,180 @@ static int manifest_get(struct registry_client *c, struct reg_host *h, struct st
 	return manifest_store(s, m, err);
 }
 
-static int pull_ref(struct registry_client *c, struct store *s, const struct image_ref *ref,
-		    const char *name, char root_out[DIGEST_STRLEN], struct kiln_error **err)
+/* One image of a pull: its manifests are fetched and stored first, then the
+ * blobs of every image are downloaded together, then each is tagged. */
+struct pull_item {
+	struct image_ref ref;
+	char *name;
+	struct reg_host *h;
+	char *scope;
+	struct manifest_doc root, child;
+	struct blob_ref *blobs;
+	size_t nblobs;
+	size_t nfetch;   /* blobs this image added to the download */
+	uint64_t bytes;
+	struct kiln_error *err;
+};
+
+static void pull_item_release(struct pull_item *it)
 {
-	struct reg_host *h = client_host(c, ref->domain, err);
-	if (h == NULL)
+	ref_release(&it->ref);
+	free(it->name);
+	free(it->scope);
+	manifest_doc_release(&it->root);
+	manifest_doc_release(&it->child);
+	free(it->blobs);
+	kiln_error_release(&it->err);
+}
+
+/* Fetches and stores the root and platform manifests of IT; lists its blobs. */
+static int pull_prepare(struct registry_client *c, struct store *s, struct pull_item *it,
+			struct kiln_error **err)
+{
+	const struct image_ref *ref = &it->ref;
+	it->h = client_host(c, ref->domain, err);
+	if (it->h == NULL)
 		return -1;
-	struct manifest_doc root = {0}, child = {0};
-	struct manifest_doc *m = &root;
-	struct blob_ref *blobs = NULL;
-	size_t nblobs = 0;
-	struct pull p = {.c = c, .h = h, .s = s, .path = ref->path};
-	int r = -1;
+	struct reg_host *h = it->h;
 	if (ref->digest) {
-		if (manifest_get(c, h, s, ref->path, ref->digest, &root, err) < 0)
-			goto out;
+		if (manifest_get(c, h, s, ref->path, ref->digest, &it->root, err) < 0)
+			return -1;
 	} else {
-		if (manifest_fetch(c, h, ref->path, ref->tag, &root, err) < 0)
-			goto out;
-		if (manifest_store(s, &root, err) < 0)
-			goto out;
+		if (manifest_fetch(c, h, ref->path, ref->tag, &it->root, err) < 0)
+			return -1;
+		if (manifest_store(s, &it->root, err) < 0)
+			return -1;
 	}
-	if (oci_is_index(root.media_type)) {
+	struct manifest_doc *m = &it->root;
+	if (oci_is_index(it->root.media_type)) {
 		struct platform want = {c->want_os, c->want_arch, c->want_variant};
 		struct oci_descriptor d;
-		if (index_select(root.json, &want, &d, err) < 0)
-			goto out;
+		if (index_select(it->root.json, &want, &d, err) < 0)
+			return -1;
 		cleanup_free char *cd = xstrdup(d.digest);
-		if (manifest_get(c, h, s, ref->path, cd, &child, err) < 0)
-			goto out;
-		if (!oci_is_manifest(child.media_type)) {
-			kiln_error_make(err, 0, "%s: an index inside an index is not supported", cd);
-			goto out;
-		}
-		m = &child;
+		if (manifest_get(c, h, s, ref->path, cd, &it->child, err) < 0)
+			return -1;
+		if (!oci_is_manifest(it->child.media_type))
+			return kiln_error_make(err, 0, "%s: an index inside an index is not supported",
+					       cd);
+		m = &it->child;
 	}
-	if (manifest_blobs(m->json, &blobs, &nblobs, err) < 0) {
-		kiln_error_wrap(err, "manifest %s", m->digest);
-		goto out;
-	}
-	p.scope = repo_scope(ref->path, "pull");
-	p.f = xcalloc(nblobs, sizeof *p.f);
-	uint64_t total = 0;
-	for (size_t i = 0; i < nblobs; i++) {
-		bool dup = false;
-		for (size_t k = 0; k < p.n; k++)
-			dup |= strcmp(p.f[k].b.digest, blobs[i].digest) == 0;
-		if (dup || store_has_blob(s, blobs[i].digest))
-			continue;
-		struct fetch *f = &p.f[p.n++];
-		f->p = &p;
-		f->b = blobs[i];
-		f->state = FETCH_WAIT;
-		total += (uint64_t)blobs[i].size;
-	}
-	if (p.n > 0 && pull_blobs(&p, err) < 0)
-		goto out;
-	if (store_tag(s, name, root.digest, root.media_type, (int64_t)root.len, err) < 0)
-		goto out;
-	if (root_out)
-		snprintf(root_out, DIGEST_STRLEN, "%s", root.digest);
+	if (manifest_blobs(m->json, &it->blobs, &it->nblobs, err) < 0)
+		return kiln_error_wrap(err, "manifest %s", m->digest);
+	it->scope = repo_scope(ref->path, "pull");
+	return 0;
+}
+
+static int pull_tag(struct registry_client *c, struct store *s, struct pull_item *it,
+		    struct kiln_error **err)
+{
+	for (size_t i = 0; i < it->nblobs; i++)
+		if (!store_has_blob(s, it->blobs[i].digest))
+			return kiln_error_make(err, 0, "blob %s was not stored", it->blobs[i].digest);
+	if (store_tag(s, it->name, it->root.digest, it->root.media_type, (int64_t)it->root.len,
+		      err) < 0)
+		return -1;
 	if (c->chatty) {
 		char sz[32];
-		human_size(total, sz, sizeof sz);
-		if (p.n == 0)
-			log_info("%s: up to date (%s)", name, root.digest);
+		human_size(it->bytes, sz, sizeof sz);
+		if (it->nfetch == 0)
+			log_info("%s: up to date (%s)", it->name, it->root.digest);
 		else
-			log_info("pulled %s (%s): %zu blob%s, %s", name, root.digest, p.n,
-				 p.n == 1 ? "" : "s", sz);
+			log_info("pulled %s (%s): %zu blob%s, %s", it->name, it->root.digest,
+				 it->nfetch, it->nfetch == 1 ? "" : "s", sz);
 	}
-	r = 0;
-out:
+	return 0;
+}
+
+int registry_pull_many(struct registry_client *c, struct store *s, char *const *refs, size_t n,
+		       char (*digests_out)[DIGEST_STRLEN],
+		       void (*on_error)(const char *ref, struct kiln_error **err, void *arg),
+		       void *arg)
+{
+	struct pull_item *items = xcalloc(n ? n : 1, sizeof *items);
+	struct pull p = {.c = c, .s = s};
+	size_t cap = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct pull_item *it = &items[i];
+		if (ref_parse(refs[i], &it->ref, &it->err) < 0)
+			continue;
+		it->name = ref_string(&it->ref);
+		if (pull_prepare(c, s, it, &it->err) < 0) {
+			kiln_error_wrap(&it->err, "pull %s", it->name);
+			continue;
+		}
+		p.f = xrealloc(p.f, (cap += it->nblobs) * sizeof *p.f);
+		for (size_t b = 0; b < it->nblobs; b++) {
+			bool dup = false;
+			for (size_t k = 0; k < p.n && !dup; k++)
+				dup = strcmp(p.f[k].b.digest, it->blobs[b].digest) == 0;
+			if (dup || store_has_blob(s, it->blobs[b].digest))
+				continue;
+			struct fetch *f = &p.f[p.n++];
+			memset(f, 0, sizeof *f);
+			f->p = &p;
+			f->h = it->h;
+			f->path = it->ref.path;
+			f->scope = it->scope;
+			f->owner = it->name;
+			f->b = it->blobs[b];
+			f->state = FETCH_WAIT;
+			it->nfetch++;
+			it->bytes += (uint64_t)it->blobs[b].size;
+		}
+	}
+	struct kiln_error *blob_err = NULL;
+	if (p.n > 0 && pull_blobs(&p, &blob_err) < 0) {
+		/* Images whose blobs all arrived are still tagged below. */
+		for (size_t i = 0; i < n; i++) {
+			if (items[i].err || items[i].name == NULL)
+				continue;
+			for (size_t b = 0; b < items[i].nblobs && !items[i].err; b++)
+				if (!store_has_blob(s, items[i].blobs[b].digest))
+					kiln_error_make(&items[i].err, 0, "%s", blob_err->msg);
+		}
+	}
+	kiln_error_release(&blob_err);
+	int failed = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct pull_item *it = &items[i];
+		if (it->err == NULL && pull_tag(c, s, it, &it->err) < 0)
+			kiln_error_wrap(&it->err, "pull %s", it->name);
+		if (it->err) {
+			failed++;
+			if (on_error)
+				on_error(refs[i], &it->err, arg);
+		} else if (digests_out) {
+			snprintf(digests_out[i], DIGEST_STRLEN, "%s", it->root.digest);
+		}
+		pull_item_release(it);
+	}
 	free(p.f);
-	free(p.scope);
-	free(blobs);
-	manifest_doc_release(&root);
-	manifest_doc_release(&child);
-	return r;
+	free(items);
+	return failed;
+}
+
+static void keep_first_error(const char *ref, struct kiln_error **e, void *arg)
+{
+	(void)ref;
+	struct kiln_error **dst = arg;
+	if (*dst == NULL)
+		*dst = steal_pointer(e);
 }
 
 int registry_pull(struct registry_client *c, struct store *s, const char *refstr,
 		  char root_out[DIGEST_STRLEN], struct kiln_error **err)
 {
-	struct image_ref ref = {0};
-	if (ref_parse(refstr, &ref, err) < 0)
+	char digest[1][DIGEST_STRLEN];
+	char *refs[1] = {(char *)refstr};
+	struct kiln_error *e = NULL;
+	if (registry_pull_many(c, s, refs, 1, digest, keep_first_error, &e) > 0) {
+		*err = e;
 		return -1;
-	cleanup_free char *name = ref_string(&ref);
-	int r = pull_ref(c, s, &ref, name, root_out, err);
-	if (r < 0)
-		kiln_error_wrap(err, "pull %s", name);
-	ref_release(&ref);
-	return r;
+	}
+	if (root_out)
+		snprintf(root_out, DIGEST_STRLEN, "%s", digest[0]);
+	return 0;
 }
 
 int registry_head_manifest(struct registry_client *c, const char *refstr,
@@ -1829,10 +1935,8 @@ int image_resolve_with(struct registry_client *c, struct store *s, const char *r
 		c = own = registry_client_new(o, err);
 	if (c == NULL)
 		goto out;
-	if (pull_ref(c, s, &ref, name, digest_out, err) < 0) {
-		kiln_error_wrap(err, "pull %s", name);
+	if (registry_pull(c, s, name, digest_out, err) < 0)
 		goto out;
-	}
 	r = 0;
 out:
 	platform_release(&plat);

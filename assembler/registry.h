@@ -90,6 +90,17 @@ void registry_client_freep(struct registry_client **c);
 int registry_pull(struct registry_client *c, struct store *s, const char *ref,
 		  char root_digest_out[DIGEST_STRLEN], struct kiln_error **err);
 
+/* Pulls N references at once: the manifests one image after another, then
+ * the blobs of all of them together (JOBS at a time), then each root is
+ * tagged.  An image that fails does not stop the others: ON_ERROR (may be
+ * NULL) gets each failure (it may take *ERR, else it is released).
+ * DIGESTS_OUT (may be NULL) has N slots; failed ones are left alone.
+ * Returns the number of images that failed. */
+int registry_pull_many(struct registry_client *c, struct store *s, char *const *refs, size_t n,
+		       char (*digests_out)[DIGEST_STRLEN],
+		       void (*on_error)(const char *ref, struct kiln_error **err, void *arg),
+		       void *arg);
+
 /* The digest a registry currently gives for REF (HEAD on its manifest,
  * falling back to GET). */
 int registry_head_manifest(struct registry_client *c, const char *ref,
