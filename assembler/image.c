@@ -274,7 +274,7 @@ static int image_load_into(struct store *s, struct image *img, const char *name,
 			img->root_media_type = xstrdup(mt);
 			img->root_size = store_blob_size(s, cur);
 		}
-		if (mt && strcmp(mt, "application/vnd.docker.distribution.manifest.v1+json") == 0) {
+		if (mt && str_has_prefix(mt, "application/vnd.docker.distribution.manifest.v1+")) {
 			json_decref(doc);
 			return kiln_error_make(err, 0, "%s: Docker schema 1 manifests are not supported",
 					       cur);
@@ -287,9 +287,11 @@ static int image_load_into(struct store *s, struct image *img, const char *name,
 			return load_manifest(s, img, arch, err);
 		}
 		if (!oci_is_index(mt)) {
+			/* MT is borrowed from DOC: report before releasing it. */
+			kiln_error_make(err, 0, "%s is neither an image manifest nor an index%s%.200s",
+					cur, mt ? " but " : "", mt ? mt : "");
 			json_decref(doc);
-			return kiln_error_make(err, 0, "%s is neither an image manifest nor an index%s%s",
-					       cur, mt ? " but " : "", mt ? mt : "");
+			return -1;
 		}
 		if (depth >= INDEX_DEPTH_MAX) {
 			json_decref(doc);

@@ -252,9 +252,16 @@ TEST(hostile_store)
 		"[1,2]",
 		"{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"x\",\"digest\":\"sha256:zz\","
 		"\"size\":1}]}",
+		/* Found by fuzz_image: the message used the media type after its
+		 * JSON was freed. */
+		"{\"schemaVersion\":2,\"mediaType\":\"application/x-weird\",\"config\":{}}",
+		"{\"schemaVersion\":1,\"mediaType\":\"application/vnd.docker.distribution.manifest."
+		"v1+prettyjws\"}",
 	};
 	const char *why[] = {"unsupported media type `application/x-foo`", "not an image config",
-			     "schemaVersion is not 2", "not a JSON object", "manifests[0]"};
+			     "schemaVersion is not 2", "not a JSON object", "manifests[0]",
+			     "neither an image manifest nor an index but application/x-weird",
+			     "Docker schema 1 manifests are not supported"};
 	char e2[DIGEST_STRLEN];
 	store_put_blob(s, "{}", 2, e2, &err);
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
