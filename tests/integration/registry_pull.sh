@@ -83,6 +83,12 @@ out=$("$KILN" -q pull --cache "$T/c-quiet" $REG/kiln/two:1 2>&1)
 ok "-q prints nothing" test -z "$out"
 out=$("$KILN" pull --cache "$T/c-lines" $REG/kiln/two:1 2>&1 </dev/null)
 ok "not a TTY: one line per image" test "$(wc -l <<<"$out")" = 1
+if command -v script >/dev/null; then
+	out=$(TERM=xterm script -qec "$KILN pull --cache $T/c-tty $REG/kiln/plain:1" /dev/null)
+	ok "on a TTY: a progress bar per layer" grep -q "layer 2/2 *\[=*\] .* done" <<<"$out"
+	out=$(TERM=xterm script -qec "$KILN -q pull --cache $T/c-tty2 $REG/kiln/plain:1" /dev/null)
+	ok "on a TTY with -q: nothing" test -z "$out"
+fi
 dg=$(root_of $REG/kiln/two:1)
 ok "pull by digest" "$KILN" -q pull --cache "$T/c-dig" $REG/kiln/two@$dg
 ok "tagged under REF@digest" test -n "$(jq -r --arg n "$REG/kiln/two@$dg" '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $n) | .digest' "$T/c-dig/index.json")"
