@@ -11,7 +11,7 @@
 #include "util.h"
 #include "writer.h"
 
-char *format_output_path(const struct format_ctx *ctx, const char *suffix)
+char *writer_output_path(const struct format_ctx *ctx, const char *suffix)
 {
 	return xasprintf("%s/%s%s", ctx->dir && *ctx->dir ? ctx->dir : ".", ctx->name, suffix);
 }
@@ -71,6 +71,22 @@ int format_boot_seed(const struct format_ctx *ctx, const char *salt, unsigned ch
 	}
 	if (ctx->cmdline)
 		sha256_update(&h, ctx->cmdline, strlen(ctx->cmdline));
+	sha256_final_raw(&h, seed);
+	return 0;
+}
+
+int format_file_seed(const char *path, const char *salt, int64_t epoch, unsigned char seed[32],
+		     struct kiln_error **err)
+{
+	struct sha256 h;
+	sha256_init(&h);
+	char head[64];
+	int n = snprintf(head, sizeof(head), "kiln %s %lld\n", salt, (long long)epoch);
+	sha256_update(&h, head, (size_t)n);
+	if (hash_file(&h, path, err) < 0) {
+		sha256_abort(&h);
+		return -1;
+	}
 	sha256_final_raw(&h, seed);
 	return 0;
 }

@@ -26,7 +26,7 @@ static int container_write(const struct format_ctx *ctx, const char *fmt, const 
 	if (format_boot_seed(ctx, fmt, seed, err) < 0)
 		return kiln_error_wrap(err, "%s", fmt);
 	cleanup_free char *raw = xasprintf("%s/%s.raw", ctx->work_dir, fmt);
-	cleanup_free char *final = format_output_path(ctx, suffix);
+	cleanup_free char *final = writer_output_path(ctx, suffix);
 	cleanup_free char *tmp = format_temp_path(final);
 	uint64_t vsize = ctx->size ? ctx->size : DEFAULT_VSIZE;
 	int r = build(ctx, raw, 0, err);
@@ -131,7 +131,7 @@ static int gcp_pack(const struct format_ctx *ctx, const char *raw, const char *o
 int format_write_gcp(const struct format_ctx *ctx, struct kiln_error **err)
 {
 	cleanup_free char *raw = xasprintf("%s/gcp-disk.raw", ctx->work_dir);
-	cleanup_free char *final = format_output_path(ctx, ".img.tar.gz");
+	cleanup_free char *final = writer_output_path(ctx, ".img.tar.gz");
 	cleanup_free char *tmp = format_temp_path(final);
 	uint64_t gib = 1024 * MIB;
 	uint64_t want = ctx->size ? round_up(ctx->size, gib) : gib;

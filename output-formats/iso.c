@@ -135,7 +135,7 @@ out:
 static int iso_publish(const struct format_ctx *ctx, enum iso_kind kind, const char *suffix,
 		       struct kiln_error **err)
 {
-	cleanup_free char *final = format_output_path(ctx, suffix);
+	cleanup_free char *final = writer_output_path(ctx, suffix);
 	cleanup_free char *tmp = format_temp_path(final);
 	unlink(tmp);
 	if (iso_build(ctx, kind, tmp, err) < 0 || format_publish(tmp, final, err) < 0) {

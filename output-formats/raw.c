@@ -179,7 +179,7 @@ static int publish_raw(const struct format_ctx *ctx, const char *suffix, uint64_
 				    struct kiln_error **),
 		       struct kiln_error **err)
 {
-	cleanup_free char *final = format_output_path(ctx, suffix);
+	cleanup_free char *final = writer_output_path(ctx, suffix);
 	cleanup_free char *tmp = format_temp_path(final);
 	if (build(ctx, tmp, min_size, err) < 0 || format_publish(tmp, final, err) < 0) {
 		unlink(tmp);

@@ -41,13 +41,17 @@ static char *memfd_slurp(int fd)
 	return s;
 }
 
-int tool_run(const char *const argv[], int64_t epoch, char **out, struct kiln_error **err)
+int tool_start(const char *const argv[], int64_t epoch, int stdin_fd, struct tool_proc *proc,
+	       struct kiln_error **err)
 {
-	cleanup_close int errfd = memfd_create("kiln-tool-stderr", MFD_CLOEXEC);
-	cleanup_close int outfd = out ? memfd_create("kiln-tool-stdout", MFD_CLOEXEC)
-				      : open("/dev/null", O_WRONLY | O_CLOEXEC);
-	if (errfd < 0 || outfd < 0)
+	proc->pid = -1;
+	proc->name = argv[0];
+	proc->errfd = memfd_create("kiln-tool-stderr", MFD_CLOEXEC);
+	if (proc->errfd < 0)
 		return kiln_error_make(err, errno, "run %s: memfd", argv[0]);
+	cleanup_close int outfd = proc->outfd >= 0 ? -1 : open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (proc->outfd < 0 && outfd < 0)
+		return kiln_error_make(err, errno, "open /dev/null");
 
 	size_t n = 0;
 	while (environ[n])
@@ -66,24 +70,38 @@ int tool_run(const char *const argv[], int64_t epoch, char **out, struct kiln_er
 
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, outfd, 1);
-	posix_spawn_file_actions_adddup2(&fa, errfd, 2);
+	if (stdin_fd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, stdin_fd, 0);
+	else
+		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, proc->outfd >= 0 ? proc->outfd : outfd, 1);
+	posix_spawn_file_actions_adddup2(&fa, proc->errfd, 2);
 	if (kiln_log_level >= LOG_DEBUG) {
 		cleanup_strbuf struct strbuf sb = STRBUF_INIT;
 		for (size_t i = 0; argv[i]; i++)
 			strbuf_printf(&sb, "%s%s", i ? " " : "", argv[i]);
 		log_debug("run: %s", sb.buf);
 	}
-	pid_t pid;
-	int rc = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, env);
+	int rc = posix_spawnp(&proc->pid, argv[0], &fa, NULL, (char *const *)argv, env);
 	posix_spawn_file_actions_destroy(&fa);
-	if (rc != 0)
+	if (rc != 0) {
+		proc->pid = -1;
+		close(proc->errfd);
+		proc->errfd = -1;
 		return kiln_error_make(err, rc, "run %s", argv[0]);
+	}
+	return 0;
+}
+
+int tool_wait(struct tool_proc *proc, struct kiln_error **err)
+{
 	int status;
-	while (waitpid(pid, &status, 0) < 0)
+	cleanup_close int errfd = proc->errfd;
+	proc->errfd = -1;
+	while (waitpid(proc->pid, &status, 0) < 0)
 		if (errno != EINTR)
-			return kiln_error_make(err, errno, "wait for %s", argv[0]);
+			return kiln_error_make(err, errno, "wait for %s", proc->name);
+	proc->pid = -1;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		cleanup_free char *msg = memfd_slurp(errfd);
 		size_t len = strlen(msg);
@@ -94,11 +112,25 @@ int tool_run(const char *const argv[], int64_t epoch, char **out, struct kiln_er
 			if (*p == '\n')
 				*p = ' ';
 		if (WIFEXITED(status))
-			return kiln_error_make(err, 0, "%s exited with status %d: %s", argv[0],
+			return kiln_error_make(err, 0, "%s exited with status %d: %s", proc->name,
 					       WEXITSTATUS(status), tail);
-		return kiln_error_make(err, 0, "%s killed by signal %d: %s", argv[0],
+		return kiln_error_make(err, 0, "%s killed by signal %d: %s", proc->name,
 				       WTERMSIG(status), tail);
 	}
+	return 0;
+}
+
+int tool_run(const char *const argv[], int64_t epoch, char **out, struct kiln_error **err)
+{
+	cleanup_close int outfd = -1;
+	if (out) {
+		outfd = memfd_create("kiln-tool-stdout", MFD_CLOEXEC);
+		if (outfd < 0)
+			return kiln_error_make(err, errno, "run %s: memfd", argv[0]);
+	}
+	struct tool_proc proc = {.outfd = outfd};
+	if (tool_start(argv, epoch, -1, &proc, err) < 0 || tool_wait(&proc, err) < 0)
+		return -1;
 	if (out)
 		*out = memfd_slurp(outfd);
 	return 0;

@@ -248,7 +248,7 @@ int uki_build(const struct format_ctx *ctx, const char *out, struct kiln_error *
 
 int format_write_uki(const struct format_ctx *ctx, struct kiln_error **err)
 {
-	cleanup_free char *final = format_output_path(ctx, ".efi");
+	cleanup_free char *final = writer_output_path(ctx, ".efi");
 	cleanup_free char *tmp = format_temp_path(final);
 	if (uki_build(ctx, tmp, err) < 0 || format_publish(tmp, final, err) < 0) {
 		unlink(tmp);

@@ -25,10 +25,23 @@
  * On failure the error names the tool and carries the tail of its stderr. */
 int tool_run(const char *const argv[], int64_t epoch, char **out, struct kiln_error **err);
 
+/* The same, asynchronous: the tool reads STDIN_FD (-1: /dev/null) and
+ * writes its stdout to PROC->outfd (set by the caller; -1: discarded). */
+struct tool_proc {
+	pid_t pid;
+	int outfd;
+	int errfd;
+	const char *name;
+};
+int tool_start(const char *const argv[], int64_t epoch, int stdin_fd, struct tool_proc *proc,
+	       struct kiln_error **err);
+/* Waits for PROC; an error when it failed (with the tail of its stderr). */
+int tool_wait(struct tool_proc *proc, struct kiln_error **err);
+
 /* --- common.c ---------------------------------------------------------- */
 
 /* "DIR/NAMESUFFIX" for CTX.  Caller frees. */
-char *format_output_path(const struct format_ctx *ctx, const char *suffix);
+char *writer_output_path(const struct format_ctx *ctx, const char *suffix);
 
 /* A temporary name next to FINAL ("FINAL.tmp-kiln").  Caller frees. */
 char *format_temp_path(const char *final);
@@ -39,6 +52,10 @@ int format_publish(const char *tmp, const char *final, struct kiln_error **err);
 /* The 32-byte content seed of a bootable output: sha256 over the kernel, the
  * initrd, the command line, the epoch and SALT (the format name). */
 int format_boot_seed(const struct format_ctx *ctx, const char *salt, unsigned char seed[32],
+		     struct kiln_error **err);
+
+/* The same over one file (the root filesystem tar). */
+int format_file_seed(const char *path, const char *salt, int64_t epoch, unsigned char seed[32],
 		     struct kiln_error **err);
 
 /* Derives 16 bytes from SEED and LABEL, shaped as an RFC 4122 version 4
