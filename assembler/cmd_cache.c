@@ -73,6 +73,22 @@ static int cache_ls(struct store *s)
 	if (index == NULL)
 		return cli_fail(&err);
 	json_t *ms = json_object_get(index, "manifests");
+	/* Sorted by name (unnamed last) so the listing is stable. */
+	size_t count = json_array_size(ms);
+	for (size_t a = 1; a < count; a++) {
+		for (size_t b = a; b > 0; b--) {
+			json_t *x = json_array_get(ms, b - 1), *y = json_array_get(ms, b);
+			const char *nx = json_string_value(json_object_get(
+				json_object_get(x, "annotations"), OCI_ANNOTATION_REF_NAME));
+			const char *ny = json_string_value(json_object_get(
+				json_object_get(y, "annotations"), OCI_ANNOTATION_REF_NAME));
+			if (ny == NULL || (nx && strcmp(nx, ny) <= 0))
+				break;
+			json_incref(x);
+			json_array_set(ms, b - 1, y);
+			json_array_set_new(ms, b, x);
+		}
+	}
 	int width = 4;
 	size_t i;
 	json_t *e;
