@@ -28,7 +28,7 @@ DEBS := build-essential pkg-config git ca-certificates curl python3 \
 	libyaml-dev libarchive-dev libcurl4-openssl-dev libjansson-dev libssl-dev \
 	libzstd-dev zlib1g-dev musl-tools clang libclang-rt-14-dev \
 	qemu-system-x86 qemu-utils ovmf xorriso isolinux syslinux syslinux-common syslinux-utils \
-	mtools dosfstools squashfs-tools erofs-utils gdisk systemd-boot-efi \
+	mtools dosfstools squashfs-tools erofs-utils fakeroot gdisk systemd-boot-efi \
 	docker-registry apache2-utils umoci skopeo runc containerd busybox-static cpio zstd openssl \
 	binutils file hyperfine kmod
 
