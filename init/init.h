@@ -185,6 +185,8 @@ int runtime_prepare_filesystem(const struct runtime_config *rc, struct kiln_erro
 /* LinuxKit's prepareProcess on the created container PID: interfaces (veth
  * pairs, existing links) moved into its network namespace, then bindNS. */
 int runtime_prepare_process(const struct runtime_config *rc, pid_t pid, struct kiln_error **err);
+/* true when runtime.json binds any namespace. */
+bool runtime_has_bind_ns(const struct runtime_config *rc);
 /* Undoes the runtime mounts in reverse order (lazily); errors are ignored. */
 void runtime_cleanup(const struct runtime_config *rc);
 /* Splits LinuxKit mount options into mount(2) flags and a data string

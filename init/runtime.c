@@ -265,3 +265,11 @@ void runtime_cleanup(const struct runtime_config *rc)
 				break;
 	}
 }
+
+bool runtime_has_bind_ns(const struct runtime_config *rc)
+{
+	for (int i = 0; i < 7; i++)
+		if (rc->bind_ns[i][0])
+			return true;
+	return false;
+}

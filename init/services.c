@@ -193,8 +193,12 @@ int service_stop(struct grpc_conn *c, const struct service_opts *o, const char *
 		if (t.status == TASK_RUNNING || t.status == TASK_PAUSED) {
 			if (ctrd_task_kill(c, ns, name, SIGTERM, false, err) < 0)
 				kiln_error_release(err);
-			/* Up to 5 s for a clean exit, then KILL. */
-			for (int i = 0; i < 100; i++) {
+			/* Up to 5 s for a clean exit, then KILL and up to 5 s more. */
+			for (int i = 0; i < 200; i++) {
+				if (i == 100) {
+					ctrd_task_kill(c, ns, name, SIGKILL, true, err);
+					kiln_error_release(err);
+				}
 				struct task_info s;
 				if (ctrd_task_get(c, ns, name, &s, err) < 0) {
 					kiln_error_release(err);
@@ -204,11 +208,6 @@ int service_stop(struct grpc_conn *c, const struct service_opts *o, const char *
 				task_info_release(&s);
 				if (stt == TASK_STOPPED)
 					break;
-				if (i == 99) {
-					ctrd_task_kill(c, ns, name, SIGKILL, true, err);
-					kiln_error_release(err);
-					usleep(200000);
-				}
 				usleep(50000);
 			}
 		}

@@ -130,6 +130,17 @@ static int move_tree(struct mover *mv, const char *src, const char *dst, struct 
 	return 0;
 }
 
+/* The kernel command line, read before /proc is mounted for good. */
+static char *early_cmdline(void)
+{
+	mkdir("/proc", 0555);
+	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return xstrdup("");
+	char *c = read_file("/proc/cmdline", 8192, NULL, NULL);
+	umount2("/proc", MNT_DETACH);
+	return c ? c : xstrdup("");
+}
+
 int system_switch_root_if_ram(char **argv, struct kiln_error **err)
 {
 	struct statfs sf;
@@ -138,24 +149,37 @@ int system_switch_root_if_ram(char **argv, struct kiln_error **err)
 	if (sf.f_type != RAMFS_MAGIC && sf.f_type != TMPFS_MAGIC)
 		return 0;
 	double t0 = init_uptime();
+	cleanup_free char *cmdline = early_cmdline();
+	/* kiln.bindroot=1: instead of copying, put a bind mount of the RAM root
+	 * over itself; the root is then a mount with a parent, which is all
+	 * pivot_root(2) asks, and nothing is copied. */
+	bool bind = strstr(cmdline, "kiln.bindroot=1") != NULL;
 	struct stat st;
 	if (stat("/", &st) < 0)
 		return kiln_error_make(err, errno, "stat /");
 	if (mkdir(NEWROOT, 0755) < 0 && errno != EEXIST)
 		return kiln_error_make(err, errno, "mkdir %s", NEWROOT);
-	if (mount("rootfs", NEWROOT, "tmpfs", 0, "mode=755") < 0)
-		return kiln_error_make(err, errno, "mount tmpfs on %s", NEWROOT);
-	struct mover mv = {NULL, 0, st.st_dev};
-	int r = move_tree(&mv, "/", NEWROOT, err);
-	for (size_t i = 0; i < mv.nlinks; i++)
-		free(mv.links[i].path);
-	free(mv.links);
-	if (r < 0)
-		return kiln_error_wrap(err, "move the RAM root to tmpfs");
+	if (bind) {
+		if (mount("/", NEWROOT, NULL, MS_BIND | MS_REC, NULL) < 0)
+			return kiln_error_make(err, errno, "bind / on %s", NEWROOT);
+	} else {
+		if (mount("rootfs", NEWROOT, "tmpfs", 0, "mode=755") < 0)
+			return kiln_error_make(err, errno, "mount tmpfs on %s", NEWROOT);
+		struct mover mv = {NULL, 0, st.st_dev};
+		int r = move_tree(&mv, "/", NEWROOT, err);
+		for (size_t i = 0; i < mv.nlinks; i++)
+			free(mv.links[i].path);
+		free(mv.links);
+		if (r < 0)
+			return kiln_error_wrap(err, "move the RAM root to tmpfs");
+	}
 	if (chdir(NEWROOT) < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 ||
 	    chdir("/") < 0)
 		return kiln_error_make(err, errno, "switch to the new root");
-	init_log("moved the root from RAM to tmpfs in %.3f s", init_uptime() - t0);
+	if (bind)
+		rmdir(NEWROOT); /* the directory left in the RAM root under the bind */
+	init_log("%s the root from RAM to tmpfs in %.3f s", bind ? "bound" : "moved",
+		 init_uptime() - t0);
 	setenv("KILN_INIT_MOVED", "1", 1);
 	const char *self = access(argv[0], X_OK) == 0 ? argv[0] : "/sbin/init";
 	execv(self, argv);

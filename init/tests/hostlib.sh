@@ -6,7 +6,7 @@ INIT_BIN=${INIT_BIN:-$TOP/${KILN_BUILD:-build}/init/init}
 # applets the tests use.
 make_busybox_rootfs() {
 	local r=$1 a
-	mkdir -p "$r/bin" "$r/proc" "$r/dev" "$r/sys" "$r/tmp" "$r/out" "$r/etc"
+	mkdir -p "$r/bin" "$r/proc" "$r/dev" "$r/sys" "$r/tmp" "$r/out" "$r/etc" "$r/run"
 	cp /bin/busybox "$r/bin/busybox"
 	for a in sh echo sleep cat ls mkdir touch date poweroff ip hostname true false; do
 		ln -sf busybox "$r/bin/$a"
@@ -39,7 +39,9 @@ write_config() {
         {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}${extra}
     ],
     "linux": {
-        "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}]
+        "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}],
+        "resources": {"devices": [{"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 5, "minor": 1, "access": "rw"}]}
     }
 }
 JSON

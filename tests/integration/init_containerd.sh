@@ -47,6 +47,7 @@ ok "stdout went to NAME.out.log" grep -q to-stdout "$T/log/hello.out.log"
 ok "stderr went to NAME.log" grep -q to-stderr "$T/log/hello.log"
 ok "ctr agrees" bash -c "ctr --address '$T/c.sock' -n '$NS' task ls | grep -q 'hello.*RUNNING'"
 
+svc restart hello 2>&1 | sed "s/^/# /"
 ok "kiln-service restart hello" svc restart hello
 for _ in $(seq 50); do [ "$(grep -c started "$T/out/ran")" -ge 2 ] && break; sleep 0.1; done
 ok "restart ran the service again" test "$(grep -c started "$T/out/ran")" -ge 2
