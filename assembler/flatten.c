@@ -449,6 +449,11 @@ static int finish_entry(struct archive *a, struct kiln_error **err)
 static int do_rereads(struct state *st, struct kiln_error **err)
 {
 	const struct flatten_layer *l = &st->layers[st->layer_index];
+	if (l->archive) {
+		kiln_error_make(err, ENOTSUP, "hard link `%s` to hidden `%s` in a nested archive",
+				st->rereads[0].link, st->rereads[0].target);
+		return layer_error(st, err, NULL);
+	}
 	cleanup_archive_read struct archive *a = flatten_open_layer(l->path, err);
 	if (!a)
 		return layer_error(st, err, NULL);
@@ -534,9 +539,13 @@ static int flatten_run(struct state *st, struct kiln_error **err)
 	for (st->li = 0; st->li < st->nlayers; st->li++) {
 		st->layer_index = st->nlayers - 1 - st->li;
 		const struct flatten_layer *l = &st->layers[st->layer_index];
-		cleanup_archive_read struct archive *a = flatten_open_layer(l->path, err);
-		if (!a)
-			return layer_error(st, err, NULL);
+		cleanup_archive_read struct archive *owned = NULL;
+		struct archive *a = l->archive;
+		if (!a) {
+			a = owned = flatten_open_layer(l->path, err);
+			if (!a)
+				return layer_error(st, err, NULL);
+		}
 		struct archive_entry *e;
 		int r;
 		while ((r = next_header(a, &e, err)) == 1) {

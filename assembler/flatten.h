@@ -38,6 +38,10 @@
 struct flatten_layer {
 	const char *path;   /* the blob file (any of tar, tar+gzip, tar+zstd; detected) */
 	const char *digest; /* for error messages; may be NULL */
+	/* When non-NULL: an open reader (borrowed) used instead of PATH, e.g.
+	 * a tar nested in another archive.  It cannot be read twice, so the
+	 * rare same-layer hard link to a hidden file is an error there. */
+	struct archive *archive;
 };
 
 /* Called once per emitted entry.  E's pathname is PREFIX + the cleaned path

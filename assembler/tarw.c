@@ -161,8 +161,9 @@ static char type_of(struct archive_entry *e)
 	}
 }
 
-int tarw_add(struct tarw *w, struct archive_entry *e, struct archive *data, const void *buf,
-	     const char *source, const char *location, struct kiln_error **err)
+static int tarw_add_any(struct tarw *w, struct archive_entry *e, struct archive *data,
+			const void *buf, int fd, const char *source, const char *location,
+			struct kiln_error **err)
 {
 	char type = type_of(e);
 	const char *pathname = archive_entry_pathname(e);
@@ -264,10 +265,41 @@ int tarw_add(struct tarw *w, struct archive_entry *e, struct archive *data, cons
 	} else if (buf) {
 		if (put(w, buf, (size_t)size, err) < 0)
 			return -1;
+	} else if (fd >= 0) {
+		uint64_t left = size;
+		while (left) {
+			if (w->used == BUFSZ && flush(w, err) < 0)
+				return -1;
+			size_t want = BUFSZ - w->used;
+			if (want > left)
+				want = (size_t)left;
+			ssize_t n = read(fd, w->buf + w->used, want);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return kiln_error_make(err, errno, "`%s`: read", pathname);
+			if (n == 0)
+				return kiln_error_make(err, 0, "`%s`: file shrank while read", pathname);
+			w->used += (size_t)n;
+			w->offset += (uint64_t)n;
+			left -= (uint64_t)n;
+		}
 	} else {
 		return kiln_error_make(err, EINVAL, "`%s`: no data", pathname);
 	}
 	return pad(w, size, err);
+}
+
+int tarw_add(struct tarw *w, struct archive_entry *e, struct archive *data, const void *buf,
+	     const char *source, const char *location, struct kiln_error **err)
+{
+	return tarw_add_any(w, e, data, buf, -1, source, location, err);
+}
+
+int tarw_add_fd(struct tarw *w, struct archive_entry *e, int fd, const char *source,
+		const char *location, struct kiln_error **err)
+{
+	return tarw_add_any(w, e, NULL, NULL, fd, source, location, err);
 }
 
 int tarw_splice(struct tarw *w, int fd, uint64_t len, struct kiln_error **err)

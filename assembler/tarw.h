@@ -33,6 +33,11 @@ void tarw_free(struct tarw *w);
 int tarw_add(struct tarw *w, struct archive_entry *e, struct archive *data, const void *buf,
 	     const char *source, const char *location, struct kiln_error **err);
 
+/* Like tarw_add for a regular file whose archive_entry_size(E) bytes come
+ * from FD (read from its current offset; fewer bytes is an error). */
+int tarw_add_fd(struct tarw *w, struct archive_entry *e, int fd, const char *source,
+		const char *location, struct kiln_error **err);
+
 /* Copies LEN bytes of raw tar stream (entries, no end blocks) from FD at
  * its current offset: used to splice in a cached section. */
 int tarw_splice(struct tarw *w, int fd, uint64_t len, struct kiln_error **err);

@@ -1,0 +1,187 @@
+/* build_execute (build.h): resolve the images, assemble the intermediate
+ * tar into a private work directory inside the output directory, make
+ * kernel + initrd there when a requested format needs them, then call each
+ * format's writer, which installs its files atomically (temp name in the
+ * output directory, rename).  The work directory is removed in every case,
+ * so a failed build leaves nothing under a final name. */
+#include "build.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "assemble.h"
+#include "format.h"
+#include "image.h"
+#include "log.h"
+#include "outputs.h"
+#include "ref.h"
+#include "registry.h"
+#include "store.h"
+#include "util.h"
+
+struct resolved {
+	char *ref;
+	char digest[DIGEST_STRLEN];
+};
+
+struct loader {
+	struct store *store;
+	const struct registry_options *ro;
+	struct registry_client *client;
+	bool pull;
+	const char *arch;
+	size_t n;
+	struct resolved *v;
+};
+
+static struct image *load_image(void *ctx, const char *ref, struct kiln_error **err)
+{
+	struct loader *l = ctx;
+	const char *digest = NULL;
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i].ref, ref) == 0)
+			digest = l->v[i].digest;
+	if (!digest) {
+		char d[DIGEST_STRLEN];
+		if (image_resolve_with(l->client, l->store, ref, l->ro, l->pull, d, err) < 0)
+			return NULL;
+		l->v = xrealloc(l->v, (l->n + 1) * sizeof(*l->v));
+		l->v[l->n].ref = xstrdup(ref);
+		memcpy(l->v[l->n].digest, d, sizeof(d));
+		digest = l->v[l->n++].digest;
+	}
+	struct image *img = image_load(l->store, digest, l->arch, err);
+	if (img) {
+		free(img->name);
+		img->name = xstrdup(ref);
+	}
+	return img;
+}
+
+static enum initrd_compress compress_of(const struct build_options *o)
+{
+	switch (o->compress) {
+	case BUILD_COMPRESS_ZSTD:
+		return INITRD_ZSTD;
+	case BUILD_COMPRESS_NONE:
+		return INITRD_NONE;
+	default:
+		return INITRD_GZIP;
+	}
+}
+
+static int run(const struct build_options *opts, struct manifest *m, const char *work,
+	       struct loader *ld, struct kiln_error **err)
+{
+	const char *dir = opts->dir && *opts->dir ? opts->dir : ".";
+	const char *name = opts->name && *opts->name ? opts->name : (m->name ? m->name : "kiln");
+	const struct output_format *fmts[64];
+	size_t nf = opts->nformats < 64 ? opts->nformats : 64;
+	bool need_ki = false;
+	for (size_t i = 0; i < nf; i++) {
+		fmts[i] = format_find(opts->formats[i]);
+		if (!fmts[i])
+			return kiln_error_make(err, EINVAL, "unknown output format `%s`",
+					       opts->formats[i]);
+		if (opts->output && !fmts[i]->streamable)
+			return kiln_error_make(err, EINVAL, "format %s cannot be written with -o",
+					       fmts[i]->name);
+		need_ki |= fmts[i]->needs_kernel_initrd;
+	}
+	int64_t epoch = assemble_epoch();
+	cleanup_free char *tar_path = xasprintf("%s/rootfs.tar", work);
+	{
+		cleanup_close int fd = open(tar_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return kiln_error_make(err, errno, "create `%s`", tar_path);
+		struct assemble_options ao = {.m = m,
+					      .store = ld->store,
+					      .load = load_image,
+					      .load_ctx = ld,
+					      .epoch = epoch,
+					      .decompress_kernel = opts->decompress_kernel};
+		if (assemble_tar(&ao, fd, err) < 0)
+			return -1;
+	}
+	cleanup_free char *kernel = xasprintf("%s/kernel", work);
+	cleanup_free char *initrd = xasprintf("%s/initrd.img", work);
+	struct initrd_result res = {0};
+	if (need_ki) {
+		struct initrd_options io = {.compress = compress_of(opts), .work_dir = work};
+		if (initrd_from_tar(tar_path, kernel, initrd, &io, &res, err) < 0)
+			return kiln_error_wrap(err, "kernel+initrd");
+		log_verbose("initrd: %llu bytes of cpio in %llu members",
+			    (unsigned long long)res.cpio_bytes, (unsigned long long)res.members);
+	}
+	struct format_ctx ctx = {.name = name,
+				 .dir = dir,
+				 .tar_path = tar_path,
+				 .kernel_path = need_ki ? kernel : NULL,
+				 .initrd_path = need_ki ? initrd : NULL,
+				 .cmdline = res.cmdline,
+				 .work_dir = work,
+				 .size = opts->size,
+				 .epoch = epoch,
+				 .arch = opts->arch ? opts->arch : "amd64",
+				 .output = opts->output};
+	int rc = 0;
+	for (size_t i = 0; i < nf && rc == 0; i++) {
+		log_verbose("writing %s", fmts[i]->name);
+		if (fmts[i]->write(&ctx, err) < 0)
+			rc = kiln_error_wrap(err, "%s", fmts[i]->name);
+	}
+	initrd_result_release(&res);
+	return rc;
+}
+
+int build_execute(const struct build_options *opts, struct manifest *m, struct kiln_error **err)
+{
+	const char *dir = opts->dir && *opts->dir ? opts->dir : ".";
+	if (mkdir_p(dir, 0755, err) < 0)
+		return -1;
+	cleanup_free char *work = xasprintf("%s/.kiln-build-XXXXXX", dir);
+	if (!mkdtemp(work))
+		return kiln_error_make(err, errno, "create a work directory in `%s`", dir);
+	struct registry_options ro;
+	registry_options_init(&ro);
+	ro.arch = xstrdup(opts->arch ? opts->arch : "amd64");
+	if (opts->cert_file)
+		ro.cert_file = xstrdup(opts->cert_file);
+	for (size_t i = 0; i < opts->ninsecure; i++)
+		registry_options_add_insecure(&ro, opts->insecure_registries[i]);
+	int rc = 0;
+	for (size_t i = 0; i < opts->nmirrors && rc == 0; i++) {
+		cleanup_free char *spec =
+			xasprintf("%s=%s", opts->mirrors[i].registry, opts->mirrors[i].url);
+		rc = registry_options_add_mirror(&ro, spec, err);
+	}
+	struct store *s = rc == 0 ? store_open(opts->cache, err) : NULL;
+	struct loader ld = {.store = s, .ro = &ro, .pull = opts->pull, .arch = ro.arch};
+	if (s) {
+		ld.client = registry_client_new(&ro, err);
+		if (ld.client)
+			rc = run(opts, m, work, &ld, err);
+		else
+			rc = -1;
+	} else {
+		rc = -1;
+	}
+	if (ld.client)
+		registry_client_free(ld.client);
+	for (size_t i = 0; i < ld.n; i++)
+		free(ld.v[i].ref);
+	free(ld.v);
+	if (s)
+		store_close(s);
+	registry_options_release(&ro);
+	struct kiln_error *e2 = NULL;
+	rm_rf(work, &e2);
+	kiln_error_release(&e2);
+	if (rc < 0)
+		return kiln_error_wrap(err, "build %s", m->name ? m->name : "");
+	return 0;
+}
