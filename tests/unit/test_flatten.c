@@ -131,7 +131,7 @@ static char *flat(size_t n, const char *prefix, char **errmsg)
 	char names[8][16];
 	for (size_t i = 0; i < n; i++) {
 		snprintf(names[i], sizeof(names[i]), "l%zu", i);
-		layers[i] = (struct flatten_layer){names[i], NULL};
+		layers[i] = (struct flatten_layer){names[i], NULL, NULL};
 	}
 	struct collect c = {STRBUF_INIT};
 	struct flatten_options o = {
@@ -267,7 +267,7 @@ TEST(hostile_names)
 TEST(size_limit)
 {
 	make_layer("l0", NULL, (struct ent[]){{'f', "big", "0123456789"}, {0, 0, 0}});
-	struct flatten_layer l = {"l0", "sha256:00"};
+	struct flatten_layer l = {"l0", "sha256:00", NULL};
 	struct collect c = {STRBUF_INIT};
 	struct flatten_options o = {
 		.image = "i", .prefix = "", .emit = collect_emit, .ctx = &c, .max_entry_size = 5};
@@ -311,7 +311,7 @@ TEST(tarw_roundtrip)
 				  {'h', "d/y", "d/x"}, {'c', "dev", NULL}, {0, 0, 0}});
 	int fd = open("out.tar", O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	struct tarctx t = {tarw_new(fd)};
-	struct flatten_layer l = {"l0", NULL};
+	struct flatten_layer l = {"l0", NULL, NULL};
 	struct flatten_options o = {.image = "i", .prefix = "", .emit = tar_emit, .ctx = &t};
 	cleanup_error struct kiln_error *err = NULL;
 	is_int(flatten_image(&l, 1, &o, &err), 0, "flatten");
