@@ -1,0 +1,22 @@
+# The store's extra make rules (after tests/fuzz.mk, whose variables they use):
+#   fuzz_image, run by `make fuzz` (`make fuzz-image FUZZ_SECONDS=60` alone);
+#   `make bench-cache` (part of `make bench`): kiln cache import/export against
+#   skopeo copy on a large image.
+FUZZ_IMAGE_SRCS := $(FUZZ_BASE) assembler/oci.c assembler/store.c assembler/image.c
+
+$(FUZZ_DIR)/fuzz_image: tests/fuzz/fuzz_image.c $(FUZZ_IMAGE_SRCS) $(wildcard assembler/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_image.c $(FUZZ_IMAGE_SRCS) $(PKG_LIBS)
+
+.PHONY: fuzz-image bench-cache
+fuzz-build: $(FUZZ_DIR)/fuzz_image
+fuzz: fuzz-image
+fuzz-image: $(FUZZ_DIR)/fuzz_image
+	@mkdir -p $(FUZZ_DIR)/corpus-image
+	@cp tests/fuzz/corpus_image/* $(FUZZ_DIR)/corpus-image/
+	$(FUZZ_DIR)/fuzz_image -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -timeout=10 \
+		-print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/crash-image- $(FUZZ_DIR)/corpus-image
+
+bench: bench-cache
+bench-cache: $(BUILD)/kiln
+	KILN=$(CURDIR)/$(BUILD)/kiln bash tests/bench/cache.sh
