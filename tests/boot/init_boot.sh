@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Boots Debian's kernel under QEMU (TCG) with an initrd around kiln's init,
+# real runc and containerd: the onboot container's output is on the console,
+# both services run (one lists them with kiln-service through containerd),
+# the hardware's modules were loaded (virtio-net → hostname from its MAC; the
+# ACPI button), and system_powerdown runs the onshutdown container and powers
+# the VM off cleanly.
+source "$(dirname "$0")/../lib.sh"
+source "$TOP/init/tests/hostlib.sh"
+source "$TOP/init/tests/bootlib.sh"
+[ -x "$INIT_BIN" ] || skip_all "build/init/init not built (make init)"
+command -v qemu-system-x86_64 >/dev/null || skip_all "no qemu-system-x86_64"
+command -v containerd >/dev/null && command -v runc >/dev/null || skip_all "needs runc and containerd"
+KDIR=$("$TOP/tests/fixtures/debian-kernel.sh") || skip_all "no Debian kernel fixture"
+
+ok "initrd assembled" make_boot_initrd "$T/initrd.cpio" "$KDIR"
+C=$T/console
+qemu_boot "$T/initrd.cpio" "$KDIR" "$C" "$T/mon"
+at_exit "kill $QEMU_PID"
+ok "init starts" wait_console "$C" 'kiln-init: BENCH init-start' 60
+ok "the root moved from RAM to tmpfs" wait_console "$C" 'moved the root from RAM to tmpfs' 30
+ok "modules for the hardware loaded" wait_console "$C" 'loaded [1-9][0-9]* modules' 30
+ok "hostname from the virtio NIC's MAC" grep -q 'hostname kiln-525400123456' "$C"
+ok "the power button was found" grep -q 'power button: /dev/input/event' "$C"
+ok "onboot output on the console, prefixed" wait_console "$C" '000-hello: ONBOOT-MARKER from kiln-test' 60
+ok "onboot container exited 0" grep -q '000-hello: exited (exit status 0)' "$C"
+ok "service hello running" wait_console "$C" '^SERVICE-RUNNING' 90
+ok "all services started" wait_console "$C" 'BENCH services-started \(0 failed\)' 30
+ok "kiln-service list inside the VM shows hello running" wait_console "$C" '^hello +running +[0-9]+' 30
+ok "and zcheck running" grep -Eq '^zcheck +running +[0-9]+' "$C"
+wait_console "$C" 'CHECK-DONE' 10
+monitor_cmd "$T/mon" system_powerdown
+ok "power button press seen" wait_console "$C" 'power button pressed' 30
+ok "onshutdown container ran" wait_console "$C" '000-bye: ONSHUTDOWN-MARKER' 60
+ok "init powers off" wait_console "$C" 'kiln-init: power off' 30
+for _ in $(seq 300); do kill -0 "$QEMU_PID" 2>/dev/null || break; sleep 0.1; done
+ok "QEMU exited (the VM powered off)" bash -c "! kill -0 $QEMU_PID 2>/dev/null"
+ok "no kernel panic" bash -c "! grep -q 'Kernel panic' '$C'"
+grep -E 'kiln-init|MARKER|RUNNING|running' "$C" | sed 's/^/# /'
+done_testing
