@@ -36,10 +36,12 @@ static const char usage[] =
 	"                            (--keep-temp: only report them); exit 1 on any problem\n"
 	"  import PATH... [--name NAME]\n"
 	"                            import an OCI layout directory, an OCI layout tar or a\n"
-	"                            `docker save` archive; --name names a single image\n"
+	"                            `docker save` archive (- reads a tar from stdin);\n"
+	"                            --name names a single image\n"
 	"  export NAME -o FILE [--format oci|docker] [--arch ARCH]\n"
 	"                            write an OCI layout tar (default) or a `docker save`\n"
 	"                            archive of one platform; -o - writes to stdout\n"
+	"                            (LinuxKit's --outfile and --platform linux/ARCH work too)\n"
 	"\n"
 	"Options:\n"
 	"  --cache DIR   the store to use\n"
@@ -329,6 +331,8 @@ int cmd_cache(int argc, char **argv)
 		{"keep-temp", no_argument, 0, OPT_KEEP},
 		{"name", required_argument, 0, OPT_NAME},
 		{"output", required_argument, 0, 'o'},
+		{"outfile", required_argument, 0, 'o'}, /* linuxkit cache export */
+		{"platform", required_argument, 0, OPT_ARCH},
 		{"format", required_argument, 0, OPT_FORMAT},
 		{"arch", required_argument, 0, OPT_ARCH},
 		CLI_COMMON_LONGOPTS,

@@ -521,7 +521,9 @@ static int import_tar(struct store *s, const char *path, const char *name, store
 	archive_read_support_filter_all(a);
 	archive_read_support_format_tar(a);
 	archive_read_support_format_gnutar(a);
-	if (archive_read_open_filename(a, path, COPY_BUFSZ) != ARCHIVE_OK)
+	int r0 = strcmp(path, "-") == 0 ? archive_read_open_fd(a, STDIN_FILENO, COPY_BUFSZ)
+					: archive_read_open_filename(a, path, COPY_BUFSZ);
+	if (r0 != ARCHIVE_OK)
 		return kiln_error_make(err, 0, "open `%s`: %s", path, archive_error_string(a));
 	cleanup_json json_t *files = json_object(); /* path -> {digest,size,c} */
 	cleanup_json json_t *links = json_object(); /* path -> target path */
@@ -608,6 +610,8 @@ int store_import(struct store *s, const char *path, const char *name, store_impo
 		 void *arg, struct kiln_error **err)
 {
 	struct stat st;
+	if (strcmp(path, "-") == 0)
+		return import_tar(s, path, name, fn, arg, err);
 	if (stat(path, &st) < 0)
 		return kiln_error_make(err, errno, "import `%s`", path);
 	if (S_ISDIR(st.st_mode))

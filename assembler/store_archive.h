@@ -16,7 +16,8 @@
 typedef void (*store_import_fn)(const char *name, const char *digest, void *arg);
 
 /* Imports PATH (an OCI layout directory, or a tar file — optionally
- * compressed — holding an OCI layout or a `docker save` archive).
+ * compressed — holding an OCI layout or a `docker save` archive; "-" reads
+ * the tar from standard input).
  * Names: an OCI index entry's io.containerd.image.name annotation, else its
  * org.opencontainers.image.ref.name when that is a whole reference
  * ("repo:tag", "host/repo…"), normalised; a bare tag ("latest", "two") is

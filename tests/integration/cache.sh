@@ -56,6 +56,9 @@ ok "verify clean after docker import" "$KILN" cache verify -q
 gzip -c "$FX/docker-save.tar" >"$T/save.tar.gz"
 ok "import a gzip-compressed docker save archive" "$KILN" cache import -q --name kiln/gz:1 "$T/save.tar.gz"
 ok "… named by --name" bash -c "'$KILN' cache ls | grep -q '^docker.io/kiln/gz:1 '"
+ok "import from stdin" bash -c "'$KILN' cache import -q --name stdin/two:1 - <'$FX/oci-archive.tar'"
+ok "LinuxKit spellings: --outfile, --platform linux/amd64" "$KILN" cache export -q --format docker --platform linux/amd64 docker.io/stdin/two:1 --outfile "$T/lk.tar"
+ok "… wrote the archive" test -s "$T/lk.tar"
 ok "import an OCI layout tar with --name" "$KILN" cache import --name 127.0.0.1:5000/kiln/two:oa "$FX/oci-archive.tar"
 "$KILN" cache ls >"$T/ls" 2>&1
 ok "named as given" grep -q "^127.0.0.1:5000/kiln/two:oa  *$(digest_of "$L" two) " "$T/ls"
