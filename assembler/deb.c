@@ -226,8 +226,17 @@ char *deb_fetch(const struct deb_info *info, const char *cache_dir, struct kiln_
 	log_info("downloading %s %s", info->name, info->version);
 	cleanup_free char *out = NULL;
 	int rc = run_capture(argv, tmpl, &out, err);
-	cleanup_free char *got = path_join(tmpl, base);
-	if (rc != 0 || access(got, F_OK) != 0) {
+	/* apt names the file after the package and version (with the epoch,
+	 * URL-encoded), not after the pool file: take the one .deb there. */
+	cleanup_free char *got = NULL;
+	if (rc == 0) {
+		cleanup_dir DIR *d = opendir(tmpl);
+		struct dirent *de;
+		while (d && (de = readdir(d)) != NULL)
+			if (str_has_suffix(de->d_name, ".deb") && got == NULL)
+				got = path_join(tmpl, de->d_name);
+	}
+	if (rc != 0 || got == NULL) {
 		struct kiln_error *ignored = NULL;
 		rm_rf(tmpl, &ignored);
 		kiln_error_release(&ignored);
