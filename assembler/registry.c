@@ -1063,7 +1063,7 @@ static int manifest_fetch(struct registry_client *c, struct reg_host *h, const c
 		long status = rs.status;
 		http_resp_release(&rs);
 		if (status == 404)
-			return kiln_error_make(err, 0, "manifest %s: not found (%s)", reference, why);
+			return kiln_error_make(err, 0, "manifest %s: not found: %s", reference, why);
 		return kiln_error_make(err, 0, "manifest %s: %s", reference, why);
 	}
 	m->len = rs.body.len;
@@ -1251,6 +1251,8 @@ static size_t fetch_write(char *ptr, size_t size, size_t nmemb, void *ud)
 			}
 		} else if (f->status == 200 && blob_writer_size(f->w) > 0) {
 			/* The server ignored Range: start over. */
+			log_verbose("blob %s: the registry ignored the range; starting over",
+				    f->b.digest);
 			if (blob_writer_truncate(f->w, 0, &f->werr) < 0)
 				return 0;
 		}

@@ -21,8 +21,8 @@ wait_port $PPORT || { fail "proxy"; done_testing; }
 P=127.0.0.1:$PPORT
 export KILN_RETRY_BASE_MS=20 KILN_STALL_TIMEOUT=1
 
-fault() { # MODE COUNT [MATCH [ARG]]
-	curl -sf "http://$P/__fault/set?mode=$1&count=$2&match=${3:-/blobs/sha256:}&arg=${4:-}" >/dev/null
+fault() { # MODE COUNT [MATCH [ARG [NORANGE]]]
+	curl -sf "http://$P/__fault/set?mode=$1&count=$2&match=${3:-/blobs/sha256:}&arg=${4:-}&norange=${5:-0}" >/dev/null
 }
 injected() { curl -sf "http://$P/__fault/stats" | jq .faults; }
 # clean DIR: cache verify passes and no temp file is left (.partial-* files
@@ -70,6 +70,8 @@ breaks() {
 survives "connection resets on blobs" reset 3
 survives "truncated blob bodies" truncate 3
 ok "… resumed with Range" grep -q "range [0-9]*-" <<<"$LAST_OUT"
+survives "truncated bodies from a server that ignores Range" truncate 2 /blobs/sha256: "" 1
+ok "… started over from byte 0" grep -q "ignored the range; starting over" <<<"$LAST_OUT"
 survives "HTTP 500 on blobs" 500 3
 start=$(date +%s%N)
 survives "429 with Retry-After: 2 on blobs" 429 1 /blobs/sha256: 2
@@ -89,6 +91,13 @@ breaks "HTTP 500 for ever" "gave up after 6 attempts" 500 -1
 breaks "wrong bytes for ever" "digest mismatch" corrupt -1
 breaks "resets for ever" "blob sha256:" reset -1
 breaks "a manifest whose bytes differ from its digest" "hashes to\|digest mismatch\|JSON\|json" corrupt -1 /manifests/
+# A manifest over the 4 MiB limit (docker-registry will not store one, so
+# the proxy pads the registry's answer with 5 MB of spaces: still JSON).
+n=$((n + 1))
+fault pad -1 /manifests/ 5000000
+out=$("$KILN" pull --cache "$T/c$n" $P/kiln/plain:1 2>&1)
+fault none 0
+ok "a manifest over 4 MiB is refused in one line" bash -c '[ "$(wc -l <<<"$1")" = 1 ] && grep -q "manifest 1: larger than 4194304 bytes" <<<"$1"' _ "$out"
 dg=$(curl -sfI -H 'Accept: application/vnd.oci.image.manifest.v1+json' http://$REG/v2/kiln/plain/manifests/1 | tr -d '\r' | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: //p')
 n=$((n + 1))
 fault corrupt -1 /manifests/

@@ -6,7 +6,7 @@ spoils chosen responses.
     fault_proxy.py PORT UPSTREAM_HOST:PORT
 
 Control (plain GETs to the proxy itself):
-    /__fault/set?mode=M&count=N&match=S[&arg=X]
+    /__fault/set?mode=M&count=N&match=S[&arg=X][&norange=1]
         the next N requests whose path contains S (default "/blobs/sha256:")
         get fault M; N=-1 means every one.  Modes:
           reset     close the connection (TCP RST) without an answer
@@ -16,7 +16,9 @@ Control (plain GETs to the proxy itself):
           stall     headers and half the body, then nothing for X s (default 30)
           corrupt   the whole body with one byte changed
           slow      the body at X bytes per second (default 200000)
+          pad       X spaces (default 5000000) after the body
           none      pass everything through
+        norange=1 also drops Range from requests (a server that ignores it)
     /__fault/stats  JSON {"faults": injected so far, "requests": proxied}
 Everything else is forwarded to UPSTREAM unchanged (Range included)."""
 import http.client
@@ -32,7 +34,7 @@ import urllib.parse
 PORT = int(sys.argv[1])
 UP_HOST, UP_PORT = sys.argv[2].rsplit(":", 1)
 state = {"mode": "none", "count": 0, "match": "/blobs/sha256:", "arg": None,
-         "faults": 0, "requests": 0}
+         "faults": 0, "requests": 0, "norange": False, "ranges_dropped": 0}
 lock = threading.Lock()
 HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
        "trailers", "transfer-encoding", "upgrade", "content-length"}
@@ -65,7 +67,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 state["match"] = q.get("match", "/blobs/sha256:")
                 state["arg"] = q.get("arg")
                 state["faults"] = 0
+                state["norange"] = q.get("norange") == "1"
+                state["ranges_dropped"] = 0
             body = json.dumps({"faults": state["faults"], "requests": state["requests"],
+                               "ranges_dropped": state["ranges_dropped"],
                                "mode": state["mode"], "count": state["count"]}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -102,10 +107,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if mode == "429":
             return self.error(429, {"Retry-After": arg or "1"})
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
+        if state["norange"] and "Range" in headers:
+            del headers["Range"]  # a server that ignores Range answers 200 with everything
+            with lock:
+                state["ranges_dropped"] += 1
         conn = http.client.HTTPConnection(UP_HOST, int(UP_PORT), timeout=60)
         conn.request(self.command, self.path, body=body, headers=headers)
         r = conn.getresponse()
         data = r.read()
+        if mode == "pad" and self.command != "HEAD":
+            data += b" " * int(arg or 5000000)  # still valid JSON, just big
         self.send_response(r.status, r.reason)
         for k, v in r.getheaders():
             if k.lower() not in HOP:
