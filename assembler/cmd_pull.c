@@ -12,13 +12,13 @@
 #include "util.h"
 
 static const char pull_usage[] =
-	"Usage: kiln pull [OPTIONS] REF...\n"
-	"\n"
-	"Pulls each image REF into the store: the root index or manifest, and the\n"
-	"manifest, config and layers of one platform, every blob sha256-checked.\n"
-	"\n"
-	"Options:\n" REGISTRY_CLI_HELP "  -q, --quiet               print nothing but errors\n"
-	"  -v, --verbose             more detail (repeat for debug)\n";
+    "Usage: kiln pull [OPTIONS] REF...\n"
+    "\n"
+    "Pulls each image REF into the store: the root index or manifest, and the\n"
+    "manifest, config and layers of one platform, every blob sha256-checked.\n"
+    "\n"
+    "Options:\n" REGISTRY_CLI_HELP "  -q, --quiet               print nothing but errors\n"
+    "  -v, --verbose             more detail (repeat for debug)\n";
 
 static void pull_failed(const char *ref, struct kiln_error **err, void *arg)
 {

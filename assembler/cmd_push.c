@@ -12,18 +12,18 @@
 #include "util.h"
 
 static const char push_usage[] =
-	"Usage: kiln push [OPTIONS] REF [DEST-REF]\n"
-	"\n"
-	"Pushes the image the store names REF to DEST-REF (default REF): blobs the\n"
-	"registry lacks (mounted from REF's repository when it is on the same\n"
-	"registry), every manifest present of an index, then the root, all with\n"
-	"their exact bytes so digests are kept.\n"
-	"\n"
-	"Options:\n" REGISTRY_CLI_HELP
-	"  --chunk-size SIZE         upload blobs larger than SIZE in PATCH chunks of SIZE\n"
-	"  --no-mount                never mount blobs from another repository\n"
-	"  -q, --quiet               print nothing but errors\n"
-	"  -v, --verbose             more detail (repeat for debug)\n";
+    "Usage: kiln push [OPTIONS] REF [DEST-REF]\n"
+    "\n"
+    "Pushes the image the store names REF to DEST-REF (default REF): blobs the\n"
+    "registry lacks (mounted from REF's repository when it is on the same\n"
+    "registry), every manifest present of an index, then the root, all with\n"
+    "their exact bytes so digests are kept.\n"
+    "\n"
+    "Options:\n" REGISTRY_CLI_HELP
+    "  --chunk-size SIZE         upload blobs larger than SIZE in PATCH chunks of SIZE\n"
+    "  --no-mount                never mount blobs from another repository\n"
+    "  -q, --quiet               print nothing but errors\n"
+    "  -v, --verbose             more detail (repeat for debug)\n";
 
 int cmd_push(int argc, char **argv);
 int cmd_push(int argc, char **argv)

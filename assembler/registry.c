@@ -17,15 +17,15 @@
 #include "registry_internal.h"
 #include "util.h"
 
-#define DEFAULT_JOBS 4
-#define DEFAULT_ATTEMPTS 6
+#define DEFAULT_JOBS	      4
+#define DEFAULT_ATTEMPTS      6
 #define DEFAULT_RETRY_BASE_MS 500
 #define DEFAULT_STALL_SECONDS 30
-#define BACKOFF_MAX_MS 20000
-#define RETRY_AFTER_MAX_S 60
-#define SMALL_BODY_MAX ((size_t)64 << 10)
-#define TOKEN_BODY_MAX ((size_t)1 << 20)
-#define USER_AGENT "kiln/" "0.1.0"
+#define BACKOFF_MAX_MS	      20000
+#define RETRY_AFTER_MAX_S     60
+#define SMALL_BODY_MAX	      ((size_t)64 << 10)
+#define TOKEN_BODY_MAX	      ((size_t)1 << 20)
+#define USER_AGENT	      "kiln/0.1.0"
 
 /* ---- options ---- */
 
@@ -90,7 +90,8 @@ int registry_options_add_mirror(struct registry_options *o, const char *spec,
 	} else if (str_has_prefix(url, "http://") || str_has_prefix(url, "https://")) {
 		full = xstrdup(url);
 	} else {
-		return kiln_error_make(err, 0, "mirror `%s`: URL must be http:// or https://", spec);
+		return kiln_error_make(err, 0, "mirror `%s`: URL must be http:// or https://",
+				       spec);
 	}
 	size_t n = strlen(full);
 	while (n > 0 && full[n - 1] == '/')
@@ -133,9 +134,9 @@ struct reg_token {
 };
 
 struct reg_host {
-	char *domain;   /* reference domain ("docker.io", "127.0.0.1:5000") */
+	char *domain;	/* reference domain ("docker.io", "127.0.0.1:5000") */
 	char *hostport; /* the host contacted */
-	char *base;     /* "https://hostport" or the mirror URL */
+	char *base;	/* "https://hostport" or the mirror URL */
 	bool fixed_scheme;
 	bool insecure;
 	bool loopback;
@@ -484,8 +485,9 @@ static int64_t backoff_ms(struct registry_client *c, int attempt, long retry_aft
 		d = BACKOFF_MAX_MS;
 	d = d / 2 + (int64_t)(rand_r(&c->seed) % (d / 2 + 1));
 	if (retry_after >= 0) {
-		int64_t ra = (int64_t)(retry_after > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : retry_after) *
-			     1000;
+		int64_t ra =
+		    (int64_t)(retry_after > RETRY_AFTER_MAX_S ? RETRY_AFTER_MAX_S : retry_after) *
+		    1000;
 		if (ra > d)
 			d = ra;
 	}
@@ -536,10 +538,10 @@ static void http_perform(struct registry_client *c, const struct http_req *rq, b
 	easy_setup(c, e, rq->url, insecure, rs->errbuf);
 	struct curl_slist *hdrs = NULL;
 	cleanup_free char *accept = rq->accept ? xasprintf("Accept: %s", rq->accept) : NULL;
-	cleanup_free char *ctype = rq->content_type ? xasprintf("Content-Type: %s", rq->content_type)
-						    : NULL;
+	cleanup_free char *ctype =
+	    rq->content_type ? xasprintf("Content-Type: %s", rq->content_type) : NULL;
 	cleanup_free char *crange =
-		rq->content_range ? xasprintf("Content-Range: %s", rq->content_range) : NULL;
+	    rq->content_range ? xasprintf("Content-Range: %s", rq->content_range) : NULL;
 	if (accept)
 		hdrs = curl_slist_append(hdrs, accept);
 	if (ctype)
@@ -631,7 +633,8 @@ static int plain_request(struct registry_client *c, const struct http_req *rq, b
 		if (rs->code != CURLE_OK && !(rs->too_big && rs->status != 0)) {
 			if (attempt > 1)
 				return kiln_error_make(err, 0, "%s %s: %s (after %d attempts)",
-						       rq->method, rq->url, curl_reason(rs), attempt);
+						       rq->method, rq->url, curl_reason(rs),
+						       attempt);
 			return kiln_error_make(err, 0, "%s %s: %s", rq->method, rq->url,
 					       curl_reason(rs));
 		}
@@ -717,8 +720,12 @@ static int token_fetch(struct registry_client *c, struct reg_host *h, const char
 	}
 	cleanup_free char *realm_host = url_hostport(h->realm);
 	bool insecure = option_insecure(c->o, realm_host);
-	struct http_req rq = {.method = "GET", .url = u, .fd = -1, .max_body = TOKEN_BODY_MAX,
-			      .retry = true, .follow = true};
+	struct http_req rq = {.method = "GET",
+			      .url = u,
+			      .fd = -1,
+			      .max_body = TOKEN_BODY_MAX,
+			      .retry = true,
+			      .follow = true};
 	struct http_resp rs = {0};
 	int r = plain_request(c, &rq, insecure, auth, &rs, err);
 	if (auth)
@@ -754,8 +761,8 @@ static int token_fetch(struct registry_client *c, struct reg_host *h, const char
 		expires = 60;
 	token_drop(h, scope);
 	h->tokens = xrealloc(h->tokens, (h->ntokens + 1) * sizeof *h->tokens);
-	h->tokens[h->ntokens++] = (struct reg_token){xstrdup(scope), xstrdup(tok),
-						     time(NULL) + (time_t)expires};
+	h->tokens[h->ntokens++] =
+	    (struct reg_token){xstrdup(scope), xstrdup(tok), time(NULL) + (time_t)expires};
 	/* jansson's copy of the token goes with the JSON; overwrite it. */
 	memset((char *)tok, 0, strlen(tok));
 	log_debug("%s: got a token for %s", h->domain, scope);
@@ -822,8 +829,8 @@ static int host_ping(struct registry_client *c, struct reg_host *h, struct kiln_
 	bool switched = false;
 	for (;;) {
 		cleanup_free char *url = xasprintf("%s/v2/", h->base);
-		struct http_req rq = {.method = "GET", .url = url, .fd = -1, .retry = true,
-				      .follow = true};
+		struct http_req rq = {
+		    .method = "GET", .url = url, .fd = -1, .retry = true, .follow = true};
 		struct http_resp rs = {0};
 		bool https = str_has_prefix(h->base, "https://");
 		http_perform(c, &rq, h->insecure, NULL, &rs);
@@ -863,7 +870,8 @@ static int host_ping(struct registry_client *c, struct reg_host *h, struct kiln_
 		if (rs.status == 401) {
 			r = host_take_challenge(h, rs.www_auth, err);
 		} else if (rs.status == 404) {
-			r = kiln_error_make(err, 0, "%s does not speak the registry API v2 (GET %s: 404)",
+			r = kiln_error_make(err, 0,
+					    "%s does not speak the registry API v2 (GET %s: 404)",
 					    h->base, url);
 		} else if (rs.status >= 400) {
 			cleanup_free char *why = http_error_text(&rs);
@@ -876,8 +884,7 @@ static int host_ping(struct registry_client *c, struct reg_host *h, struct kiln_
 	}
 }
 
-struct reg_host *client_host(struct registry_client *c, const char *domain,
-			     struct kiln_error **err)
+struct reg_host *client_host(struct registry_client *c, const char *domain, struct kiln_error **err)
 {
 	struct reg_host *h = host_get(c, domain);
 	if (!h->pinged && host_ping(c, h, err) < 0)
@@ -907,13 +914,14 @@ int host_request(struct registry_client *c, struct reg_host *h, const struct htt
 				host_load_creds(c, h);
 				if (!h->has_creds)
 					return kiln_error_make(
-						err, 0, "%s requires a login (no credentials for it in "
-							"$REGISTRY_AUTH_FILE or the docker config)",
-						h->domain);
+					    err, 0,
+					    "%s requires a login (no credentials for it in "
+					    "$REGISTRY_AUTH_FILE or the docker config)",
+					    h->domain);
 				if (before == AUTH_BASIC && sent_auth)
-					return kiln_error_make(err, 0,
-							       "%s rejected the password of user %s",
-							       h->domain, h->creds.username);
+					return kiln_error_make(
+					    err, 0, "%s rejected the password of user %s",
+					    h->domain, h->creds.username);
 			} else {
 				token_drop(h, rq->scope);
 			}
@@ -925,8 +933,8 @@ int host_request(struct registry_client *c, struct reg_host *h, const struct htt
 			      (rs->code != CURLE_OK && curl_code_retryable(rs->code)));
 		if (again) {
 			int64_t d = backoff_ms(c, attempt, rs->code == CURLE_OK ? ra : -1);
-			cleanup_free char *why = rs->code == CURLE_OK ? http_error_text(rs)
-								      : xstrdup(curl_reason(rs));
+			cleanup_free char *why =
+			    rs->code == CURLE_OK ? http_error_text(rs) : xstrdup(curl_reason(rs));
 			log_verbose("%s %s: %s; retrying in %.1fs", rq->method, rq->url, why,
 				    (double)d / 1000);
 			sleep_ms(d);
@@ -938,13 +946,14 @@ int host_request(struct registry_client *c, struct reg_host *h, const struct htt
 		if (rs->code != CURLE_OK) {
 			if (attempt > 1)
 				return kiln_error_make(err, 0, "%s %s: %s (after %d attempts)",
-						       rq->method, rq->url, curl_reason(rs), attempt);
+						       rq->method, rq->url, curl_reason(rs),
+						       attempt);
 			return kiln_error_make(err, 0, "%s %s: %s", rq->method, rq->url,
 					       curl_reason(rs));
 		}
 		if (rs->status == 401 && rq->scope)
-			return kiln_error_make(err, 0, "%s %s: unauthorized (HTTP 401)%s", rq->method,
-					       rq->url,
+			return kiln_error_make(err, 0, "%s %s: unauthorized (HTTP 401)%s",
+					       rq->method, rq->url,
 					       h->has_creds ? "" : " and no credentials found");
 		if (attempt > 1 && status_retryable(rs->status)) {
 			cleanup_free char *why = http_error_text(rs);
@@ -1005,13 +1014,14 @@ static int manifest_doc_parse(struct manifest_doc *m, const char *content_type, 
 	m->media_type = oci_document_media_type(m->json);
 	if (m->media_type == NULL && content_type)
 		m->media_type = content_type;
-	if (m->media_type == NULL || !(oci_is_index(m->media_type) || oci_is_manifest(m->media_type)))
+	if (m->media_type == NULL ||
+	    !(oci_is_index(m->media_type) || oci_is_manifest(m->media_type)))
 		return kiln_error_make(err, 0, "%s: unsupported media type %s", what,
 				       m->media_type ? m->media_type : "(none)");
 	/* Keep a stable copy: CONTENT_TYPE belongs to the caller. */
 	if (m->media_type == content_type) {
-		const char *known[] = {OCI_MEDIA_INDEX, OCI_MEDIA_MANIFEST, DOCKER_MEDIA_MANIFEST_LIST,
-				       DOCKER_MEDIA_MANIFEST};
+		const char *known[] = {OCI_MEDIA_INDEX, OCI_MEDIA_MANIFEST,
+				       DOCKER_MEDIA_MANIFEST_LIST, DOCKER_MEDIA_MANIFEST};
 		for (size_t i = 0; i < ARRAY_SIZE(known); i++)
 			if (str_has_prefix(content_type, known[i]))
 				m->media_type = known[i];
@@ -1047,15 +1057,20 @@ static int manifest_fetch(struct registry_client *c, struct reg_host *h, const c
 	memset(m, 0, sizeof *m);
 	cleanup_free char *url = xasprintf("%s/v2/%s/manifests/%s", h->base, path, reference);
 	cleanup_free char *scope = repo_scope(path, "pull");
-	struct http_req rq = {.method = "GET", .url = url, .accept = OCI_MANIFEST_ACCEPT,
-			      .scope = scope, .fd = -1, .max_body = OCI_MANIFEST_MAX,
-			      .retry = true, .follow = true};
+	struct http_req rq = {.method = "GET",
+			      .url = url,
+			      .accept = OCI_MANIFEST_ACCEPT,
+			      .scope = scope,
+			      .fd = -1,
+			      .max_body = OCI_MANIFEST_MAX,
+			      .retry = true,
+			      .follow = true};
 	struct http_resp rs = {0};
 	if (host_request(c, h, &rq, &rs, err) < 0) {
 		http_resp_release(&rs);
 		if (*err && strstr((*err)->msg, "response larger"))
-			return kiln_error_make(err, 0, "manifest %s: larger than %zu bytes", reference,
-					       OCI_MANIFEST_MAX);
+			return kiln_error_make(err, 0, "manifest %s: larger than %zu bytes",
+					       reference, OCI_MANIFEST_MAX);
 		return -1;
 	}
 	if (rs.status != 200) {
@@ -1063,7 +1078,8 @@ static int manifest_fetch(struct registry_client *c, struct reg_host *h, const c
 		long status = rs.status;
 		http_resp_release(&rs);
 		if (status == 404)
-			return kiln_error_make(err, 0, "manifest %s: not found: %s", reference, why);
+			return kiln_error_make(err, 0, "manifest %s: not found: %s", reference,
+					       why);
 		return kiln_error_make(err, 0, "manifest %s: %s", reference, why);
 	}
 	m->len = rs.body.len;
@@ -1072,12 +1088,12 @@ static int manifest_fetch(struct registry_client *c, struct reg_host *h, const c
 	int r = 0;
 	if (str_has_prefix(reference, "sha256:")) {
 		if (strcmp(m->digest, reference) != 0)
-			r = kiln_error_make(err, 0, "manifest %s: digest mismatch (got %s)", reference,
-					    m->digest);
+			r = kiln_error_make(err, 0, "manifest %s: digest mismatch (got %s)",
+					    reference, m->digest);
 	} else if (rs.digest && digest_is_valid(rs.digest) && strcmp(rs.digest, m->digest) != 0) {
-		r = kiln_error_make(err, 0,
-				    "manifest %s: the registry says %s but the content hashes to %s",
-				    reference, rs.digest, m->digest);
+		r = kiln_error_make(
+		    err, 0, "manifest %s: the registry says %s but the content hashes to %s",
+		    reference, rs.digest, m->digest);
 	}
 	if (r == 0)
 		r = manifest_doc_parse(m, rs.content_type, reference, err);
@@ -1130,10 +1146,11 @@ static int index_select(json_t *index, const struct platform *p, struct oci_desc
 		}
 		if (d.os && d.architecture)
 			strbuf_printf(&have, "%s%s/%s%s%s", have.len ? ", " : "", d.os,
-				      d.architecture, d.variant ? "/" : "", d.variant ? d.variant : "");
+				      d.architecture, d.variant ? "/" : "",
+				      d.variant ? d.variant : "");
 	}
-	int r = kiln_error_make(err, 0, "no manifest for %s/%s%s%s in the index (it has: %s)", p->os,
-				p->arch, p->variant ? "/" : "", p->variant ? p->variant : "",
+	int r = kiln_error_make(err, 0, "no manifest for %s/%s%s%s in the index (it has: %s)",
+				p->os, p->arch, p->variant ? "/" : "", p->variant ? p->variant : "",
 				have.len ? have.buf : "no platforms");
 	strbuf_release(&have);
 	return r;
@@ -1378,8 +1395,8 @@ static int fetch_again(struct pull *p, struct fetch *f, bool progressed, long re
 	cleanup_free char *reason = why;
 	f->attempts = progressed ? 1 : f->attempts + 1;
 	if (f->attempts >= p->c->o->max_attempts)
-		return kiln_error_make(err, 0, "blob %s: %s (gave up after %d attempts)", f->b.digest,
-				       reason, f->attempts);
+		return kiln_error_make(err, 0, "blob %s: %s (gave up after %d attempts)",
+				       f->b.digest, reason, f->attempts);
 	int64_t d = backoff_ms(p->c, f->attempts, retry_after);
 	log_verbose("blob %s: %s; retrying in %.1fs", f->b.digest, reason, (double)d / 1000);
 	f->not_before = now_ms() + d;
@@ -1501,7 +1518,7 @@ static void progress_draw(struct pull *p, bool last)
 	for (size_t i = 0; i < p->n; i++) {
 		struct fetch *f = &p->f[i];
 		uint64_t have = f->state == FETCH_DONE ? (uint64_t)f->b.size
-			      : f->w		       ? blob_writer_size(f->w)
+				: f->w		       ? blob_writer_size(f->w)
 						       : 0;
 		int width = 30;
 		int fill = f->b.size > 0 ? (int)((double)have * width / (double)f->b.size) : width;
@@ -1512,9 +1529,9 @@ static void progress_draw(struct pull *p, bool last)
 		for (int k = 0; k < width; k++)
 			strbuf_putc(&sb, k < fill ? '=' : ' ');
 		strbuf_printf(&sb, "] %s / %s%s\n", a, b,
-			      f->state == FETCH_DONE ? " done"
+			      f->state == FETCH_DONE			  ? " done"
 			      : f->state == FETCH_WAIT && f->attempts > 0 ? " retrying"
-									   : "");
+									  : "");
 	}
 	fputs(sb.buf, stderr);
 	fflush(stderr);
@@ -1623,7 +1640,8 @@ static int manifest_get(struct registry_client *c, struct reg_host *h, struct st
 		cleanup_error struct kiln_error *e = NULL;
 		if (manifest_from_store(s, digest, m, &e) == 0)
 			return 0;
-		log_verbose("manifest %s in the store is unusable (%s); fetching it", digest, e->msg);
+		log_verbose("manifest %s in the store is unusable (%s); fetching it", digest,
+			    e->msg);
 	}
 	if (manifest_fetch(c, h, path, digest, m, err) < 0)
 		return -1;
@@ -1640,7 +1658,7 @@ struct pull_item {
 	struct manifest_doc root, child;
 	struct blob_ref *blobs;
 	size_t nblobs;
-	size_t nfetch;   /* blobs this image added to the download */
+	size_t nfetch; /* blobs this image added to the download */
 	uint64_t bytes;
 	struct kiln_error *err;
 };
@@ -1684,8 +1702,8 @@ static int pull_prepare(struct registry_client *c, struct store *s, struct pull_
 		if (manifest_get(c, h, s, ref->path, cd, &it->child, err) < 0)
 			return -1;
 		if (!oci_is_manifest(it->child.media_type))
-			return kiln_error_make(err, 0, "%s: an index inside an index is not supported",
-					       cd);
+			return kiln_error_make(err, 0,
+					       "%s: an index inside an index is not supported", cd);
 		m = &it->child;
 	}
 	if (manifest_blobs(m->json, &it->blobs, &it->nblobs, err) < 0)
@@ -1699,7 +1717,8 @@ static int pull_tag(struct registry_client *c, struct store *s, struct pull_item
 {
 	for (size_t i = 0; i < it->nblobs; i++)
 		if (!store_has_blob(s, it->blobs[i].digest))
-			return kiln_error_make(err, 0, "blob %s was not stored", it->blobs[i].digest);
+			return kiln_error_make(err, 0, "blob %s was not stored",
+					       it->blobs[i].digest);
 	if (store_tag(s, it->name, it->root.digest, it->root.media_type, (int64_t)it->root.len,
 		      err) < 0)
 		return -1;
@@ -1817,17 +1836,23 @@ int registry_head_manifest(struct registry_client *c, const char *refstr,
 	struct reg_host *h = client_host(c, ref.domain, err);
 	if (h != NULL) {
 		cleanup_free char *url =
-			xasprintf("%s/v2/%s/manifests/%s", h->base, ref.path, reference);
+		    xasprintf("%s/v2/%s/manifests/%s", h->base, ref.path, reference);
 		cleanup_free char *scope = repo_scope(ref.path, "pull");
-		struct http_req rq = {.method = "HEAD", .url = url, .accept = OCI_MANIFEST_ACCEPT,
-				      .scope = scope, .fd = -1, .retry = true, .follow = true};
+		struct http_req rq = {.method = "HEAD",
+				      .url = url,
+				      .accept = OCI_MANIFEST_ACCEPT,
+				      .scope = scope,
+				      .fd = -1,
+				      .retry = true,
+				      .follow = true};
 		struct http_resp rs = {0};
 		if (host_request(c, h, &rq, &rs, err) == 0) {
 			if (rs.status == 200 && rs.digest && digest_is_valid(rs.digest)) {
 				snprintf(digest_out, DIGEST_STRLEN, "%s", rs.digest);
 				r = 0;
 			} else if (rs.status == 404) {
-				kiln_error_make(err, 0, "manifest %s: not found (HTTP 404)", reference);
+				kiln_error_make(err, 0, "manifest %s: not found (HTTP 404)",
+						reference);
 			} else {
 				/* No usable digest header: hash the manifest itself. */
 				struct manifest_doc m;

@@ -35,7 +35,7 @@
 enum registry_progress {
 	REGISTRY_PROGRESS_AUTO = 0, /* bars per layer on a TTY, one line per image otherwise */
 	REGISTRY_PROGRESS_LINES,    /* one line per image */
-	REGISTRY_PROGRESS_NONE,     /* nothing (also when kiln_log_level is LOG_QUIET) */
+	REGISTRY_PROGRESS_NONE,	    /* nothing (also when kiln_log_level is LOG_QUIET) */
 };
 
 struct registry_mirror {
@@ -47,22 +47,22 @@ struct registry_mirror {
  * fill, release with registry_options_release (which frees every string and
  * array: set them with xstrdup or the add functions). */
 struct registry_options {
-	char *os;        /* platform wanted from an index; NULL = "linux" */
-	char *arch;      /* "amd64", "arm64", "arm/v7", "arm64/v8"; NULL = the host's */
+	char *os;	 /* platform wanted from an index; NULL = "linux" */
+	char *arch;	 /* "amd64", "arm64", "arm/v7", "arm64/v8"; NULL = the host's */
 	char *cert_file; /* CA bundle (PEM) trusted in addition to nothing else; NULL = system */
 	char **insecure; /* HOST[:PORT] names allowed plain HTTP / unverified TLS */
 	size_t ninsecure;
 	struct registry_mirror *mirrors;
 	size_t nmirrors;
-	char *auth_file;      /* overrides $REGISTRY_AUTH_FILE and the docker config */
-	int jobs;             /* parallel blob downloads; default 4 */
-	int max_attempts;     /* per request or blob; default 6 */
-	long retry_base_ms;   /* first backoff; default 500 ($KILN_RETRY_BASE_MS) */
-	long stall_seconds;   /* a body with no bytes for this long is retried; default 30
-				 ($KILN_STALL_TIMEOUT) */
-	uint64_t chunk_size;  /* push: blobs larger than this go in PATCH chunks of this size;
-				 0 = always one monolithic PUT (default 0) */
-	bool no_mount;        /* push: never try a cross-repository mount */
+	char *auth_file;     /* overrides $REGISTRY_AUTH_FILE and the docker config */
+	int jobs;	     /* parallel blob downloads; default 4 */
+	int max_attempts;    /* per request or blob; default 6 */
+	long retry_base_ms;  /* first backoff; default 500 ($KILN_RETRY_BASE_MS) */
+	long stall_seconds;  /* a body with no bytes for this long is retried; default 30
+				($KILN_STALL_TIMEOUT) */
+	uint64_t chunk_size; /* push: blobs larger than this go in PATCH chunks of this size;
+				0 = always one monolithic PUT (default 0) */
+	bool no_mount;	     /* push: never try a cross-repository mount */
 	enum registry_progress progress;
 };
 

@@ -70,8 +70,8 @@ char *base64_decode(const char *s, size_t *len)
 
 char *auth_basic_header(const struct registry_credentials *c)
 {
-	cleanup_free char *pair = xasprintf("%s:%s", c->username ? c->username : "",
-					    c->password ? c->password : "");
+	cleanup_free char *pair =
+	    xasprintf("%s:%s", c->username ? c->username : "", c->password ? c->password : "");
 	cleanup_free char *b64 = base64_encode(pair, strlen(pair));
 	size_t n = strlen(pair);
 	memset(pair, 0, n);
@@ -138,9 +138,9 @@ int registry_credentials_from_json(const char *json, size_t len, const char *wha
 		char *colon = strchr(dec, ':');
 		if (colon == NULL) {
 			memset(dec, 0, n);
-			return kiln_error_make(err, 0,
-					       "%s: auths \"%s\": auth is not base64 of user:password",
-					       what, domain);
+			return kiln_error_make(
+			    err, 0, "%s: auths \"%s\": auth is not base64 of user:password", what,
+			    domain);
 		}
 		*colon = 0;
 		out->username = xstrdup(dec);
@@ -167,7 +167,8 @@ static int credentials_from_file(const char *path, const char *domain,
 		if (!must_exist && rerr->status == ENOENT)
 			return 0;
 		int st = rerr->status;
-		return kiln_error_make(err, 0, "credentials %s (%s)", rerr->msg, strerror(st ? st : EIO));
+		return kiln_error_make(err, 0, "credentials %s (%s)", rerr->msg,
+				       strerror(st ? st : EIO));
 	}
 	int r = registry_credentials_from_json(data, len, path, domain, out, err);
 	memset(data, 0, len);
@@ -301,10 +302,10 @@ void platform_split(const char *spec, char **os, char **arch, char **variant)
 			break;
 		p += len + 1;
 	}
-	bool has_os = n == 3 || (n >= 2 && (strcmp(parts[0], "linux") == 0 ||
-					    strcmp(parts[0], "windows") == 0 ||
-					    strcmp(parts[0], "freebsd") == 0 ||
-					    strcmp(parts[0], "darwin") == 0));
+	bool has_os =
+	    n == 3 ||
+	    (n >= 2 && (strcmp(parts[0], "linux") == 0 || strcmp(parts[0], "windows") == 0 ||
+			strcmp(parts[0], "freebsd") == 0 || strcmp(parts[0], "darwin") == 0));
 	int i = 0;
 	if (has_os)
 		*os = parts[i++];

@@ -68,8 +68,8 @@ int registry_cli_option(int opt, const char *arg, struct registry_options *o, ch
 		else if (strcmp(arg, "none") == 0 || strcmp(arg, "quiet") == 0)
 			o->progress = REGISTRY_PROGRESS_NONE;
 		else
-			return kiln_error_make(err, 0, "--progress `%s`: expected auto, plain or none",
-					       arg);
+			return kiln_error_make(
+			    err, 0, "--progress `%s`: expected auto, plain or none", arg);
 		return 0;
 	case REGISTRY_OPT_CHUNK_SIZE:
 		if (parse_size(arg, &v) < 0)
@@ -93,7 +93,8 @@ int registry_cli_env(struct registry_options *o, struct kiln_error **err)
 			continue;
 		cleanup_free char *copy = xstrdup(v);
 		char *save = NULL;
-		for (char *t = strtok_r(copy, " ,\t", &save); t; t = strtok_r(NULL, " ,\t", &save)) {
+		for (char *t = strtok_r(copy, " ,\t", &save); t;
+		     t = strtok_r(NULL, " ,\t", &save)) {
 			bool dup = false;
 			const char *eq = strchr(t, '=');
 			for (size_t k = 0; eq && k < o->nmirrors; k++)

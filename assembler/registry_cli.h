@@ -25,27 +25,29 @@ enum {
 
 #define REGISTRY_CLI_LONGOPTS                                                                      \
 	{"cache", required_argument, 0, REGISTRY_OPT_CACHE},                                       \
-	{"arch", required_argument, 0, REGISTRY_OPT_ARCH},                                         \
-	{"platform", required_argument, 0, REGISTRY_OPT_PLATFORM},                                 \
-	{"insecure-registry", required_argument, 0, REGISTRY_OPT_INSECURE},                        \
-	{"cert-file", required_argument, 0, REGISTRY_OPT_CERT_FILE},                               \
-	{"mirror", required_argument, 0, REGISTRY_OPT_MIRROR},                                     \
-	{"jobs", required_argument, 0, REGISTRY_OPT_JOBS},                                         \
-	{"auth-file", required_argument, 0, REGISTRY_OPT_AUTH_FILE},                               \
-	{"progress", required_argument, 0, REGISTRY_OPT_PROGRESS},                                 \
-	{"chunk-size", required_argument, 0, REGISTRY_OPT_CHUNK_SIZE},                             \
-	{"no-mount", no_argument, 0, REGISTRY_OPT_NO_MOUNT}
+	    {"arch", required_argument, 0, REGISTRY_OPT_ARCH},                                     \
+	    {"platform", required_argument, 0, REGISTRY_OPT_PLATFORM},                             \
+	    {"insecure-registry", required_argument, 0, REGISTRY_OPT_INSECURE},                    \
+	    {"cert-file", required_argument, 0, REGISTRY_OPT_CERT_FILE},                           \
+	    {"mirror", required_argument, 0, REGISTRY_OPT_MIRROR},                                 \
+	    {"jobs", required_argument, 0, REGISTRY_OPT_JOBS},                                     \
+	    {"auth-file", required_argument, 0, REGISTRY_OPT_AUTH_FILE},                           \
+	    {"progress", required_argument, 0, REGISTRY_OPT_PROGRESS},                             \
+	    {"chunk-size", required_argument, 0, REGISTRY_OPT_CHUNK_SIZE},                         \
+	{                                                                                          \
+		"no-mount", no_argument, 0, REGISTRY_OPT_NO_MOUNT                                  \
+	}
 
 #define REGISTRY_CLI_HELP                                                                          \
-	"  --cache DIR               the store (default $KILN_CACHE or ~/.cache/kiln)\n"       \
-	"  --arch ARCH               platform to pull from an index: amd64, arm64, arm/v7\n"   \
-	"  --platform OS/ARCH[/VAR]  the same with an OS\n"                                      \
-	"  --insecure-registry HOST  allow plain HTTP and unverified TLS for HOST[:PORT]\n"    \
-	"  --cert-file FILE          CA bundle (PEM) to verify registries with\n"               \
-	"  --mirror REG=URL          fetch REG (e.g. docker.io) from URL ($LINUXKIT_MIRROR)\n"  \
-	"  --jobs N                  parallel blob downloads (default 4)\n"                     \
-	"  --auth-file FILE          credentials file (default $REGISTRY_AUTH_FILE, then\n"     \
-	"                            $DOCKER_CONFIG/config.json or ~/.docker/config.json)\n"  \
+	"  --cache DIR               the store (default $KILN_CACHE or ~/.cache/kiln)\n"           \
+	"  --arch ARCH               platform to pull from an index: amd64, arm64, arm/v7\n"       \
+	"  --platform OS/ARCH[/VAR]  the same with an OS\n"                                        \
+	"  --insecure-registry HOST  allow plain HTTP and unverified TLS for HOST[:PORT]\n"        \
+	"  --cert-file FILE          CA bundle (PEM) to verify registries with\n"                  \
+	"  --mirror REG=URL          fetch REG (e.g. docker.io) from URL ($LINUXKIT_MIRROR)\n"     \
+	"  --jobs N                  parallel blob downloads (default 4)\n"                        \
+	"  --auth-file FILE          credentials file (default $REGISTRY_AUTH_FILE, then\n"        \
+	"                            $DOCKER_CONFIG/config.json or ~/.docker/config.json)\n"       \
 	"  --progress auto|plain|none  bars on a terminal, one line per image, or nothing\n"
 
 /* Applies option OPT with ARG to O (--cache goes to *CACHE).  -1 on a bad value. */

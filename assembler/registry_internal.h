@@ -85,19 +85,19 @@ int content_range_parse(const char *value, uint64_t *start, uint64_t *end);
 struct reg_host;
 
 struct http_req {
-	const char *method;       /* GET HEAD PUT POST PATCH */
-	const char *url;          /* absolute */
-	const char *accept;       /* or NULL */
+	const char *method;	  /* GET HEAD PUT POST PATCH */
+	const char *url;	  /* absolute */
+	const char *accept;	  /* or NULL */
 	const char *content_type; /* or NULL */
-	const char *scope;        /* auth scope ("repository:x:pull"); NULL = no auth */
-	const void *body;         /* request body from memory, or */
-	int fd;                   /* from this file (when >= 0), at fd_off */
+	const char *scope;	  /* auth scope ("repository:x:pull"); NULL = no auth */
+	const void *body;	  /* request body from memory, or */
+	int fd;			  /* from this file (when >= 0), at fd_off */
 	uint64_t fd_off;
 	uint64_t body_len;
 	const char *content_range; /* for PATCH chunks */
-	size_t max_body;           /* response body cap; 0 = 64 KiB */
-	bool retry;                /* idempotent: retried on transport errors, 5xx, 429 */
-	bool follow;               /* follow redirects */
+	size_t max_body;	   /* response body cap; 0 = 64 KiB */
+	bool retry;		   /* idempotent: retried on transport errors, 5xx, 429 */
+	bool follow;		   /* follow redirects */
 };
 
 struct http_resp {

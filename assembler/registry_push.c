@@ -93,10 +93,14 @@ static int blob_upload_once(struct push *p, const char *digest, int fd, uint64_t
 			char range[64];
 			snprintf(range, sizeof range, "%llu-%llu", (unsigned long long)off,
 				 (unsigned long long)(off + n - 1));
-			struct http_req pr = {.method = "PATCH", .url = location,
+			struct http_req pr = {.method = "PATCH",
+					      .url = location,
 					      .content_type = "application/octet-stream",
-					      .content_range = range, .scope = p->scope, .fd = fd,
-					      .fd_off = off, .body_len = n};
+					      .content_range = range,
+					      .scope = p->scope,
+					      .fd = fd,
+					      .fd_off = off,
+					      .body_len = n};
 			if (host_request(p->c, p->h, &pr, &rs, err) < 0) {
 				*retryable = true;
 				goto out;
@@ -113,9 +117,13 @@ static int blob_upload_once(struct push *p, const char *digest, int fd, uint64_t
 	}
 	dparam = xasprintf("digest=%s", digest);
 	put = url_with_param(location, dparam);
-	struct http_req pu = {.method = "PUT", .url = put,
-			      .content_type = "application/octet-stream", .scope = p->scope,
-			      .fd = fd, .fd_off = off, .body_len = size - off};
+	struct http_req pu = {.method = "PUT",
+			      .url = put,
+			      .content_type = "application/octet-stream",
+			      .scope = p->scope,
+			      .fd = fd,
+			      .fd_off = off,
+			      .body_len = size - off};
 	if (host_request(p->c, p->h, &pu, &rs, err) < 0) {
 		*retryable = true;
 		goto out;
@@ -141,8 +149,12 @@ static int push_blob(struct push *p, const char *digest, struct kiln_error **err
 	if (push_seen(p, digest))
 		return 0;
 	cleanup_free char *url = xasprintf("%s/v2/%s/blobs/%s", host_base(p->h), p->path, digest);
-	struct http_req rq = {.method = "HEAD", .url = url, .scope = p->scope, .fd = -1,
-			      .retry = true, .follow = true};
+	struct http_req rq = {.method = "HEAD",
+			      .url = url,
+			      .scope = p->scope,
+			      .fd = -1,
+			      .retry = true,
+			      .follow = true};
 	struct http_resp rs = {0};
 	if (host_request(p->c, p->h, &rq, &rs, err) < 0) {
 		http_resp_release(&rs);
@@ -181,9 +193,14 @@ static int push_manifest(struct push *p, const char *reference, const char *data
 			 const char *media_type, const char *digest, struct kiln_error **err)
 {
 	cleanup_free char *url =
-		xasprintf("%s/v2/%s/manifests/%s", host_base(p->h), p->path, reference);
-	struct http_req rq = {.method = "PUT", .url = url, .content_type = media_type,
-			      .scope = p->scope, .body = data, .fd = -1, .body_len = len,
+	    xasprintf("%s/v2/%s/manifests/%s", host_base(p->h), p->path, reference);
+	struct http_req rq = {.method = "PUT",
+			      .url = url,
+			      .content_type = media_type,
+			      .scope = p->scope,
+			      .body = data,
+			      .fd = -1,
+			      .body_len = len,
 			      .retry = true};
 	struct http_resp rs = {0};
 	int r = host_request(p->c, p->h, &rq, &rs, err);
@@ -221,13 +238,14 @@ static int push_image_manifest(struct push *p, const char *digest, json_t *m,
 }
 
 static int push_ref(struct registry_client *c, struct store *s, const char *src_name,
-		    const char *raw_name, const struct image_ref *src, const struct image_ref *dst, char *root_out,
-		    struct kiln_error **err)
+		    const char *raw_name, const struct image_ref *src, const struct image_ref *dst,
+		    char *root_out, struct kiln_error **err)
 {
 	char root[DIGEST_STRLEN];
 	int found = store_lookup(s, src_name, root, err);
 	if (found == 0 && strcmp(src_name, raw_name) != 0)
-		found = store_lookup(s, raw_name, root, err); /* "two" as umoci and skopeo name it */
+		found =
+		    store_lookup(s, raw_name, root, err); /* "two" as umoci and skopeo name it */
 	if (found < 0)
 		return -1;
 	if (found == 0) {
@@ -269,18 +287,19 @@ static int push_ref(struct registry_client *c, struct store *s, const char *src_
 				goto out;
 			}
 			if (!store_has_blob(s, d.digest)) {
-				kiln_error_make(err, 0,
-						"index %s names manifest %s (%s/%s) which is not in "
-						"the store (pull it with --arch first)",
-						root, d.digest, d.os ? d.os : "?",
-						d.architecture ? d.architecture : "?");
+				kiln_error_make(
+				    err, 0,
+				    "index %s names manifest %s (%s/%s) which is not in "
+				    "the store (pull it with --arch first)",
+				    root, d.digest, d.os ? d.os : "?",
+				    d.architecture ? d.architecture : "?");
 				goto out;
 			}
 			size_t clen = 0;
 			cleanup_free char *cdata =
-				store_blob_read(s, d.digest, OCI_MANIFEST_MAX, &clen, err);
+			    store_blob_read(s, d.digest, OCI_MANIFEST_MAX, &clen, err);
 			cleanup_json json_t *cdoc =
-				cdata ? oci_json_parse(cdata, clen, d.digest, err) : NULL;
+			    cdata ? oci_json_parse(cdata, clen, d.digest, err) : NULL;
 			if (cdoc == NULL)
 				goto out;
 			const char *cmt = oci_document_media_type(cdoc);

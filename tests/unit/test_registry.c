@@ -65,17 +65,16 @@ TEST(credentials_from_config)
 	is_str(c.username, "hub", "hub user");
 	is_str(c.password, "hubpw", "hub password");
 	registry_credentials_release(&c);
-	is_int(registry_credentials_from_json(json, strlen(json), "cfg", "127.0.0.1:5000", &c,
-					      &err),
-	       1, "scheme and path ignored");
+	is_int(
+	    registry_credentials_from_json(json, strlen(json), "cfg", "127.0.0.1:5000", &c, &err),
+	    1, "scheme and path ignored");
 	is_str(c.password, "p:q", "password keeps its colons");
 	registry_credentials_release(&c);
 	is_int(registry_credentials_from_json(json, strlen(json), "cfg", "reg.example", &c, &err),
 	       1, "username/password fields");
 	is_str(c.username, "bob", "bob");
 	registry_credentials_release(&c);
-	is_int(registry_credentials_from_json(json, strlen(json), "cfg", "other.example", &c,
-					      &err),
+	is_int(registry_credentials_from_json(json, strlen(json), "cfg", "other.example", &c, &err),
 	       0, "absent");
 	is_int(registry_credentials_from_json(json, strlen(json), "cfg", "bad.example", &c, &err),
 	       -1, "auth without a colon is an error");
@@ -111,7 +110,7 @@ TEST(platforms)
 	char *os, *arch, *variant;
 	platform_split("linux/arm64/v8", &os, &arch, &variant);
 	ok(os && arch && variant && strcmp(os, "linux") == 0 && strcmp(arch, "arm64") == 0 &&
-		   strcmp(variant, "v8") == 0,
+	       strcmp(variant, "v8") == 0,
 	   "os/arch/variant");
 	free(os), free(arch), free(variant);
 	platform_split("arm/v7", &os, &arch, &variant);
