@@ -1,0 +1,155 @@
+/* deb.c: path cleaning, apt-cache stanza parsing, .deb reading (a .deb made
+ * by dpkg-deb, and hostile ones made with ar + a crafted tar). */
+#include <archive.h>
+#include <archive_entry.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "deb.h"
+#include "strbuf.h"
+#include "tap.h"
+#include "util.h"
+
+TEST(path_clean)
+{
+	struct {
+		const char *in, *out;
+	} cases[] = {
+		{"./usr/bin/runc", "usr/bin/runc"}, {"/etc//x/", "etc/x"}, {"./", ""},
+		{"a/./b", "a/b"},		    {".", ""},		   {"../etc", NULL},
+		{"a/../../b", NULL},		    {"usr/..", NULL},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		cleanup_free char *got = deb_path_clean(cases[i].in);
+		if (cases[i].out == NULL)
+			ok(got == NULL, "`%s` refused", cases[i].in);
+		else
+			is_str(got, cases[i].out, cases[i].in);
+	}
+}
+
+static const char show[] =
+	"Package: runc\n"
+	"Version: 1.1.5+ds1-1+deb12u1\n"
+	"Architecture: amd64\n"
+	"Depends: libc6 (>= 2.34), libseccomp2 (>= 2.5.0)\n"
+	"Filename: pool/main/r/runc/runc_1.1.5+ds1-1+deb12u1_amd64.deb\n"
+	"Size: 2810376\n"
+	"SHA256: 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n"
+	"\n"
+	"Package: runc\n"
+	"Version: 9.9\n"
+	"SHA256: ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff\n";
+
+TEST(parse_show_first_stanza)
+{
+	struct deb_info info;
+	cleanup_error struct kiln_error *err = NULL;
+	is_int(deb_parse_show("runc", show, &info, &err), 0, "parses");
+	if (err)
+		return;
+	is_str(info.name, "runc", "name");
+	is_str(info.version, "1.1.5+ds1-1+deb12u1", "version of the first stanza");
+	is_str(info.arch, "amd64", "arch");
+	is_str(info.sha256, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+	       "sha256");
+	ok(info.size == 2810376, "size");
+	deb_info_release(&info);
+}
+
+TEST(parse_show_refuses_virtual_and_bad_hash)
+{
+	struct deb_info info;
+	cleanup_error struct kiln_error *err = NULL;
+	is_int(deb_parse_show("mail-transport-agent", "", &info, &err), -1, "empty output refused");
+	ok(err && strstr(err->msg, "virtual"), "says why: %s", err ? err->msg : "");
+	kiln_error_release(&err);
+	is_int(deb_parse_show("x",
+			      "Package: x\nVersion: 1\nFilename: pool/x.deb\nSHA256: 12zz\n",
+			      &info, &err),
+	       -1, "malformed SHA256 refused");
+}
+
+static int sh(const char *cmd)
+{
+	int r = system(cmd);
+	return WIFEXITED(r) ? WEXITSTATUS(r) : -1;
+}
+
+struct seen {
+	struct strbuf names;
+	int files;
+	char content[64];
+};
+
+static int collect(struct archive *a, struct archive_entry *e, const char *path,
+		   const char *hardlink, void *arg, struct kiln_error **err)
+{
+	(void)err;
+	struct seen *s = arg;
+	strbuf_printf(&s->names, "%s%s%s;", path, hardlink ? "=>" : "", hardlink ? hardlink : "");
+	if (S_ISREG(archive_entry_mode(e)) && !hardlink && !strcmp(path, "usr/share/x/hello")) {
+		la_ssize_t n = archive_read_data(a, s->content, sizeof s->content - 1);
+		s->content[n > 0 ? n : 0] = '\0';
+	}
+	s->files++;
+	return 0;
+}
+
+TEST(unpack_dpkg_deb)
+{
+	if (sh("command -v dpkg-deb >/dev/null") != 0)
+		skip("no dpkg-deb");
+	ok(sh("mkdir -p p/DEBIAN p/usr/share/x && printf 'Package: t\\nVersion: 1\\n"
+	      "Architecture: all\\nMaintainer: k <k@k>\\nDescription: t\\n' > p/DEBIAN/control && "
+	      "echo hi > p/usr/share/x/hello && ln p/usr/share/x/hello p/usr/share/x/hl && "
+	      "ln -s hello p/usr/share/x/sl && "
+	      "dpkg-deb -Zxz --root-owner-group --build p t.deb >/dev/null") == 0,
+	   "dpkg-deb builds a fixture");
+	struct seen s = {STRBUF_INIT, 0, ""};
+	cleanup_error struct kiln_error *err = NULL;
+	is_int(deb_unpack("t.deb", collect, &s, &err), 0, "unpacks");
+	ok(s.names.buf && strstr(s.names.buf, "usr/share/x/hello;"), "regular file seen: %s",
+	   s.names.buf ? s.names.buf : "");
+	ok(s.names.buf && strstr(s.names.buf, "usr/share/x/sl;"), "symlink seen");
+	ok(s.names.buf && (strstr(s.names.buf, "usr/share/x/hl=>usr/share/x/hello") ||
+			   strstr(s.names.buf, "usr/share/x/hello=>usr/share/x/hl")),
+	   "hard link seen with a cleaned target");
+	is_str(s.content, "hi\n", "data readable through the nested archive");
+	strbuf_release(&s.names);
+}
+
+TEST(unpack_refuses_escape_and_non_deb)
+{
+	ok(sh("python3 -c \"import tarfile,io\n"
+	      "t=tarfile.open('data.tar','w')\n"
+	      "i=tarfile.TarInfo('./../../etc/evil'); i.size=1\n"
+	      "t.addfile(i, io.BytesIO(b'x')); t.close()\" && printf '2.0\\n' > debian-binary && "
+	      "tar -cf control.tar debian-binary && ar rc evil.deb debian-binary control.tar data.tar") ==
+		   0,
+	   "hostile fixture made");
+	struct seen s = {STRBUF_INIT, 0, ""};
+	cleanup_error struct kiln_error *err = NULL;
+	is_int(deb_unpack("evil.deb", collect, &s, &err), -1, "`..` entry refused");
+	ok(err && strstr(err->msg, "leaves the root"), "message: %s", err ? err->msg : "");
+	kiln_error_release(&err);
+	ok(sh("ar rc nodata.deb debian-binary control.tar") == 0, "a .deb without data.tar");
+	is_int(deb_unpack("nodata.deb", collect, &s, &err), -1, "refused");
+	ok(err && strstr(err->msg, "no data.tar"), "message: %s", err ? err->msg : "");
+	strbuf_release(&s.names);
+}
+
+TEST(verify_checks_hash_and_size)
+{
+	ok(sh("printf abc > f") == 0, "file");
+	cleanup_error struct kiln_error *err = NULL;
+	const char *abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+	is_int(deb_verify("f", abc, 3, &err), 0, "matches");
+	is_int(deb_verify("f", abc, 4, &err), -1, "size mismatch");
+	kiln_error_release(&err);
+	is_int(deb_verify("f", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ae", 0,
+			  &err),
+	       -1, "hash mismatch");
+	ok(err && strstr(err->msg, "SHA256 mismatch"), "message: %s", err ? err->msg : "");
+}
