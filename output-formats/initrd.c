@@ -351,9 +351,10 @@ static int scan_tar(const char *tar_path, const char *kernel_out, const char *uc
 		goto out;
 	}
 	for (;;) {
-		int64_t pos = archive_read_header_position(a);
 		struct archive_entry *e;
 		int h = archive_read_next_header(a, &e);
+		/* The offset of this entry's first header block (its pax header). */
+		int64_t pos = archive_read_header_position(a);
 		if (h == ARCHIVE_EOF)
 			break;
 		if (h != ARCHIVE_OK && h != ARCHIVE_WARN) {
@@ -438,7 +439,8 @@ static size_t plan_members(struct scan *sc, const char *work_dir, struct member 
 	for (size_t i = 0; i < sc->n; i++) {
 		if (sc->ents[i].group_end > open_until)
 			open_until = sc->ents[i].group_end;
-		acc += sc->ents[i].size + 128;
+		if (!sc->ents[i].skip)
+			acc += sc->ents[i].size + 128;
 		bool last = i + 1 == sc->n;
 		if ((acc >= INITRD_CHUNK_SIZE && open_until <= i) || last) {
 			ms = xrealloc(ms, (n + 1) * sizeof(*ms));
