@@ -1050,10 +1050,14 @@ static char *repo_scope(const char *path, const char *actions)
 	return xasprintf("repository:%s:%s", path, actions);
 }
 
-/* GETs manifest REFERENCE (tag or digest) of repository PATH on H. */
-static int manifest_fetch(struct registry_client *c, struct reg_host *h, const char *path,
-			  const char *reference, struct manifest_doc *m, struct kiln_error **err)
+/* GETs manifest REFERENCE (tag or digest) of repository PATH on H once;
+ * *MISMATCH tells that the bytes did not hash as they should (worth
+ * another try: they may have been damaged on the way). */
+static int manifest_fetch_once(struct registry_client *c, struct reg_host *h, const char *path,
+			       const char *reference, struct manifest_doc *m, bool *mismatch,
+			       struct kiln_error **err)
 {
+	*mismatch = false;
 	memset(m, 0, sizeof *m);
 	cleanup_free char *url = xasprintf("%s/v2/%s/manifests/%s", h->base, path, reference);
 	cleanup_free char *scope = repo_scope(path, "pull");
@@ -1087,10 +1091,12 @@ static int manifest_fetch(struct registry_client *c, struct reg_host *h, const c
 	sha256_digest(m->data, m->len, m->digest);
 	int r = 0;
 	if (str_has_prefix(reference, "sha256:")) {
-		if (strcmp(m->digest, reference) != 0)
+		*mismatch = strcmp(m->digest, reference) != 0;
+		if (*mismatch)
 			r = kiln_error_make(err, 0, "manifest %s: digest mismatch (got %s)",
 					    reference, m->digest);
 	} else if (rs.digest && digest_is_valid(rs.digest) && strcmp(rs.digest, m->digest) != 0) {
+		*mismatch = true;
 		r = kiln_error_make(
 		    err, 0, "manifest %s: the registry says %s but the content hashes to %s",
 		    reference, rs.digest, m->digest);
@@ -1101,6 +1107,28 @@ static int manifest_fetch(struct registry_client *c, struct reg_host *h, const c
 	if (r < 0)
 		manifest_doc_release(m);
 	return r;
+}
+
+/* manifest_fetch_once, tried again (with backoff) when the bytes arrived damaged. */
+static int manifest_fetch(struct registry_client *c, struct reg_host *h, const char *path,
+			  const char *reference, struct manifest_doc *m, struct kiln_error **err)
+{
+	for (int attempt = 1;; attempt++) {
+		bool mismatch;
+		if (manifest_fetch_once(c, h, path, reference, m, &mismatch, err) == 0)
+			return 0;
+		if (!mismatch || attempt >= c->o->max_attempts) {
+			if (mismatch && attempt > 1) {
+				cleanup_free char *msg = xstrdup((*err)->msg);
+				kiln_error_make(err, 0, "%s (after %d attempts)", msg, attempt);
+			}
+			return -1;
+		}
+		int64_t d = backoff_ms(c, attempt, -1);
+		log_verbose("%s; retrying in %.1fs", (*err)->msg, (double)d / 1000);
+		kiln_error_release(err);
+		sleep_ms(d);
+	}
 }
 
 struct platform {

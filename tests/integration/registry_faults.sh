@@ -86,6 +86,7 @@ survives "HTTP 500 on manifests" 500 2 /manifests/
 survives "connection resets on manifests" reset 2 /manifests/
 survives "429 on the token-less ping" 429 1 /v2/ 0
 survives "truncated manifests" truncate 2 /manifests/
+survives "wrong bytes in a manifest once (fetched again)" corrupt 1 /manifests/
 
 breaks "HTTP 500 for ever" "gave up after 6 attempts" 500 -1
 breaks "wrong bytes for ever" "digest mismatch" corrupt -1
