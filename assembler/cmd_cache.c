@@ -19,33 +19,33 @@
 #include "util.h"
 
 static const char usage[] =
-	"usage: kiln cache [--cache DIR] COMMAND [ARGS]\n"
-	"\n"
-	"The image store is an OCI image layout (the same layout as LinuxKit's\n"
-	"~/.linuxkit/cache).  Default: $KILN_CACHE, else $XDG_CACHE_HOME/kiln, else\n"
-	"~/.cache/kiln.\n"
-	"\n"
-	"Commands:\n"
-	"  ls                        list images: name, root digest, size of the blobs present\n"
-	"  rm NAME...                remove images, then the blobs no other image uses\n"
-	"  clean                     remove every image and every blob\n"
-	"  clean --unreferenced      remove only blobs no image uses and stale temp files\n"
-	"        [--dry-run]         (with either) show what would be removed\n"
-	"  verify [--keep-temp]      re-hash every blob and check that every image is\n"
-	"                            complete; remove temp files older than an hour\n"
-	"                            (--keep-temp: only report them); exit 1 on any problem\n"
-	"  import PATH... [--name NAME]\n"
-	"                            import an OCI layout directory, an OCI layout tar or a\n"
-	"                            `docker save` archive (- reads a tar from stdin);\n"
-	"                            --name names a single image\n"
-	"  export NAME -o FILE [--format oci|docker] [--arch ARCH]\n"
-	"                            write an OCI layout tar (default) or a `docker save`\n"
-	"                            archive of one platform; -o - writes to stdout\n"
-	"                            (LinuxKit's --outfile and --platform linux/ARCH work too)\n"
-	"\n"
-	"Options:\n"
-	"  --cache DIR   the store to use\n"
-	"  -v, -q        more or less output\n";
+    "usage: kiln cache [--cache DIR] COMMAND [ARGS]\n"
+    "\n"
+    "The image store is an OCI image layout (the same layout as LinuxKit's\n"
+    "~/.linuxkit/cache).  Default: $KILN_CACHE, else $XDG_CACHE_HOME/kiln, else\n"
+    "~/.cache/kiln.\n"
+    "\n"
+    "Commands:\n"
+    "  ls                        list images: name, root digest, size of the blobs present\n"
+    "  rm NAME...                remove images, then the blobs no other image uses\n"
+    "  clean                     remove every image and every blob\n"
+    "  clean --unreferenced      remove only blobs no image uses and stale temp files\n"
+    "        [--dry-run]         (with either) show what would be removed\n"
+    "  verify [--keep-temp]      re-hash every blob and check that every image is\n"
+    "                            complete; remove temp files older than an hour\n"
+    "                            (--keep-temp: only report them); exit 1 on any problem\n"
+    "  import PATH... [--name NAME]\n"
+    "                            import an OCI layout directory, an OCI layout tar or a\n"
+    "                            `docker save` archive (- reads a tar from stdin);\n"
+    "                            --name names a single image\n"
+    "  export NAME -o FILE [--format oci|docker] [--arch ARCH]\n"
+    "                            write an OCI layout tar (default) or a `docker save`\n"
+    "                            archive of one platform; -o - writes to stdout\n"
+    "                            (LinuxKit's --outfile and --platform linux/ARCH work too)\n"
+    "\n"
+    "Options:\n"
+    "  --cache DIR   the store to use\n"
+    "  -v, -q        more or less output\n";
 
 struct cache_opts {
 	const char *cache;
@@ -81,9 +81,9 @@ static int cache_ls(struct store *s)
 		for (size_t b = a; b > 0; b--) {
 			json_t *x = json_array_get(ms, b - 1), *y = json_array_get(ms, b);
 			const char *nx = json_string_value(json_object_get(
-				json_object_get(x, "annotations"), OCI_ANNOTATION_REF_NAME));
+			    json_object_get(x, "annotations"), OCI_ANNOTATION_REF_NAME));
 			const char *ny = json_string_value(json_object_get(
-				json_object_get(y, "annotations"), OCI_ANNOTATION_REF_NAME));
+			    json_object_get(y, "annotations"), OCI_ANNOTATION_REF_NAME));
 			if (ny == NULL || (nx && strcmp(nx, ny) <= 0))
 				break;
 			json_incref(x);
@@ -94,16 +94,18 @@ static int cache_ls(struct store *s)
 	int width = 4;
 	size_t i;
 	json_t *e;
-	json_array_foreach (ms, i, e) {
-		const char *n = json_string_value(json_object_get(
-			json_object_get(e, "annotations"), OCI_ANNOTATION_REF_NAME));
+	json_array_foreach(ms, i, e)
+	{
+		const char *n = json_string_value(
+		    json_object_get(json_object_get(e, "annotations"), OCI_ANNOTATION_REF_NAME));
 		if (n && (int)strlen(n) > width)
 			width = (int)strlen(n);
 	}
 	printf("%-*s  %-71s  %s\n", width, "NAME", "DIGEST", "SIZE");
-	json_array_foreach (ms, i, e) {
-		const char *n = json_string_value(json_object_get(
-			json_object_get(e, "annotations"), OCI_ANNOTATION_REF_NAME));
+	json_array_foreach(ms, i, e)
+	{
+		const char *n = json_string_value(
+		    json_object_get(json_object_get(e, "annotations"), OCI_ANNOTATION_REF_NAME));
 		const char *d = json_string_value(json_object_get(e, "digest"));
 		const char *mt = json_string_value(json_object_get(e, "mediaType"));
 		char size[32] = "-";
@@ -191,8 +193,8 @@ static int cache_clean(struct store *s, const struct cache_opts *o)
 		r = store_gc(s, o->dry_run, 3600, count_removed, &t, &err);
 	else if (o->dry_run)
 		r = store_gc(s, true, 0, count_removed, &t, &err) < 0
-			    ? -1
-			    : 0; /* what is unreferenced; images listed below */
+			? -1
+			: 0; /* what is unreferenced; images listed below */
 	else
 		r = store_clear(s, count_removed, &t, &err);
 	if (r < 0)
@@ -201,9 +203,10 @@ static int cache_clean(struct store *s, const struct cache_opts *o)
 		cleanup_json json_t *index = store_index(s, &err);
 		size_t i;
 		json_t *e;
-		json_array_foreach (json_object_get(index, "manifests"), i, e) {
+		json_array_foreach(json_object_get(index, "manifests"), i, e)
+		{
 			const char *n = json_string_value(json_object_get(
-				json_object_get(e, "annotations"), OCI_ANNOTATION_REF_NAME));
+			    json_object_get(e, "annotations"), OCI_ANNOTATION_REF_NAME));
 			printf("would remove image %s\n", n ? n : "(unnamed)");
 		}
 	}
@@ -325,36 +328,58 @@ int cmd_cache(int argc, char **argv)
 {
 	enum { OPT_CACHE = 1000, OPT_UNREF, OPT_DRY, OPT_KEEP, OPT_NAME, OPT_FORMAT, OPT_ARCH };
 	static const struct option longopts[] = {
-		{"cache", required_argument, 0, OPT_CACHE},
-		{"unreferenced", no_argument, 0, OPT_UNREF},
-		{"dry-run", no_argument, 0, OPT_DRY},
-		{"keep-temp", no_argument, 0, OPT_KEEP},
-		{"name", required_argument, 0, OPT_NAME},
-		{"output", required_argument, 0, 'o'},
-		{"outfile", required_argument, 0, 'o'}, /* linuxkit cache export */
-		{"platform", required_argument, 0, OPT_ARCH},
-		{"format", required_argument, 0, OPT_FORMAT},
-		{"arch", required_argument, 0, OPT_ARCH},
-		CLI_COMMON_LONGOPTS,
-		{0, 0, 0, 0},
+	    {"cache", required_argument, 0, OPT_CACHE},
+	    {"unreferenced", no_argument, 0, OPT_UNREF},
+	    {"dry-run", no_argument, 0, OPT_DRY},
+	    {"keep-temp", no_argument, 0, OPT_KEEP},
+	    {"name", required_argument, 0, OPT_NAME},
+	    {"output", required_argument, 0, 'o'},
+	    {"outfile", required_argument, 0, 'o'}, /* linuxkit cache export */
+	    {"platform", required_argument, 0, OPT_ARCH},
+	    {"format", required_argument, 0, OPT_FORMAT},
+	    {"arch", required_argument, 0, OPT_ARCH},
+	    CLI_COMMON_LONGOPTS,
+	    {0, 0, 0, 0},
 	};
 	struct cache_opts o = {0};
 	int c;
 	optind = 1;
 	while ((c = getopt_long_only(argc, argv, "o:vqh", longopts, NULL)) != -1) {
 		switch (c) {
-		case OPT_CACHE: o.cache = optarg; break;
-		case OPT_UNREF: o.unreferenced = true; break;
-		case OPT_DRY: o.dry_run = true; break;
-		case OPT_KEEP: o.keep_temp = true; break;
-		case OPT_NAME: o.name = optarg; break;
-		case 'o': o.output = optarg; break;
-		case OPT_FORMAT: o.format = optarg; break;
-		case OPT_ARCH: o.arch = optarg; break;
+		case OPT_CACHE:
+			o.cache = optarg;
+			break;
+		case OPT_UNREF:
+			o.unreferenced = true;
+			break;
+		case OPT_DRY:
+			o.dry_run = true;
+			break;
+		case OPT_KEEP:
+			o.keep_temp = true;
+			break;
+		case OPT_NAME:
+			o.name = optarg;
+			break;
+		case 'o':
+			o.output = optarg;
+			break;
+		case OPT_FORMAT:
+			o.format = optarg;
+			break;
+		case OPT_ARCH:
+			o.arch = optarg;
+			break;
 		case 'v':
-		case 'q': cli_verbosity(c); break;
-		case 'h': cli_print_help(usage); return 0;
-		default: fputs(usage, stderr); return 2;
+		case 'q':
+			cli_verbosity(c);
+			break;
+		case 'h':
+			cli_print_help(usage);
+			return 0;
+		default:
+			fputs(usage, stderr);
+			return 2;
 		}
 	}
 	if (optind >= argc) {

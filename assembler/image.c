@@ -47,8 +47,11 @@ static void split_arch(const char *req, char **arch, char **variant)
 	*variant = slash && slash[1] ? xstrdup(slash + 1) : NULL;
 	static const struct {
 		const char *from, *to;
-	} aliases[] = {{"x86_64", "amd64"}, {"x86-64", "amd64"}, {"aarch64", "arm64"},
-		       {"armhf", "arm"}, {"i386", "386"}};
+	} aliases[] = {{"x86_64", "amd64"},
+		       {"x86-64", "amd64"},
+		       {"aarch64", "arm64"},
+		       {"armhf", "arm"},
+		       {"i386", "386"}};
 	for (size_t i = 0; i < ARRAY_SIZE(aliases); i++) {
 		if (strcmp(*arch, aliases[i].from) == 0) {
 			free(*arch);
@@ -131,7 +134,8 @@ static char *platforms_of(json_t *manifests)
 	struct strbuf sb = STRBUF_INIT;
 	size_t i;
 	json_t *m;
-	json_array_foreach (manifests, i, m) {
+	json_array_foreach(manifests, i, m)
+	{
 		json_t *p = json_object_get(m, "platform");
 		const char *os = json_string_value(json_object_get(p, "os"));
 		const char *a = json_string_value(json_object_get(p, "architecture"));
@@ -157,7 +161,8 @@ static int choose_platform(json_t *doc, const char *digest, const char *arch, co
 	int best = -1, best_score = 0;
 	size_t i;
 	json_t *m;
-	json_array_foreach (manifests, i, m) {
+	json_array_foreach(manifests, i, m)
+	{
 		struct oci_descriptor c;
 		if (oci_descriptor_parse(m, &c, err) < 0)
 			return kiln_error_wrap(err, "index %s: manifests[%zu]", digest, i);
@@ -227,15 +232,16 @@ static int load_manifest(struct store *s, struct image *img, const char *arch,
 			return kiln_error_make(err, 0, "layer %s is not in the store `%s`",
 					       ld.digest, store_dir(s));
 		if (have != ld.size)
-			return kiln_error_make(err, 0,
-					       "layer %s: manifest says %lld bytes, the blob has %lld",
-					       ld.digest, (long long)ld.size, (long long)have);
+			return kiln_error_make(
+			    err, 0, "layer %s: manifest says %lld bytes, the blob has %lld",
+			    ld.digest, (long long)ld.size, (long long)have);
 	}
 	img->config = read_json_blob(s, cd.digest, cd.size, OCI_CONFIG_MAX, "config", err);
 	if (img->config == NULL)
 		return -1;
 	img->os = xstrdup(json_string_value(json_object_get(img->config, "os")));
-	img->architecture = xstrdup(json_string_value(json_object_get(img->config, "architecture")));
+	img->architecture =
+	    xstrdup(json_string_value(json_object_get(img->config, "architecture")));
 	img->variant = xstrdup(json_string_value(json_object_get(img->config, "variant")));
 	if (img->architecture && strcmp(img->architecture, arch) != 0)
 		return kiln_error_make(err, 0, "image is %s/%s, not %s/%s",
@@ -276,8 +282,8 @@ static int image_load_into(struct store *s, struct image *img, const char *name,
 		}
 		if (mt && str_has_prefix(mt, "application/vnd.docker.distribution.manifest.v1+")) {
 			json_decref(doc);
-			return kiln_error_make(err, 0, "%s: Docker schema 1 manifests are not supported",
-					       cur);
+			return kiln_error_make(
+			    err, 0, "%s: Docker schema 1 manifests are not supported", cur);
 		}
 		if (oci_is_manifest(mt)) {
 			memcpy(img->manifest_digest, cur, DIGEST_STRLEN);
@@ -288,8 +294,9 @@ static int image_load_into(struct store *s, struct image *img, const char *name,
 		}
 		if (!oci_is_index(mt)) {
 			/* MT is borrowed from DOC: report before releasing it. */
-			kiln_error_make(err, 0, "%s is neither an image manifest nor an index%s%.200s",
-					cur, mt ? " but " : "", mt ? mt : "");
+			kiln_error_make(err, 0,
+					"%s is neither an image manifest nor an index%s%.200s", cur,
+					mt ? " but " : "", mt ? mt : "");
 			json_decref(doc);
 			return -1;
 		}
@@ -311,8 +318,8 @@ static int image_load_into(struct store *s, struct image *img, const char *name,
 			return kiln_error_make(err, 0,
 					       "the linux/%s%s%s manifest %s of index %s is not in "
 					       "the store `%s`",
-					       arch, variant ? "/" : "", variant ? variant : "", next,
-					       cur, store_dir(s));
+					       arch, variant ? "/" : "", variant ? variant : "",
+					       next, cur, store_dir(s));
 		memcpy(cur, next, DIGEST_STRLEN);
 	}
 }

@@ -18,19 +18,19 @@ struct image_layer {
 };
 
 struct image {
-	char *name;                          /* the reference as looked up */
+	char *name;			     /* the reference as looked up */
 	char root_digest[DIGEST_STRLEN];     /* what index.json names (index or manifest) */
 	char manifest_digest[DIGEST_STRLEN]; /* the platform manifest */
 	char config_digest[DIGEST_STRLEN];
-	json_t *config;                      /* the whole image config JSON (owned) */
+	json_t *config; /* the whole image config JSON (owned) */
 	size_t nlayers;
 	struct image_layer *layers;
 	/* Additions (store helper). */
-	json_t *manifest;           /* the platform manifest JSON (owned) */
-	char *manifest_media_type;  /* OCI or Docker manifest media type */
-	int64_t manifest_size;      /* bytes of the manifest blob */
-	char *root_media_type;      /* index, list or manifest media type of the root */
-	int64_t root_size;          /* bytes of the root blob */
+	json_t *manifest;		   /* the platform manifest JSON (owned) */
+	char *manifest_media_type;	   /* OCI or Docker manifest media type */
+	int64_t manifest_size;		   /* bytes of the manifest blob */
+	char *root_media_type;		   /* index, list or manifest media type of the root */
+	int64_t root_size;		   /* bytes of the root blob */
 	char *os, *architecture, *variant; /* from the config (variant may be NULL) */
 };
 

@@ -11,35 +11,35 @@
 #include "error.h"
 #include "sha256.h"
 
-#define OCI_MEDIA_INDEX "application/vnd.oci.image.index.v1+json"
-#define OCI_MEDIA_MANIFEST "application/vnd.oci.image.manifest.v1+json"
-#define OCI_MEDIA_CONFIG "application/vnd.oci.image.config.v1+json"
-#define OCI_MEDIA_LAYER "application/vnd.oci.image.layer.v1.tar"
-#define OCI_MEDIA_LAYER_GZIP "application/vnd.oci.image.layer.v1.tar+gzip"
-#define OCI_MEDIA_LAYER_ZSTD "application/vnd.oci.image.layer.v1.tar+zstd"
-#define OCI_MEDIA_LAYER_NONDIST "application/vnd.oci.image.layer.nondistributable.v1.tar"
+#define OCI_MEDIA_INDEX		     "application/vnd.oci.image.index.v1+json"
+#define OCI_MEDIA_MANIFEST	     "application/vnd.oci.image.manifest.v1+json"
+#define OCI_MEDIA_CONFIG	     "application/vnd.oci.image.config.v1+json"
+#define OCI_MEDIA_LAYER		     "application/vnd.oci.image.layer.v1.tar"
+#define OCI_MEDIA_LAYER_GZIP	     "application/vnd.oci.image.layer.v1.tar+gzip"
+#define OCI_MEDIA_LAYER_ZSTD	     "application/vnd.oci.image.layer.v1.tar+zstd"
+#define OCI_MEDIA_LAYER_NONDIST	     "application/vnd.oci.image.layer.nondistributable.v1.tar"
 #define OCI_MEDIA_LAYER_NONDIST_GZIP "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
 #define OCI_MEDIA_LAYER_NONDIST_ZSTD "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd"
 
-#define DOCKER_MEDIA_MANIFEST_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
-#define DOCKER_MEDIA_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
-#define DOCKER_MEDIA_CONFIG "application/vnd.docker.container.image.v1+json"
-#define DOCKER_MEDIA_LAYER "application/vnd.docker.image.rootfs.diff.tar"
-#define DOCKER_MEDIA_LAYER_GZIP "application/vnd.docker.image.rootfs.diff.tar.gzip"
-#define DOCKER_MEDIA_LAYER_ZSTD "application/vnd.docker.image.rootfs.diff.tar.zstd"
+#define DOCKER_MEDIA_MANIFEST_LIST	"application/vnd.docker.distribution.manifest.list.v2+json"
+#define DOCKER_MEDIA_MANIFEST		"application/vnd.docker.distribution.manifest.v2+json"
+#define DOCKER_MEDIA_CONFIG		"application/vnd.docker.container.image.v1+json"
+#define DOCKER_MEDIA_LAYER		"application/vnd.docker.image.rootfs.diff.tar"
+#define DOCKER_MEDIA_LAYER_GZIP		"application/vnd.docker.image.rootfs.diff.tar.gzip"
+#define DOCKER_MEDIA_LAYER_ZSTD		"application/vnd.docker.image.rootfs.diff.tar.zstd"
 #define DOCKER_MEDIA_LAYER_FOREIGN_GZIP "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
 
 /* The Accept header value a registry client sends for manifests. */
 #define OCI_MANIFEST_ACCEPT                                                                        \
-	OCI_MEDIA_INDEX ", " OCI_MEDIA_MANIFEST ", " DOCKER_MEDIA_MANIFEST_LIST ", "               \
-	DOCKER_MEDIA_MANIFEST
+	OCI_MEDIA_INDEX ", " OCI_MEDIA_MANIFEST ", " DOCKER_MEDIA_MANIFEST_LIST                    \
+			", " DOCKER_MEDIA_MANIFEST
 
 #define OCI_ANNOTATION_REF_NAME "org.opencontainers.image.ref.name"
-#define OCI_ANNOTATION_CREATED "org.opencontainers.image.created"
+#define OCI_ANNOTATION_CREATED	"org.opencontainers.image.created"
 
 /* Largest manifest or index and largest image config kiln accepts. */
 #define OCI_MANIFEST_MAX ((size_t)4 << 20)
-#define OCI_CONFIG_MAX ((size_t)8 << 20)
+#define OCI_CONFIG_MAX	 ((size_t)8 << 20)
 
 enum oci_compression {
 	OCI_COMPRESSION_UNKNOWN = -1,
@@ -60,8 +60,8 @@ bool oci_is_manifest(const char *media_type);
 /* A content descriptor; the strings are borrowed from the JSON it came from. */
 struct oci_descriptor {
 	const char *media_type;
-	const char *digest; /* validated: "sha256:<64 lowercase hex>" */
-	int64_t size;       /* >= 0 */
+	const char *digest;			 /* validated: "sha256:<64 lowercase hex>" */
+	int64_t size;				 /* >= 0 */
 	const char *os, *architecture, *variant; /* platform, or NULL */
 };
 

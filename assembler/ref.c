@@ -26,7 +26,7 @@
 #include "util.h"
 
 #define REF_NAME_MAX 255
-#define REF_TAG_MAX 128
+#define REF_TAG_MAX  128
 /* Longer input cannot be a valid reference (name + tag + digest). */
 #define REF_INPUT_MAX (REF_NAME_MAX + 1 + REF_TAG_MAX + 1 + DIGEST_STRLEN)
 
@@ -74,7 +74,7 @@ static char *ref_quote(const char *s)
 }
 
 __attribute__((format(printf, 3, 4))) static int ref_fail(struct kiln_error **err, const char *s,
-							   const char *fmt, ...)
+							  const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -102,7 +102,8 @@ static const char *path_component_problem(const char *c, size_t n, char *buf, si
 			if (u < 0x20 || u >= 0x7f)
 				snprintf(buf, bufsz, "invalid byte 0x%02x in repository name", u);
 			else
-				snprintf(buf, bufsz, "invalid character `%c` in repository name", ch);
+				snprintf(buf, bufsz, "invalid character `%c` in repository name",
+					 ch);
 			return buf;
 		}
 	}
@@ -129,10 +130,11 @@ static const char *path_component_problem(const char *c, size_t n, char *buf, si
 					valid = false;
 		}
 		if (!valid) {
-			snprintf(buf, bufsz,
-				 "invalid separator `%.*s` in repository name (use `.`, `_`, `__` or "
-				 "dashes)",
-				 (int)len, c + i);
+			snprintf(
+			    buf, bufsz,
+			    "invalid separator `%.*s` in repository name (use `.`, `_`, `__` or "
+			    "dashes)",
+			    (int)len, c + i);
 			return buf;
 		}
 		i = j;
@@ -166,10 +168,11 @@ static const char *domain_problem(const char *d, size_t n, char *buf, size_t buf
 				if (j < n && d[j] != '.' && d[j] != ':') {
 					unsigned char u = (unsigned char)d[j];
 					if (u < 0x20 || u >= 0x7f)
-						snprintf(buf, bufsz, "invalid byte 0x%02x in domain", u);
+						snprintf(buf, bufsz,
+							 "invalid byte 0x%02x in domain", u);
 					else
-						snprintf(buf, bufsz, "invalid character `%c` in domain",
-							 d[j]);
+						snprintf(buf, bufsz,
+							 "invalid character `%c` in domain", d[j]);
 					return buf;
 				}
 				return "empty domain component";
@@ -330,7 +333,8 @@ int ref_parse(const char *s, struct image_ref *ref, struct kiln_error **err)
 	/* The limit applies to the normal form, so that every accepted name
 	 * still parses once "docker.io/library/" is added. */
 	if (strlen(domain) + 1 + strlen(path) > REF_NAME_MAX)
-		return ref_fail(err, s, "repository name longer than %d characters (%zu once normalised)",
+		return ref_fail(err, s,
+				"repository name longer than %d characters (%zu once normalised)",
 				REF_NAME_MAX, strlen(domain) + 1 + strlen(path));
 	if (tag == NULL && digest == NULL)
 		tag = xstrdup("latest");

@@ -26,21 +26,21 @@
 #include "store.h"
 #include "util.h"
 
-#define INDEX_MAX ((size_t)64 << 20)
+#define INDEX_MAX  ((size_t)64 << 20)
 #define HASH_BUFSZ (128 * 1024)
 
 struct store {
 	char *dir;
 	int dirfd;
-	int blobfd;     /* blobs/sha256 */
-	int users_fd;   /* .users.lock, held shared while open */
+	int blobfd;	 /* blobs/sha256 */
+	int users_fd;	 /* .users.lock, held shared while open */
 	bool tmpfile_ok; /* O_TMPFILE + /proc/self/fd linkat works here */
 };
 
 struct blob_writer {
 	struct store *s;
 	int fd;
-	char *name; /* temp name in blobs/sha256, NULL for an O_TMPFILE */
+	char *name;	    /* temp name in blobs/sha256, NULL for an O_TMPFILE */
 	bool keep_on_abort; /* a resumable .partial-* file */
 	struct sha256 h;
 	bool hashing;
@@ -86,7 +86,7 @@ static int store_lock(struct store *s, const char *name, int op, struct kiln_err
 }
 
 static const char empty_index[] =
-	"{\"schemaVersion\":2,\"mediaType\":\"" OCI_MEDIA_INDEX "\",\"manifests\":[]}";
+    "{\"schemaVersion\":2,\"mediaType\":\"" OCI_MEDIA_INDEX "\",\"manifests\":[]}";
 
 static int store_init_layout(struct store *s, struct kiln_error **err)
 {
@@ -97,7 +97,8 @@ static int store_init_layout(struct store *s, struct kiln_error **err)
 			return -1;
 		cleanup_json json_t *j = oci_json_parse(data, strlen(data), "oci-layout", err);
 		if (j == NULL || !json_is_string(json_object_get(j, "imageLayoutVersion")))
-			return kiln_error_make(err, 0, "`%s` is not an OCI image layout file", layout);
+			return kiln_error_make(err, 0, "`%s` is not an OCI image layout file",
+					       layout);
 	}
 	cleanup_free char *index = path_join(s->dir, "index.json");
 	if (access(layout, F_OK) == 0 && access(index, F_OK) == 0)
@@ -142,7 +143,8 @@ struct store *store_open(const char *dir, struct kiln_error **err)
 	if (s->users_fd < 0)
 		goto fail;
 	/* KILN_STORE_NO_TMPFILE forces the named-temp-file path (tests). */
-	s->tmpfile_ok = access("/proc/self/fd", X_OK) == 0 && getenv("KILN_STORE_NO_TMPFILE") == NULL;
+	s->tmpfile_ok =
+	    access("/proc/self/fd", X_OK) == 0 && getenv("KILN_STORE_NO_TMPFILE") == NULL;
 	return s;
 fail:
 	kiln_error_wrap(err, "store `%s`", s->dir);
@@ -258,9 +260,9 @@ char *store_blob_read(struct store *s, const char *digest, size_t max, size_t *l
 	char got[DIGEST_STRLEN];
 	sha256_digest(data, n, got);
 	if (strcmp(got, digest) != 0) {
-		kiln_error_make(err, 0,
-				"blob %s in `%s`: digest mismatch (got %s); run `kiln cache verify`",
-				digest, s->dir, got);
+		kiln_error_make(
+		    err, 0, "blob %s in `%s`: digest mismatch (got %s); run `kiln cache verify`",
+		    digest, s->dir, got);
 		return NULL;
 	}
 	if (len)
@@ -336,10 +338,11 @@ ssize_t blob_reader_read(struct blob_reader *r, void *buf, size_t len, struct ki
 			sha256_final_digest(&r->h, got);
 			r->hashing = false;
 			if (strcmp(got, r->digest) != 0)
-				return kiln_error_make(err, 0,
-						       "blob %s: digest mismatch (got %s); run `kiln "
-						       "cache verify`",
-						       r->digest, got);
+				return kiln_error_make(
+				    err, 0,
+				    "blob %s: digest mismatch (got %s); run `kiln "
+				    "cache verify`",
+				    r->digest, got);
 		}
 		return 0;
 	}
@@ -392,7 +395,8 @@ struct blob_writer *store_blob_create(struct store *s, struct kiln_error **err)
 		if (fd >= 0)
 			return writer_new(s, fd, NULL);
 		if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL && errno != ENOENT) {
-			kiln_error_make(err, errno, "create temp blob in `%s/blobs/sha256`", s->dir);
+			kiln_error_make(err, errno, "create temp blob in `%s/blobs/sha256`",
+					s->dir);
 			return NULL;
 		}
 		s->tmpfile_ok = false;
@@ -602,7 +606,7 @@ static int index_write_locked(struct store *s, json_t *index, struct kiln_error 
 static const char *entry_name(json_t *entry)
 {
 	return json_string_value(
-		json_object_get(json_object_get(entry, "annotations"), OCI_ANNOTATION_REF_NAME));
+	    json_object_get(json_object_get(entry, "annotations"), OCI_ANNOTATION_REF_NAME));
 }
 
 json_t *store_index(struct store *s, struct kiln_error **err)
@@ -702,14 +706,16 @@ int store_lookup(struct store *s, const char *name, char digest_out[DIGEST_STRLE
 	json_t *manifests = json_object_get(index, "manifests");
 	size_t i;
 	json_t *e;
-	json_array_foreach (manifests, i, e) {
+	json_array_foreach(manifests, i, e)
+	{
 		const char *n = entry_name(e);
 		if (n == NULL || strcmp(n, name) != 0)
 			continue;
 		const char *d = json_string_value(json_object_get(e, "digest"));
 		if (!digest_is_valid(d))
-			return kiln_error_make(err, 0, "`%s/index.json`: entry %s has digest `%.80s`, "
-						       "not sha256:<64 hex>",
+			return kiln_error_make(err, 0,
+					       "`%s/index.json`: entry %s has digest `%.80s`, "
+					       "not sha256:<64 hex>",
 					       s->dir, name, d ? d : "");
 		memcpy(digest_out, d, DIGEST_STRLEN);
 		return 1;
@@ -745,12 +751,12 @@ static void mark_children(json_t *doc, json_t *set, json_t *todo)
 {
 	size_t i;
 	json_t *e;
-	json_array_foreach (json_object_get(doc, "manifests"), i, e)
-		mark(set, todo, json_string_value(json_object_get(e, "digest")),
-		     json_string_value(json_object_get(e, "mediaType")));
-	json_array_foreach (json_object_get(doc, "layers"), i, e)
-		mark(set, todo, json_string_value(json_object_get(e, "digest")),
-		     json_string_value(json_object_get(e, "mediaType")));
+	json_array_foreach(json_object_get(doc, "manifests"), i, e)
+	    mark(set, todo, json_string_value(json_object_get(e, "digest")),
+		 json_string_value(json_object_get(e, "mediaType")));
+	json_array_foreach(json_object_get(doc, "layers"), i, e)
+	    mark(set, todo, json_string_value(json_object_get(e, "digest")),
+		 json_string_value(json_object_get(e, "mediaType")));
 	json_t *c = json_object_get(doc, "config");
 	mark(set, todo, json_string_value(json_object_get(c, "digest")),
 	     json_string_value(json_object_get(c, "mediaType")));
@@ -808,8 +814,7 @@ int store_walk_referenced(struct store *s, void (*fn)(const char *digest, void *
 	cleanup_free const char **keys = xcalloc(n + 1, sizeof *keys);
 	const char *k;
 	json_t *v;
-	json_object_foreach (set, k, v)
-		keys[i++] = k;
+	json_object_foreach(set, k, v) keys[i++] = k;
 	qsort(keys, n, sizeof *keys, cmp_str);
 	for (i = 0; i < n; i++)
 		fn(keys[i], arg);
@@ -827,8 +832,8 @@ static bool is_hex64(const char *name)
 }
 
 /* Removes stale temp files in DIRFD (DIRPATH) whose names match. */
-static int clean_temp_in(int dirfd, const char *dirpath, bool blobs, int64_t min_age,
-			 bool dry_run, void (*fn)(const char *, int64_t, void *), void *arg,
+static int clean_temp_in(int dirfd, const char *dirpath, bool blobs, int64_t min_age, bool dry_run,
+			 void (*fn)(const char *, int64_t, void *), void *arg,
 			 struct kiln_error **err)
 {
 	int dup_fd = dup(dirfd);
@@ -980,15 +985,16 @@ int store_clear(struct store *s, void (*fn)(const char *path, int64_t size, void
 
 int64_t store_image_size(struct store *s, const char *root, const char *media_type)
 {
-	cleanup_json json_t *index = json_pack("{s:[{s:s, s:s?}]}", "manifests", "digest", root,
-					       "mediaType", media_type);
+	cleanup_json json_t *index =
+	    json_pack("{s:[{s:s, s:s?}]}", "manifests", "digest", root, "mediaType", media_type);
 	if (index == NULL)
 		return -1;
 	cleanup_json json_t *set = reachable(s, index);
 	int64_t total = 0;
 	const char *k;
 	json_t *v;
-	json_object_foreach (set, k, v) {
+	json_object_foreach(set, k, v)
+	{
 		int64_t n = store_blob_size(s, k);
 		if (n > 0)
 			total += n;
@@ -1003,7 +1009,7 @@ static int need_blob(struct store *s, const char *owner, json_t *desc, const cha
 	const char *d = json_string_value(json_object_get(desc, "digest"));
 	if (!digest_is_valid(d)) {
 		cleanup_free char *why =
-			xasprintf("%s descriptor has an invalid digest `%.80s`", role, d ? d : "");
+		    xasprintf("%s descriptor has an invalid digest `%.80s`", role, d ? d : "");
 		fn(owner, why, arg);
 		return 1;
 	}
@@ -1062,9 +1068,11 @@ int store_verify(struct store *s, void (*fn)(const char *what, const char *why, 
 	cleanup_json json_t *todo = json_array();
 	size_t i;
 	json_t *e;
-	json_array_foreach (json_object_get(index, "manifests"), i, e) {
+	json_array_foreach(json_object_get(index, "manifests"), i, e)
+	{
 		const char *name = entry_name(e);
-		cleanup_free char *owner = xasprintf("index.json entry %s", name ? name : "(unnamed)");
+		cleanup_free char *owner =
+		    xasprintf("index.json entry %s", name ? name : "(unnamed)");
 		if (need_blob(s, owner, e, "root", fn, arg)) {
 			problems++;
 			continue;
@@ -1105,21 +1113,23 @@ int store_verify(struct store *s, void (*fn)(const char *what, const char *why, 
 		}
 		const char *dmt = oci_document_media_type(doc);
 		if (oci_is_manifest(dmt)) {
-			problems += need_blob(s, dg, json_object_get(doc, "config"), "config", fn,
-					      arg);
+			problems +=
+			    need_blob(s, dg, json_object_get(doc, "config"), "config", fn, arg);
 			size_t j;
 			json_t *l;
-			json_array_foreach (json_object_get(doc, "layers"), j, l)
-				problems += need_blob(s, dg, l, "layer", fn, arg);
+			json_array_foreach(json_object_get(doc, "layers"), j, l) problems +=
+			    need_blob(s, dg, l, "layer", fn, arg);
 		} else if (oci_is_index(dmt)) {
 			size_t j, present = 0;
 			json_t *m;
 			json_t *ms = json_object_get(doc, "manifests");
-			json_array_foreach (ms, j, m) {
+			json_array_foreach(ms, j, m)
+			{
 				const char *md = json_string_value(json_object_get(m, "digest"));
 				if (store_has_blob(s, md))
 					present++;
-				mark(set, todo, md, json_string_value(json_object_get(m, "mediaType")));
+				mark(set, todo, md,
+				     json_string_value(json_object_get(m, "mediaType")));
 			}
 			if (json_array_size(ms) > 0 && present == 0) {
 				fn(dg, "index has none of its manifests in the store", arg);

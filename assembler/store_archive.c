@@ -15,7 +15,7 @@
 #include "store_archive.h"
 #include "util.h"
 
-#define COPY_BUFSZ (256 * 1024)
+#define COPY_BUFSZ     (256 * 1024)
 #define SMALL_FILE_MAX ((size_t)64 << 20)
 
 static void archive_read_freep(struct archive **a)
@@ -77,7 +77,8 @@ static int copy_blob(struct store *s, const struct source *src, const char *dige
 		     struct kiln_error **err)
 {
 	if (!digest_is_valid(digest))
-		return kiln_error_make(err, 0, "invalid digest `%.80s`", digest ? digest : "(none)");
+		return kiln_error_make(err, 0, "invalid digest `%.80s`",
+				       digest ? digest : "(none)");
 	if (store_has_blob(s, digest))
 		return 0;
 	if (src->dir == NULL)
@@ -174,7 +175,8 @@ static int copy_graph(struct store *s, const struct source *src, json_t *desc, i
 		size_t i, present = 0;
 		json_t *m;
 		json_t *ms = json_object_get(doc, "manifests");
-		json_array_foreach (ms, i, m) {
+		json_array_foreach(ms, i, m)
+		{
 			struct oci_descriptor c;
 			if (oci_descriptor_parse(m, &c, err) < 0)
 				return kiln_error_wrap(err, "index %s", d.digest);
@@ -194,17 +196,19 @@ static int copy_graph(struct store *s, const struct source *src, json_t *desc, i
 			return kiln_error_make(err, 0, "index %s has none of its manifests",
 					       d.digest);
 	} else if (oci_is_manifest(mt)) {
-		if (copy_blob(s, src, json_string_value(json_object_get(
-						json_object_get(doc, "config"), "digest")),
+		if (copy_blob(s, src,
+			      json_string_value(
+				  json_object_get(json_object_get(doc, "config"), "digest")),
 			      err) < 0)
 			return kiln_error_wrap(err, "manifest %s: config", d.digest);
 		size_t i;
 		json_t *l;
-		json_array_foreach (json_object_get(doc, "layers"), i, l) {
+		json_array_foreach(json_object_get(doc, "layers"), i, l)
+		{
 			const char *ld = json_string_value(json_object_get(l, "digest"));
 			if (!digest_is_valid(ld))
-				return kiln_error_make(err, 0, "manifest %s: layers[%zu]: bad digest",
-						       d.digest, i);
+				return kiln_error_make(
+				    err, 0, "manifest %s: layers[%zu]: bad digest", d.digest, i);
 			if (copy_blob(s, src, ld, err) < 0)
 				return kiln_error_wrap(err, "manifest %s: layer", d.digest);
 		}
@@ -216,7 +220,8 @@ static int copy_graph(struct store *s, const struct source *src, json_t *desc, i
 
 /* Imports every entry of an OCI index.json (already parsed). */
 static int import_oci_index(struct store *s, const struct source *src, json_t *index,
-			    const char *name, store_import_fn fn, void *arg, struct kiln_error **err)
+			    const char *name, store_import_fn fn, void *arg,
+			    struct kiln_error **err)
 {
 	json_t *ms = json_object_get(index, "manifests");
 	if (!json_is_array(ms))
@@ -229,7 +234,8 @@ static int import_oci_index(struct store *s, const struct source *src, json_t *i
 	size_t i;
 	json_t *e;
 	int count = 0;
-	json_array_foreach (ms, i, e) {
+	json_array_foreach(ms, i, e)
+	{
 		struct oci_descriptor d;
 		if (oci_descriptor_parse(e, &d, err) < 0)
 			return kiln_error_wrap(err, "index.json manifests[%zu]", i);
@@ -254,8 +260,9 @@ static int import_dir(struct store *s, const char *dir, const char *name, store_
 	cleanup_free char *layout = path_join(dir, "oci-layout");
 	cleanup_free char *ip = path_join(dir, "index.json");
 	if (access(layout, F_OK) < 0 || access(ip, F_OK) < 0)
-		return kiln_error_make(err, 0, "`%s` is not an OCI image layout (no oci-layout or "
-					       "index.json)",
+		return kiln_error_make(err, 0,
+				       "`%s` is not an OCI image layout (no oci-layout or "
+				       "index.json)",
 				       dir);
 	size_t n = 0;
 	cleanup_free char *data = read_file(ip, SMALL_FILE_MAX, &n, err);
@@ -401,7 +408,7 @@ static const struct tar_file *tar_lookup(json_t *files, json_t *links, const cha
 			snprintf(store_space->digest, DIGEST_STRLEN, "%s", d);
 			store_space->size = json_integer_value(json_object_get(f, "size"));
 			store_space->compression =
-				(enum oci_compression)json_integer_value(json_object_get(f, "c"));
+			    (enum oci_compression)json_integer_value(json_object_get(f, "c"));
 			return store_space;
 		}
 		const char *t = json_string_value(json_object_get(links, p));
@@ -442,30 +449,35 @@ static int import_docker_manifest(struct store *s, json_t *manifest, json_t *fil
 	size_t i;
 	json_t *img;
 	int count = 0;
-	json_array_foreach (manifest, i, img) {
+	json_array_foreach(manifest, i, img)
+	{
 		const char *cfg = json_string_value(json_object_get(img, "Config"));
 		json_t *layers = json_object_get(img, "Layers");
 		if (cfg == NULL || !json_is_array(layers))
-			return kiln_error_make(err, 0, "manifest.json[%zu]: no Config or Layers", i);
+			return kiln_error_make(err, 0, "manifest.json[%zu]: no Config or Layers",
+					       i);
 		struct tar_file cf;
 		if (tar_lookup(files, links, cfg, &cf) == NULL)
-			return kiln_error_make(err, 0, "manifest.json[%zu]: `%s` is not in the "
-						       "archive",
+			return kiln_error_make(err, 0,
+					       "manifest.json[%zu]: `%s` is not in the "
+					       "archive",
 					       i, cfg);
 		cleanup_json json_t *m = json_pack(
-			"{s:i, s:s, s:{s:s, s:I, s:s}, s:[]}", "schemaVersion", 2, "mediaType",
-			DOCKER_MEDIA_MANIFEST, "config", "mediaType", DOCKER_MEDIA_CONFIG, "size",
-			(json_int_t)cf.size, "digest", cf.digest, "layers");
+		    "{s:i, s:s, s:{s:s, s:I, s:s}, s:[]}", "schemaVersion", 2, "mediaType",
+		    DOCKER_MEDIA_MANIFEST, "config", "mediaType", DOCKER_MEDIA_CONFIG, "size",
+		    (json_int_t)cf.size, "digest", cf.digest, "layers");
 		size_t j;
 		json_t *l;
-		json_array_foreach (layers, j, l) {
+		json_array_foreach(layers, j, l)
+		{
 			struct tar_file lf;
 			const char *lp = json_string_value(l);
 			if (lp == NULL || tar_lookup(files, links, lp, &lf) == NULL)
-				return kiln_error_make(err, 0,
-						       "manifest.json[%zu]: layer `%s` is not in the "
-						       "archive",
-						       i, lp ? lp : "?");
+				return kiln_error_make(
+				    err, 0,
+				    "manifest.json[%zu]: layer `%s` is not in the "
+				    "archive",
+				    i, lp ? lp : "?");
 			json_array_append_new(json_object_get(m, "layers"),
 					      json_pack("{s:s, s:I, s:s}", "mediaType",
 							docker_layer_type(lf.compression), "size",
@@ -489,11 +501,13 @@ static int import_docker_manifest(struct store *s, json_t *manifest, json_t *fil
 		} else {
 			size_t k;
 			json_t *t;
-			json_array_foreach (tags, k, t) {
+			json_array_foreach(tags, k, t)
+			{
 				if (!json_is_string(t))
 					continue;
 				cleanup_free char *n = normalise_name(json_string_value(t));
-				if (store_tag(s, n, md, DOCKER_MEDIA_MANIFEST, (int64_t)len, err) < 0)
+				if (store_tag(s, n, md, DOCKER_MEDIA_MANIFEST, (int64_t)len, err) <
+				    0)
 					return -1;
 				if (fn)
 					fn(n, md, arg);
@@ -536,11 +550,11 @@ static int import_tar(struct store *s, const char *path, const char *name, store
 		cleanup_free char *p = tar_clean_path(archive_entry_pathname(e));
 		mode_t type = archive_entry_filetype(e);
 		if (type == AE_IFLNK || (type == AE_IFREG && archive_entry_hardlink(e))) {
-			const char *t = type == AE_IFLNK ? archive_entry_symlink(e)
-							 : archive_entry_hardlink(e);
+			const char *t =
+			    type == AE_IFLNK ? archive_entry_symlink(e) : archive_entry_hardlink(e);
 			if (t) {
-				cleanup_free char *target = type == AE_IFLNK ? tar_resolve_link(p, t)
-									     : tar_clean_path(t);
+				cleanup_free char *target =
+				    type == AE_IFLNK ? tar_resolve_link(p, t) : tar_clean_path(t);
 				json_object_set_new(links, p, json_string(target));
 			}
 			continue;
@@ -581,7 +595,8 @@ static int import_tar(struct store *s, const char *path, const char *name, store
 	if (r != ARCHIVE_EOF)
 		return kiln_error_make(err, 0, "read `%s`: %s", path, archive_error_string(a));
 	if (has_layout && index_json) {
-		cleanup_json json_t *index = oci_json_parse(index_json, index_len, "index.json", err);
+		cleanup_json json_t *index =
+		    oci_json_parse(index_json, index_len, "index.json", err);
 		if (index == NULL)
 			return kiln_error_wrap(err, "`%s`", path);
 		struct source src = {.dir = NULL};
@@ -592,7 +607,7 @@ static int import_tar(struct store *s, const char *path, const char *name, store
 	}
 	if (manifest_json) {
 		cleanup_json json_t *m =
-			oci_json_parse(manifest_json, manifest_len, "manifest.json", err);
+		    oci_json_parse(manifest_json, manifest_len, "manifest.json", err);
 		if (m == NULL)
 			return kiln_error_wrap(err, "`%s`", path);
 		int n = import_docker_manifest(s, m, files, links, name, fn, arg, err);
@@ -606,8 +621,8 @@ static int import_tar(struct store *s, const char *path, const char *name, store
 			       path);
 }
 
-int store_import(struct store *s, const char *path, const char *name, store_import_fn fn,
-		 void *arg, struct kiln_error **err)
+int store_import(struct store *s, const char *path, const char *name, store_import_fn fn, void *arg,
+		 struct kiln_error **err)
 {
 	struct stat st;
 	if (strcmp(path, "-") == 0)
@@ -730,7 +745,8 @@ static int collect_graph(struct store *s, const char *digest, const char *media_
 	size_t i;
 	json_t *c;
 	if (oci_is_index(mt)) {
-		json_array_foreach (json_object_get(doc, "manifests"), i, c) {
+		json_array_foreach(json_object_get(doc, "manifests"), i, c)
+		{
 			const char *d = json_string_value(json_object_get(c, "digest"));
 			if (!digest_is_valid(d))
 				return kiln_error_make(err, 0, "index %s: bad digest", digest);
@@ -741,12 +757,13 @@ static int collect_graph(struct store *s, const char *digest, const char *media_
 				return -1;
 		}
 	} else if (oci_is_manifest(mt)) {
-		const char *cd = json_string_value(
-			json_object_get(json_object_get(doc, "config"), "digest"));
-		if (!digest_is_valid(cd) || collect_graph(s, cd, OCI_MEDIA_CONFIG, set, depth + 1,
-							  err) < 0)
+		const char *cd =
+		    json_string_value(json_object_get(json_object_get(doc, "config"), "digest"));
+		if (!digest_is_valid(cd) ||
+		    collect_graph(s, cd, OCI_MEDIA_CONFIG, set, depth + 1, err) < 0)
 			return kiln_error_wrap(err, "manifest %s: config", digest);
-		json_array_foreach (json_object_get(doc, "layers"), i, c) {
+		json_array_foreach(json_object_get(doc, "layers"), i, c)
+		{
 			const char *d = json_string_value(json_object_get(c, "digest"));
 			if (!digest_is_valid(d) ||
 			    collect_graph(s, d, OCI_MEDIA_LAYER, set, depth + 1, err) < 0)
@@ -761,8 +778,7 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int export_oci(struct store *s, const char *name, struct tar_out *t,
-		      struct kiln_error **err)
+static int export_oci(struct store *s, const char *name, struct tar_out *t, struct kiln_error **err)
 {
 	char root[DIGEST_STRLEN];
 	int r = image_resolve_name(s, name, root, err);
@@ -781,17 +797,17 @@ static int export_oci(struct store *s, const char *name, struct tar_out *t,
 	cleanup_json json_t *set = json_object();
 	if (collect_graph(s, root, mt, set, 0, err) < 0)
 		return -1;
-	cleanup_json json_t *index = json_pack(
-		"{s:i, s:s, s:[{s:s, s:s, s:I, s:{s:s}}]}", "schemaVersion", 2, "mediaType",
-		OCI_MEDIA_INDEX, "manifests", "mediaType", mt, "digest", root, "size",
-		(json_int_t)n, "annotations", OCI_ANNOTATION_REF_NAME, name);
+	cleanup_json json_t *index =
+	    json_pack("{s:i, s:s, s:[{s:s, s:s, s:I, s:{s:s}}]}", "schemaVersion", 2, "mediaType",
+		      OCI_MEDIA_INDEX, "manifests", "mediaType", mt, "digest", root, "size",
+		      (json_int_t)n, "annotations", OCI_ANNOTATION_REF_NAME, name);
 	/* containerd and Docker ≥ 25 name images by this annotation; only a
 	 * whole reference belongs there. */
 	if (strpbrk(name, "/:@"))
 		json_object_set_new(
-			json_object_get(json_array_get(json_object_get(index, "manifests"), 0),
-					"annotations"),
-			"io.containerd.image.name", json_string(name));
+		    json_object_get(json_array_get(json_object_get(index, "manifests"), 0),
+				    "annotations"),
+		    "io.containerd.image.name", json_string(name));
 	size_t ilen = 0;
 	cleanup_free char *itext = oci_json_dump(index, &ilen);
 	static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
@@ -804,8 +820,7 @@ static int export_oci(struct store *s, const char *name, struct tar_out *t,
 	cleanup_free const char **keys = xcalloc(count + 1, sizeof *keys);
 	const char *k;
 	json_t *v;
-	json_object_foreach (set, k, v)
-		keys[i++] = k;
+	json_object_foreach(set, k, v) keys[i++] = k;
 	qsort(keys, count, sizeof *keys, cmp_str);
 	for (i = 0; i < count; i++)
 		if (tar_out_blob(s, t, keys[i], err) < 0)
@@ -872,8 +887,8 @@ static int export_docker(struct store *s, const char *name, const char *arch, st
 		return -1;
 	json_t *diff_ids = json_object_get(json_object_get(img->config, "rootfs"), "diff_ids");
 	cleanup_free char *cfg_path = xasprintf("blobs/sha256/%s", img->config_digest + 7);
-	cleanup_json json_t *entry = json_pack("{s:s, s:[s], s:[]}", "Config", cfg_path,
-					       "RepoTags", name, "Layers");
+	cleanup_json json_t *entry =
+	    json_pack("{s:s, s:[s], s:[]}", "Config", cfg_path, "RepoTags", name, "Layers");
 	if (tar_out_header(t, "blobs/", AE_IFDIR, 0, err) < 0 ||
 	    tar_out_header(t, "blobs/sha256/", AE_IFDIR, 0, err) < 0 ||
 	    tar_out_blob(s, t, img->config_digest, err) < 0)
@@ -887,10 +902,11 @@ static int export_docker(struct store *s, const char *name, const char *arch, st
 			return kiln_error_wrap(err, "image %s", name);
 		const char *want = json_string_value(json_array_get(diff_ids, i));
 		if (want && strcmp(want, diff_id) != 0)
-			return kiln_error_make(err, 0,
-					       "image %s: layer %s uncompresses to %s, but the config "
-					       "says %s",
-					       name, img->layers[i].digest, diff_id, want);
+			return kiln_error_make(
+			    err, 0,
+			    "image %s: layer %s uncompresses to %s, but the config "
+			    "says %s",
+			    name, img->layers[i].digest, diff_id, want);
 		cleanup_free char *lp = xasprintf("blobs/sha256/%s", diff_id + 7);
 		json_array_append_new(json_object_get(entry, "Layers"), json_string(lp));
 		if (json_object_get(written, lp))

@@ -24,8 +24,8 @@ typedef void (*store_import_fn)(const char *name, const char *digest, void *arg)
  * kept as written unless NAME is given.  NAME (may be NULL) names the image
  * when the source holds exactly one (an error otherwise).  Docker archives
  * use their RepoTags.  Returns the number of images, -1 on error. */
-int store_import(struct store *s, const char *path, const char *name, store_import_fn fn,
-		 void *arg, struct kiln_error **err);
+int store_import(struct store *s, const char *path, const char *name, store_import_fn fn, void *arg,
+		 struct kiln_error **err);
 
 enum store_export_format {
 	STORE_EXPORT_OCI,    /* OCI image layout tar: every blob of NAME present in the store */

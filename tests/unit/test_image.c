@@ -33,10 +33,10 @@ static const char *fixture_layout(void)
 		fixture_state = -1;
 		const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
 		snprintf(fixture, sizeof fixture, "%s/kiln-image-fixture-%d", base, (int)getpid());
-		cleanup_free char *cmd = xasprintf(
-			"command -v umoci >/dev/null && command -v skopeo >/dev/null && "
-			"'%s/tests/fixtures/mkimages.sh' '%s' >/dev/null",
-			top, fixture);
+		cleanup_free char *cmd =
+		    xasprintf("command -v umoci >/dev/null && command -v skopeo >/dev/null && "
+			      "'%s/tests/fixtures/mkimages.sh' '%s' >/dev/null",
+			      top, fixture);
 		int st = system(cmd);
 		if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
 			fixture_state = 1;
@@ -106,7 +106,8 @@ TEST(single_platform_oci)
 	cleanup_image struct image *img3 = image_load(s, d, NULL, &err);
 	ok(img3 != NULL, "by digest, host arch");
 	cleanup_image struct image *img4 = image_load(s, "base", "arm64", &err);
-	ok(img4 == NULL && err && strstr(err->msg, "image base: image is linux/amd64, not linux/arm64"),
+	ok(img4 == NULL && err &&
+	       strstr(err->msg, "image base: image is linux/amd64, not linux/arm64"),
 	   "wrong arch: %s", err ? err->msg : "");
 }
 
@@ -118,10 +119,10 @@ TEST(compressions_and_docker)
 	static const struct {
 		const char *name, *layer_type, *manifest_type;
 	} cases[] = {
-		{"two", OCI_MEDIA_LAYER_GZIP, OCI_MEDIA_MANIFEST},
-		{"zstd", OCI_MEDIA_LAYER_ZSTD, OCI_MEDIA_MANIFEST},
-		{"plain", OCI_MEDIA_LAYER, OCI_MEDIA_MANIFEST},
-		{"docker", DOCKER_MEDIA_LAYER_GZIP, DOCKER_MEDIA_MANIFEST},
+	    {"two", OCI_MEDIA_LAYER_GZIP, OCI_MEDIA_MANIFEST},
+	    {"zstd", OCI_MEDIA_LAYER_ZSTD, OCI_MEDIA_MANIFEST},
+	    {"plain", OCI_MEDIA_LAYER, OCI_MEDIA_MANIFEST},
+	    {"docker", DOCKER_MEDIA_LAYER_GZIP, DOCKER_MEDIA_MANIFEST},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		cleanup_image struct image *img = image_load(s, cases[i].name, "amd64", &err);
@@ -171,14 +172,14 @@ TEST(index_platform_choice)
 	kiln_error_release(&err);
 	cleanup_image struct image *f = image_load(s, "multi-docker", "amd64", &err);
 	ok(f && strcmp(f->manifest_digest, docker) == 0 &&
-		   strcmp(f->root_media_type, DOCKER_MEDIA_MANIFEST_LIST) == 0,
+	       strcmp(f->root_media_type, DOCKER_MEDIA_MANIFEST_LIST) == 0,
 	   "Docker manifest list (%s)", err ? err->msg : "");
 	kiln_error_release(&err);
 	/* The arm64 manifest not pulled: a clear error. */
 	store_blob_remove(s, arm, &err);
 	cleanup_image struct image *g = image_load(s, "multi", "arm64", &err);
 	ok(g == NULL && err && strstr(err->msg, "linux/arm64 manifest") &&
-		   strstr(err->msg, "is not in the store"),
+	       strstr(err->msg, "is not in the store"),
 	   "missing platform manifest: %s", err ? err->msg : "");
 }
 
@@ -189,7 +190,8 @@ TEST(names)
 	NEED_FIXTURE(s);
 	cleanup_free char *two = digest_of(s, "two");
 	int64_t size = store_blob_size(s, two);
-	ok(store_tag(s, "docker.io/library/alpine:latest", two, OCI_MEDIA_MANIFEST, size, &err) == 0,
+	ok(store_tag(s, "docker.io/library/alpine:latest", two, OCI_MEDIA_MANIFEST, size, &err) ==
+	       0,
 	   "tag");
 	cleanup_image struct image *a = image_load(s, "alpine", "amd64", &err);
 	ok(a && strcmp(a->manifest_digest, two) == 0, "short name normalised");
@@ -197,8 +199,8 @@ TEST(names)
 	cleanup_image struct image *b = image_load(s, pinned, "amd64", &err);
 	ok(b && strcmp(b->manifest_digest, two) == 0, "pinned digest present");
 	cleanup_image struct image *c = image_load(s, "nothere:1", "amd64", &err);
-	ok(c == NULL && err && strstr(err->msg, "image nothere:1: not in the store"),
-	   "absent: %s", err ? err->msg : "");
+	ok(c == NULL && err && strstr(err->msg, "image nothere:1: not in the store"), "absent: %s",
+	   err ? err->msg : "");
 	kiln_error_release(&err);
 	char root[DIGEST_STRLEN];
 	is_int(image_resolve_name(s, "nothere:1", root, &err), 0, "resolve absent");
@@ -243,23 +245,26 @@ TEST(hostile_store)
 	kiln_error_release(&err);
 	/* A manifest with a layer type kiln cannot read, and an artifact. */
 	const char *bad[] = {
-		"{\"schemaVersion\":2,\"config\":{\"mediaType\":\"" OCI_MEDIA_CONFIG "\",\"digest\":"
-		"\"%s\",\"size\":2},\"layers\":[{\"mediaType\":\"application/x-foo\",\"digest\":"
-		"\"%s\",\"size\":2}]}",
-		"{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/vnd.cncf.helm.config."
-		"v1+json\",\"digest\":\"%s\",\"size\":2},\"layers\":[]}",
-		"{\"schemaVersion\":1,\"config\":{}}",
-		"[1,2]",
-		"{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"x\",\"digest\":\"sha256:zz\","
-		"\"size\":1}]}",
-		/* Found by fuzz_image: the message used the media type after its
-		 * JSON was freed. */
-		"{\"schemaVersion\":2,\"mediaType\":\"application/x-weird\",\"config\":{}}",
-		"{\"schemaVersion\":1,\"mediaType\":\"application/vnd.docker.distribution.manifest."
-		"v1+prettyjws\"}",
+	    "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"" OCI_MEDIA_CONFIG "\",\"digest\":"
+	    "\"%s\",\"size\":2},\"layers\":[{\"mediaType\":\"application/x-foo\",\"digest\":"
+	    "\"%s\",\"size\":2}]}",
+	    "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/vnd.cncf.helm.config."
+	    "v1+json\",\"digest\":\"%s\",\"size\":2},\"layers\":[]}",
+	    "{\"schemaVersion\":1,\"config\":{}}",
+	    "[1,2]",
+	    "{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"x\",\"digest\":\"sha256:zz\","
+	    "\"size\":1}]}",
+	    /* Found by fuzz_image: the message used the media type after its
+	     * JSON was freed. */
+	    "{\"schemaVersion\":2,\"mediaType\":\"application/x-weird\",\"config\":{}}",
+	    "{\"schemaVersion\":1,\"mediaType\":\"application/vnd.docker.distribution.manifest."
+	    "v1+prettyjws\"}",
 	};
-	const char *why[] = {"unsupported media type `application/x-foo`", "not an image config",
-			     "schemaVersion is not 2", "not a JSON object", "manifests[0]",
+	const char *why[] = {"unsupported media type `application/x-foo`",
+			     "not an image config",
+			     "schemaVersion is not 2",
+			     "not a JSON object",
+			     "manifests[0]",
 			     "neither an image manifest nor an index but application/x-weird",
 			     "Docker schema 1 manifests are not supported"};
 	char e2[DIGEST_STRLEN];

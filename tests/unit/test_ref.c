@@ -5,7 +5,7 @@
 #include "util.h"
 
 #define HEX64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-#define DIG "sha256:" HEX64
+#define DIG   "sha256:" HEX64
 
 /* Parses IN and checks its normalised string and parts. */
 static void check_ok(const char *in, const char *want, const char *domain, const char *path,
@@ -78,8 +78,8 @@ TEST(domains)
 	check_ok("localhost/foo", "localhost/foo:latest", "localhost", "foo", "latest", NULL);
 	check_ok("localhost:5000/foo/bar:v1", "localhost:5000/foo/bar:v1", "localhost:5000",
 		 "foo/bar", "v1", NULL);
-	check_ok("127.0.0.1:5000/kiln/getty", "127.0.0.1:5000/kiln/getty:latest",
-		 "127.0.0.1:5000", "kiln/getty", "latest", NULL);
+	check_ok("127.0.0.1:5000/kiln/getty", "127.0.0.1:5000/kiln/getty:latest", "127.0.0.1:5000",
+		 "kiln/getty", "latest", NULL);
 	check_ok("quay.io/coreos/etcd:v3.5.0", "quay.io/coreos/etcd:v3.5.0", "quay.io",
 		 "coreos/etcd", "v3.5.0", NULL);
 	check_ok("Example.COM/x", "Example.COM/x:latest", "Example.COM", "x", "latest", NULL);
@@ -88,8 +88,7 @@ TEST(domains)
 	check_ok("[::1]:5000/foo", "[::1]:5000/foo:latest", "[::1]:5000", "foo", "latest", NULL);
 	check_ok("[2001:db8::1]/foo", "[2001:db8::1]/foo:latest", "[2001:db8::1]", "foo", "latest",
 		 NULL);
-	check_ok("registry:5000/x", "registry:5000/x:latest", "registry:5000", "x", "latest",
-		 NULL);
+	check_ok("registry:5000/x", "registry:5000/x:latest", "registry:5000", "x", "latest", NULL);
 	/* An uppercase first component can only be a domain. */
 	check_ok("Registry/x", "Registry/x:latest", "Registry", "x", "latest", NULL);
 	/* A single component is never a domain. */

@@ -85,7 +85,8 @@ TEST(put_read_verify)
 	cleanup_store struct store *s = store_open("c", &err);
 	char d[DIGEST_STRLEN];
 	ok(store_put_blob(s, "hello", 5, d, &err) == 0, "put");
-	is_str(d, "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824", "digest");
+	is_str(d, "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+	       "digest");
 	ok(store_has_blob(s, d), "has");
 	is_int(store_blob_size(s, d), 5, "size");
 	ok(store_put_blob(s, "hello", 5, NULL, &err) == 0, "put again");
@@ -94,7 +95,8 @@ TEST(put_read_verify)
 	is_str(data, "hello", "read back");
 	is_int(n, 5, "len");
 	cleanup_free char *path = store_blob_path(s, d);
-	is_str(path, "c/blobs/sha256/2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+	is_str(path,
+	       "c/blobs/sha256/2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
 	       "path");
 	struct stat st;
 	ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0644, "mode 0644");
@@ -110,11 +112,15 @@ TEST(put_read_verify)
 	ok(bad == NULL && err && strstr(err->msg, "digest mismatch (got sha256:"), "mismatch: %s",
 	   err ? err->msg : "");
 	kiln_error_release(&err);
-	ok(store_blob_verify(s, d, &err) < 0 && strstr(err->msg, "digest mismatch"), "verify fails");
+	ok(store_blob_verify(s, d, &err) < 0 && strstr(err->msg, "digest mismatch"),
+	   "verify fails");
 	kiln_error_release(&err);
 	ok(!store_has_blob(s, "sha256:../../etc/passwd"), "invalid digest is never present");
-	ok(store_blob_open(s, "sha256:0000000000000000000000000000000000000000000000000000000000000000",
-			   &err) < 0 && strstr(err->msg, "not in the store"), "absent blob");
+	ok(store_blob_open(
+	       s, "sha256:0000000000000000000000000000000000000000000000000000000000000000", &err) <
+		   0 &&
+	       strstr(err->msg, "not in the store"),
+	   "absent blob");
 	kiln_error_release(&err);
 	ok(store_blob_remove(s, d, &err) == 0 && !store_has_blob(s, d), "remove");
 }
@@ -144,13 +150,15 @@ TEST(streaming_writer)
 	/* Wrong expected digest: nothing kept. */
 	w = store_blob_create(s, &err);
 	blob_writer_write(w, "abc", 3, &err);
-	const char *other = "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+	const char *other =
+	    "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
 	ok(blob_writer_commit(w, other, NULL, &err) < 0, "mismatch refused");
 	ok(err && strstr(err->msg, "digest mismatch (got sha256:ba7816bf"), "message: %s",
 	   err ? err->msg : "");
 	kiln_error_release(&err);
 	ok(!store_has_blob(s, other), "wrong blob not stored");
-	ok(!store_has_blob(s, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+	ok(!store_has_blob(
+	       s, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
 	   "nor under its real name");
 	is_int(count_non_blobs("c"), 0, "no temp files left");
 
@@ -223,11 +231,11 @@ TEST(keeps_foreign_entries)
 	mkdir("c", 0755);
 	const char *d = "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
 	cleanup_free char *idx = xasprintf(
-		"{\"schemaVersion\":2,\"annotations\":{\"x\":\"y\"},\"manifests\":["
-		"{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":5,\"platform\":{\"os\":\"linux\","
-		"\"architecture\":\"amd64\"},\"annotations\":{\"%s\":\"a:1\",\"keep\":\"me\"}},"
-		"{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":5,\"x-unknown\":[1,2]}]}",
-		OCI_MEDIA_MANIFEST, d, OCI_ANNOTATION_REF_NAME, OCI_MEDIA_MANIFEST, d);
+	    "{\"schemaVersion\":2,\"annotations\":{\"x\":\"y\"},\"manifests\":["
+	    "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":5,\"platform\":{\"os\":\"linux\","
+	    "\"architecture\":\"amd64\"},\"annotations\":{\"%s\":\"a:1\",\"keep\":\"me\"}},"
+	    "{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":5,\"x-unknown\":[1,2]}]}",
+	    OCI_MEDIA_MANIFEST, d, OCI_ANNOTATION_REF_NAME, OCI_MEDIA_MANIFEST, d);
 	write_file_atomic("c/index.json", idx, strlen(idx), 0644, NULL);
 	write_file_atomic("c/oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}", 30, 0644, NULL);
 	cleanup_store struct store *s = store_open("c", &err);
@@ -283,8 +291,8 @@ TEST(concurrent_writers)
 				char *body = xasprintf("blob %d %d", i % 2 ? p : 0, i);
 				char *name = xasprintf("127.0.0.1:5000/p%d/img:%d", p, i);
 				if (store_put_blob(s, body, strlen(body), d, &e) < 0 ||
-				    store_tag(s, name, d, "application/vnd.kiln.test", (int64_t)strlen(body),
-					      &e) < 0)
+				    store_tag(s, name, d, "application/vnd.kiln.test",
+					      (int64_t)strlen(body), &e) < 0)
 					_exit(3);
 				free(body);
 				free(name);
@@ -427,11 +435,11 @@ static void put_image(struct store *s, const char *tag, const char *layer, char 
 	store_put_blob(s, config, strlen(config), cd, NULL);
 	store_put_blob(s, layer, strlen(layer), ld, NULL);
 	cleanup_free char *m = xasprintf(
-		"{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{\"mediaType\":\"%s\","
-		"\"digest\":\"%s\",\"size\":%zu},\"layers\":[{\"mediaType\":\"%s\",\"digest\":"
-		"\"%s\",\"size\":%zu}]}",
-		OCI_MEDIA_MANIFEST, OCI_MEDIA_CONFIG, cd, strlen(config), OCI_MEDIA_LAYER, ld,
-		strlen(layer));
+	    "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{\"mediaType\":\"%s\","
+	    "\"digest\":\"%s\",\"size\":%zu},\"layers\":[{\"mediaType\":\"%s\",\"digest\":"
+	    "\"%s\",\"size\":%zu}]}",
+	    OCI_MEDIA_MANIFEST, OCI_MEDIA_CONFIG, cd, strlen(config), OCI_MEDIA_LAYER, ld,
+	    strlen(layer));
 	store_put_blob(s, m, strlen(m), md, NULL);
 	store_tag(s, tag, md, OCI_MEDIA_MANIFEST, (int64_t)strlen(m), NULL);
 }
@@ -455,7 +463,7 @@ TEST(gc_and_walk)
 	{
 		cleanup_store struct store *other = store_open("c", &err);
 		ok(store_gc(s, false, 0, NULL, NULL, &err) < 0 && err &&
-			   strstr(err->msg, "in use by another kiln process"),
+		       strstr(err->msg, "in use by another kiln process"),
 		   "gc refused while the store is open elsewhere");
 		kiln_error_release(&err);
 	}
