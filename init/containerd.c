@@ -254,3 +254,64 @@ const char *task_status_name(int status)
 					    "pausing"};
 	return status >= 0 && status < 6 ? names[status] : "unknown";
 }
+
+int ctrd_subscribe_exits(struct grpc_conn *c, struct kiln_error **err)
+{
+	cleanup_pb_buf struct pb_buf req = {0};
+	pb_put_string(&req, 1, "topic==\"/tasks/exit\"");
+	if (grpc_stream_open(c, NULL, "/containerd.services.events.v1.Events/Subscribe", &req, err) <
+	    0)
+		return kiln_error_wrap(err, "subscribe to task exits");
+	return 0;
+}
+
+int ctrd_parse_exit(const uint8_t *data, size_t len, char **ns, char **id, uint32_t *status)
+{
+	/* Envelope {timestamp 1, namespace 2, topic 3, event 4 (Any {type_url 1, value 2})};
+	 * TaskExit {container_id 1, id 2, pid 3, exit_status 4, exited_at 5}. */
+	struct pb_reader r = {data, data + len};
+	struct pb_field f;
+	cleanup_free char *namespace = NULL, *topic = NULL;
+	const uint8_t *value = NULL;
+	size_t value_len = 0;
+	while (pb_next(&r, &f, NULL) > 0) {
+		if (f.number == 2 && f.wire == 2) {
+			free(namespace);
+			namespace = pb_field_strdup(&f);
+		} else if (f.number == 3 && f.wire == 2) {
+			free(topic);
+			topic = pb_field_strdup(&f);
+		} else if (f.number == 4 && f.wire == 2) {
+			struct pb_reader a = {f.data, f.data + f.len};
+			struct pb_field af;
+			while (pb_next(&a, &af, NULL) > 0)
+				if (af.number == 2 && af.wire == 2) {
+					value = af.data;
+					value_len = af.len;
+				}
+		}
+	}
+	if (topic == NULL || strcmp(topic, "/tasks/exit") != 0 || value == NULL)
+		return 0;
+	cleanup_free char *cid = NULL, *eid = NULL;
+	uint32_t st = 0;
+	struct pb_reader t = {value, value + value_len};
+	while (pb_next(&t, &f, NULL) > 0) {
+		if (f.number == 1 && f.wire == 2) {
+			free(cid);
+			cid = pb_field_strdup(&f);
+		} else if (f.number == 2 && f.wire == 2) {
+			free(eid);
+			eid = pb_field_strdup(&f);
+		} else if (f.number == 4 && f.wire == 0) {
+			st = (uint32_t)f.varint;
+		}
+	}
+	/* The main process's exec id is the container id (or empty). */
+	if (cid == NULL || (eid && *eid && strcmp(eid, cid) != 0))
+		return 0;
+	*ns = namespace ? steal_pointer(&namespace) : xstrdup("");
+	*id = steal_pointer(&cid);
+	*status = st;
+	return 1;
+}

@@ -36,6 +36,11 @@ struct hpack_entry {
 struct grpc_conn {
 	int fd;
 	uint32_t next_stream;
+	/* A server-streaming call (grpc_stream_open): its id and the bytes of
+	 * DATA received and not yet returned as messages. */
+	uint32_t stream;
+	uint8_t *sbuf;
+	size_t slen;
 	/* HPACK dynamic table, newest first. */
 	struct hpack_entry *dyn;
 	size_t ndyn, dyn_size, dyn_max;
@@ -257,6 +262,7 @@ void grpc_close(struct grpc_conn *c)
 	c->dyn_max = 0;
 	hpack_evict(c);
 	free(c->dyn);
+	free(c->sbuf);
 	free(c);
 }
 
@@ -426,14 +432,10 @@ static void hpack_put_literal(struct pb_buf *b, const char *name, const char *va
 	b->cap = b->len;
 }
 
-int grpc_call(struct grpc_conn *c, const char *namespace, const char *method,
-	      const struct pb_buf *req, uint8_t **resp, size_t *resp_len, int *grpc_status,
-	      struct kiln_error **err)
+/* Opens a stream and sends METHOD's request (headers, then one message). */
+static int grpc_send_request(struct grpc_conn *c, const char *namespace, const char *method,
+			     const struct pb_buf *req, struct kiln_error **err)
 {
-	if (grpc_status)
-		*grpc_status = -1;
-	*resp = NULL;
-	*resp_len = 0;
 	uint32_t sid = c->next_stream;
 	c->next_stream += 2;
 
@@ -468,6 +470,20 @@ int grpc_call(struct grpc_conn *c, const char *namespace, const char *method,
 			return kiln_error_wrap(err, "gRPC %s", method);
 		off += chunk;
 	}
+	return 0;
+}
+
+int grpc_call(struct grpc_conn *c, const char *namespace, const char *method,
+	      const struct pb_buf *req, uint8_t **resp, size_t *resp_len, int *grpc_status,
+	      struct kiln_error **err)
+{
+	if (grpc_status)
+		*grpc_status = -1;
+	*resp = NULL;
+	*resp_len = 0;
+	uint32_t sid = c->next_stream;
+	if (grpc_send_request(c, namespace, method, req, err) < 0)
+		return -1;
 
 	struct grpc_result r = {0, -1, NULL};
 	cleanup_free uint8_t *data = NULL;
@@ -616,4 +632,93 @@ int grpc_call(struct grpc_conn *c, const char *namespace, const char *method,
 out:
 	free(r.grpc_message);
 	return rc;
+}
+
+int grpc_stream_open(struct grpc_conn *c, const char *namespace, const char *method,
+		     const struct pb_buf *req, struct kiln_error **err)
+{
+	c->stream = c->next_stream;
+	c->slen = 0;
+	return grpc_send_request(c, namespace, method, req, err);
+}
+
+int grpc_conn_fd(const struct grpc_conn *c)
+{
+	return c->fd;
+}
+
+int grpc_stream_pump(struct grpc_conn *c, grpc_message_fn fn, void *opaque,
+		     struct kiln_error **err)
+{
+	int type, flags;
+	uint32_t stream;
+	cleanup_free uint8_t *pl = NULL;
+	size_t len;
+	if (h2_read_frame(c, &type, &flags, &stream, &pl, &len, err) < 0)
+		return -1;
+	const uint8_t *p = pl;
+	size_t n = len;
+	if ((type == H2_DATA || type == H2_HEADERS) && (flags & F_PADDED)) {
+		if (n < 1 || p[0] >= n)
+			return kiln_error_make(err, 0, "HTTP/2: bad padding");
+		n -= 1 + p[0];
+		p++;
+	}
+	switch (type) {
+	case H2_SETTINGS:
+		if (!(flags & F_ACK))
+			return h2_frame(c, H2_SETTINGS, F_ACK, 0, NULL, 0, err);
+		return 0;
+	case H2_PING:
+		if (!(flags & F_ACK))
+			return h2_frame(c, H2_PING, F_ACK, 0, pl, len, err);
+		return 0;
+	case H2_GOAWAY:
+		return kiln_error_make(err, 0, "containerd sent GOAWAY");
+	case H2_RST_STREAM:
+		if (stream == c->stream)
+			return kiln_error_make(err, 0, "stream reset by containerd");
+		return 0;
+	case H2_HEADERS:
+	case H2_CONTINUATION: {
+		if (!(flags & F_END_HEADERS))
+			return kiln_error_make(err, 0, "HTTP/2: CONTINUATION not supported on streams");
+		if (type == H2_HEADERS && (flags & F_PRIORITY)) {
+			if (n < 5)
+				return kiln_error_make(err, 0, "HTTP/2: bad HEADERS");
+			p += 5;
+			n -= 5;
+		}
+		struct grpc_result r = {0, -1, NULL};
+		int rc = hpack_decode(c, p, n, &r, err);
+		if (rc == 0 && stream == c->stream && (flags & F_END_STREAM))
+			rc = kiln_error_make(err, 0, "stream ended (grpc-status %d%s%s)", r.grpc_status,
+					     r.grpc_message ? ": " : "",
+					     r.grpc_message ? r.grpc_message : "");
+		free(r.grpc_message);
+		return rc;
+	}
+	case H2_DATA:
+		if (stream != c->stream)
+			return 0;
+		if (c->slen + n > H2_MAX_RESPONSE)
+			return kiln_error_make(err, 0, "stream message too large");
+		c->sbuf = xrealloc(c->sbuf, c->slen + n + 1);
+		memcpy(c->sbuf + c->slen, p, n);
+		c->slen += n;
+		while (c->slen >= 5) {
+			size_t ml = ((size_t)c->sbuf[1] << 24) | ((size_t)c->sbuf[2] << 16) |
+				    ((size_t)c->sbuf[3] << 8) | c->sbuf[4];
+			if (c->slen < 5 + ml)
+				break;
+			fn(opaque, c->sbuf + 5, ml);
+			memmove(c->sbuf, c->sbuf + 5 + ml, c->slen - 5 - ml);
+			c->slen -= 5 + ml;
+		}
+		if (flags & F_END_STREAM)
+			return kiln_error_make(err, 0, "stream ended");
+		return 0;
+	default:
+		return 0;
+	}
 }

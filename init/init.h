@@ -109,6 +109,16 @@ void grpc_close(struct grpc_conn *c);
 int grpc_call(struct grpc_conn *c, const char *namespace, const char *method,
 	      const struct pb_buf *req, uint8_t **resp, size_t *resp_len, int *grpc_status,
 	      struct kiln_error **err);
+/* A server-streaming call: sends the request; then, each time grpc_conn_fd()
+ * is readable, grpc_stream_pump() reads one frame and calls FN for every
+ * complete message (DATA/LEN valid during the call).  -1 and *err when the
+ * stream or the connection ends. */
+typedef void (*grpc_message_fn)(void *opaque, const uint8_t *data, size_t len);
+int grpc_stream_open(struct grpc_conn *c, const char *namespace, const char *method,
+		     const struct pb_buf *req, struct kiln_error **err);
+int grpc_stream_pump(struct grpc_conn *c, grpc_message_fn fn, void *opaque,
+		     struct kiln_error **err);
+int grpc_conn_fd(const struct grpc_conn *c);
 /* Decodes an HPACK Huffman string (RFC 7541 Appendix B).  Returns a heap
  * string the caller frees, or NULL on invalid input. */
 char *hpack_huffman_decode(const uint8_t *in, size_t len);
@@ -152,6 +162,11 @@ int ctrd_task_get(struct grpc_conn *c, const char *ns, const char *id, struct ta
 int ctrd_task_list(struct grpc_conn *c, const char *ns, struct task_info **tasks, size_t *n,
 		   struct kiln_error **err);
 void task_info_release(struct task_info *t);
+/* Subscribes C to containerd's /tasks/exit events (Events.Subscribe). */
+int ctrd_subscribe_exits(struct grpc_conn *c, struct kiln_error **err);
+/* Decodes one event Envelope; when it is a TaskExit of a container's main
+ * process, fills *NS and *ID (heap, caller frees) and *STATUS and returns 1. */
+int ctrd_parse_exit(const uint8_t *data, size_t len, char **ns, char **id, uint32_t *status);
 const char *task_status_name(int status);
 
 /* ---- runtime.c: LinuxKit's runtime.json (mounts, mkdir, cgroups, interfaces, bindNS) ---- */

@@ -39,7 +39,7 @@ struct pid1 {
 	int inputs[MAX_INPUTS];
 	int ninputs;
 	pid_t containerd;
-	bool runc_console;
+	struct grpc_conn *events; /* subscribed to task exits, or NULL */
 };
 
 static bool cmdline_has(const char *cmdline, const char *word)
@@ -133,6 +133,20 @@ static pid_t start_containerd(void)
 	return pid;
 }
 
+static void report_exit(void *opaque, const uint8_t *data, size_t len)
+{
+	(void)opaque;
+	char *ns, *id;
+	uint32_t status;
+	if (ctrd_parse_exit(data, len, &ns, &id, &status) == 1) {
+		init_log("service %s exited (exit status %u)%s%s", id, status,
+			 strcmp(ns, "services.linuxkit") ? " in namespace " : "",
+			 strcmp(ns, "services.linuxkit") ? ns : "");
+		free(ns);
+		free(id);
+	}
+}
+
 static void start_services(struct pid1 *p)
 {
 	struct service_opts o = SERVICE_OPTS_DEFAULT;
@@ -158,6 +172,13 @@ static void start_services(struct pid1 *p)
 		return;
 	}
 	init_log("containerd ready after %.3f s", init_uptime() - t0);
+	/* Subscribed before the services start, so an early exit is reported. */
+	p->events = grpc_connect(CONTAINERD_SOCK, &err);
+	if (p->events == NULL || ctrd_subscribe_exits(p->events, &err) < 0) {
+		init_log_error(&err, "service exits will not be reported");
+		grpc_close(p->events);
+		p->events = NULL;
+	}
 	int failed = services_start_all(c, &o);
 	grpc_close(c);
 	init_log("BENCH services-started (%d failed)", failed);
@@ -230,12 +251,23 @@ __attribute__((noreturn)) static void shutdown_system(struct pid1 *p, enum shutd
 static void pid1_loop(struct pid1 *p)
 {
 	for (;;) {
-		struct pollfd fds[1 + MAX_INPUTS];
+		struct pollfd fds[2 + MAX_INPUTS];
 		fds[0] = (struct pollfd){.fd = p->sigfd, .events = POLLIN};
 		for (int i = 0; i < p->ninputs; i++)
 			fds[1 + i] = (struct pollfd){.fd = p->inputs[i], .events = POLLIN};
-		if (poll(fds, (nfds_t)(1 + p->ninputs), -1) < 0)
+		int evi = 1 + p->ninputs;
+		fds[evi] = (struct pollfd){.fd = p->events ? grpc_conn_fd(p->events) : -1,
+					  .events = POLLIN};
+		if (poll(fds, (nfds_t)(evi + 1), -1) < 0)
 			continue;
+		if (p->events && (fds[evi].revents & (POLLIN | POLLHUP | POLLERR))) {
+			struct kiln_error *err = NULL;
+			if (grpc_stream_pump(p->events, report_exit, NULL, &err) < 0) {
+				init_log_error(&err, "containerd events");
+				grpc_close(p->events);
+				p->events = NULL;
+			}
+		}
 		if (fds[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			while (read(p->sigfd, &si, sizeof si) == sizeof si) {

@@ -258,9 +258,22 @@ int services_start_all(struct grpc_conn *c, const struct service_opts *o)
 
 /* ---- kiln-service ---- */
 
+static void watch_print(void *opaque, const uint8_t *data, size_t len)
+{
+	const char *want_ns = opaque;
+	char *ns, *id;
+	uint32_t status;
+	if (ctrd_parse_exit(data, len, &ns, &id, &status) == 1) {
+		if (strcmp(ns, want_ns) == 0)
+			printf("%s exited (exit status %u)\n", id, status);
+		free(ns);
+		free(id);
+	}
+}
+
 static void service_usage(FILE *f)
 {
-	fprintf(f, "Usage: kiln-service [OPTIONS] list|start NAME|stop NAME|restart NAME|start-all\n"
+	fprintf(f, "Usage: kiln-service [OPTIONS] list|start NAME|stop NAME|restart NAME|start-all|watch\n"
 		   "Manages the services of a kiln image through containerd.\n"
 		   "  --address SOCK     containerd socket (default /run/containerd/containerd.sock)\n"
 		   "  --namespace NS     containerd namespace (default services.linuxkit)\n"
@@ -354,6 +367,15 @@ int service_main(int argc, char **argv)
 			rc = 0;
 		}
 		rc = service_start(c, &o, name, &err);
+	} else if (strcmp(verb, "watch") == 0) {
+		/* Prints each service exit as containerd reports it, until the
+		 * connection ends. */
+		if (ctrd_subscribe_exits(c, &err) == 0) {
+			setvbuf(stdout, NULL, _IOLBF, 0);
+			while (grpc_stream_pump(c, watch_print, (void *)o.namespace, &err) == 0)
+				;
+		}
+		rc = -1;
 	} else if (strcmp(verb, "start-all") == 0) {
 		rc = services_start_all(c, &o) ? -1 : 0;
 		if (rc < 0)

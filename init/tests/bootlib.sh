@@ -6,7 +6,7 @@
 #   /etc/containerd/config.toml
 #   /lib/modules/VERSION/… (a few of Debian's modules + depmod's indexes)
 #   /containers/onboot/000-hello, /containers/onshutdown/000-bye,
-#   /containers/services/{hello,zcheck}
+#   /containers/services/{exiter,hello,zcheck}
 
 # Copies module NAME.ko and its dependencies from SRC (lib/modules/VERSION) to DST.
 _add_module() {
@@ -77,6 +77,7 @@ TOML
 	local console=', {"destination": "/dev/console", "type": "bind", "source": "/dev/console", "options": ["bind"]}'
 	_bundle "$ROOT/containers/services/hello" \
 		'["/bin/sh", "-c", "echo SERVICE-RUNNING >/dev/console; exec sleep 100000"]' "$console"
+	_bundle "$ROOT/containers/services/exiter" '["/bin/sh", "-c", "sleep 2; exit 3"]'
 	_bundle "$ROOT/containers/services/zcheck" \
 		'["/bin/sh", "-c", "sleep 1; /bin/kiln-service list >/dev/console 2>&1; echo CHECK-DONE >/dev/console; exec sleep 100000"]' \
 		"$console"', {"destination": "/bin/kiln-service", "type": "bind", "source": "/usr/bin/kiln-service", "options": ["bind", "ro"]}, {"destination": "/run/containerd", "type": "bind", "source": "/run/containerd", "options": ["rbind"]}'

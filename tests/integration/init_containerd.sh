@@ -59,6 +59,22 @@ ok "list no longer shows hello" bash -c "! grep -q '^hello' <<<'$out'"
 ok "stop undid the runtime mounts" bash -c "! mountpoint -q '$SVC/hello/rootfs'"
 ok "ctr sees no container" bash -c "! ctr --address '$T/c.sock' -n '$NS' containers ls -q | grep -q hello"
 
+# A service that exits is reported (containerd's /tasks/exit events).
+mkdir -p "$SVC/quitter/rootfs"
+make_busybox_rootfs "$SVC/quitter/rootfs"
+write_config "$SVC/quitter" '["/bin/sh", "-c", "sleep 1; exit 7"]'
+svc watch >"$T/watch" 2>&1 &
+wpid=$!
+sleep 0.5
+ok "start a service that exits" svc start quitter
+for _ in $(seq 100); do grep -q quitter "$T/watch" && break; sleep 0.1; done
+kill $wpid 2>/dev/null
+sed 's/^/# watch: /' "$T/watch"
+ok "kiln-service watch reports its exit status" grep -qx 'quitter exited (exit status 7)' "$T/watch"
+out=$(svc list)
+ok "list shows it stopped with its status" grep -Eq '^quitter +stopped +[0-9]+ \(exit status 7\)' <<<"$out"
+ok "stop cleans it up" svc stop quitter
+
 # Errors name what failed.
 out=$(svc start nosuch 2>&1); rc=$?
 ok "starting a missing bundle fails" test "$rc" -ne 0
