@@ -572,6 +572,117 @@ int manifest_append(struct manifest *dst, struct manifest *src, struct kiln_erro
 	return check_unique_services(dst, err);
 }
 
+static int check_id(const struct manifest *m, const char *file, const struct manifest_pos *epos,
+		    const char *what, const struct manifest_id *id, struct kiln_error **err)
+{
+	uint32_t v;
+	if (!id->set || id->name == NULL)
+		return 0;
+	struct kiln_error *e = NULL;
+	if (manifest_id_resolve(m, id, &v, &e) == 0)
+		return 0;
+	const struct manifest_pos *p = id->pos.line ? &id->pos : epos;
+	int r = kiln_error_make(err, 0, "%s:%u:%u: %s: %s", file, p->line, p->col, what, e->msg);
+	kiln_error_release(&e);
+	return r;
+}
+
+static const struct manifest_volume *volume_named(const struct manifest *m, const char *name)
+{
+	for (size_t i = 0; i < m->nvolumes; i++)
+		if (strcmp(m->volumes[i].name, name) == 0)
+			return &m->volumes[i];
+	return NULL;
+}
+
+/* A bind "src:dst[:opts]" whose SRC is a volume name. */
+static int check_volume_bind(const struct manifest *m, const struct manifest_image *e,
+			     const char *what, const char *bind, struct kiln_error **err)
+{
+	if (bind[0] == '/')
+		return 0;
+	const char *colon = strchr(bind, ':');
+	cleanup_free char *src = xstrndup(bind, colon ? (size_t)(colon - bind) : strlen(bind));
+	const struct manifest_volume *v = volume_named(m, src);
+	if (v == NULL)
+		return kiln_error_make(err, 0, "%s:%u:%u: %s \"%s\": %s: volume \"%s\" not found",
+				       e->file, e->pos.line, e->pos.col, what, e->name, bind, src);
+	const char *opts = colon ? strchr(colon + 1, ':') : NULL;
+	if (v->readonly.set && v->readonly.value && (opts == NULL || strcmp(opts + 1, "ro") != 0))
+		return kiln_error_make(err, 0,
+				       "%s:%u:%u: %s \"%s\": %s: volume \"%s\" is read-only, but "
+				       "is bound read-write (add :ro)",
+				       e->file, e->pos.line, e->pos.col, what, e->name, bind, src);
+	return 0;
+}
+
+static int validate_entry(const struct manifest *m, const char *section, size_t i,
+			  const struct manifest_image *e, struct kiln_error **err)
+{
+	const struct image_config *c = &e->config;
+	cleanup_free char *w = xasprintf("%s[%zu]", section, i);
+	if (check_id(m, e->file, &e->pos, "uid", &c->uid, err) < 0 ||
+	    check_id(m, e->file, &e->pos, "gid", &c->gid, err) < 0)
+		return -1;
+	for (size_t j = 0; j < c->additional_gids.n; j++)
+		if (check_id(m, e->file, &e->pos, "additionalGids", &c->additional_gids.v[j], err) < 0)
+			return -1;
+	for (size_t j = 0; j < c->binds.n; j++)
+		if (check_volume_bind(m, e, w, c->binds.v[j], err) < 0)
+			return -1;
+	for (size_t j = 0; j < c->binds_add.n; j++)
+		if (check_volume_bind(m, e, w, c->binds_add.v[j], err) < 0)
+			return -1;
+	for (size_t j = 0; j < c->mounts.n; j++) {
+		const struct manifest_mount *mt = &c->mounts.v[j];
+		if (mt->type == NULL || strcmp(mt->type, "bind") != 0 || mt->source == NULL ||
+		    mt->source[0] == '/')
+			continue;
+		const struct manifest_volume *v = volume_named(m, mt->source);
+		if (v == NULL)
+			return kiln_error_make(err, 0,
+					       "%s:%u:%u: %s \"%s\": mounts[%zu]: volume \"%s\" not found",
+					       e->file, e->pos.line, e->pos.col, w, e->name, j,
+					       mt->source);
+		bool ro = false;
+		for (size_t k = 0; k < mt->options.n; k++) {
+			if (strcmp(mt->options.v[k], "rw") == 0)
+				break;
+			if (strcmp(mt->options.v[k], "ro") == 0) {
+				ro = true;
+				break;
+			}
+		}
+		if (v->readonly.set && v->readonly.value && !ro)
+			return kiln_error_make(err, 0,
+					       "%s:%u:%u: %s \"%s\": mounts[%zu]: volume \"%s\" is "
+					       "read-only, but is mounted read-write (add ro)",
+					       e->file, e->pos.line, e->pos.col, w, e->name, j,
+					       mt->source);
+	}
+	return 0;
+}
+
+int manifest_validate(const struct manifest *m, struct kiln_error **err)
+{
+	const struct {
+		const char *name;
+		const struct manifest_image_list *l;
+	} sections[] = {{"onboot", &m->onboot}, {"onshutdown", &m->onshutdown},
+			{"services", &m->services}};
+	for (size_t s = 0; s < ARRAY_SIZE(sections); s++)
+		for (size_t i = 0; i < sections[s].l->n; i++)
+			if (validate_entry(m, sections[s].name, i, &sections[s].l->v[i], err) < 0)
+				return -1;
+	for (size_t i = 0; i < m->nfiles; i++) {
+		const struct manifest_file *f = &m->files[i];
+		if (check_id(m, f->file, &f->pos, "uid", &f->uid, err) < 0 ||
+		    check_id(m, f->file, &f->pos, "gid", &f->gid, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 struct manifest *manifest_load_files(char *const *paths, size_t n,
 				     const struct manifest_parse_options *opts,
 				     struct kiln_error **err)
@@ -589,6 +700,10 @@ struct manifest *manifest_load_files(char *const *paths, size_t n,
 			manifest_free(m);
 			return NULL;
 		}
+	}
+	if (manifest_validate(m, err) < 0) {
+		manifest_free(m);
+		return NULL;
 	}
 	return m;
 }

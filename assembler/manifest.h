@@ -69,6 +69,7 @@ struct manifest_id {
 	bool set;
 	char *name;      /* the string form as written; NULL when given as an integer */
 	uint32_t number; /* the integer form; 0 when NAME is set */
+	struct manifest_pos pos; /* of the YAML value; 0:0 when not from a file */
 };
 
 struct manifest_id_list {
@@ -358,6 +359,13 @@ struct manifest *manifest_load_files(char *const *paths, size_t n,
  * concatenated, service names re-checked.  SRC is consumed (freed) in every
  * case. */
 int manifest_append(struct manifest *dst, struct manifest *src, struct kiln_error **err);
+
+/* The checks LinuxKit makes on the merged manifest at build time, made
+ * early so --dry-run reports them with a position: uid/gid/additionalGids
+ * names (in entries and files) name a container; binds, binds.add and bind
+ * mounts whose source is not absolute name a volume; a read-only volume is
+ * bound with "ro".  manifest_load_files() calls it after merging. */
+int manifest_validate(const struct manifest *m, struct kiln_error **err);
 
 void manifest_free(struct manifest *m);
 #define cleanup_manifest __attribute__((cleanup(manifest_freep)))

@@ -159,6 +159,7 @@ int mctx_id(struct mctx *c, const struct ynode *n, const char *what, struct mani
 {
 	free(out->name);
 	memset(out, 0, sizeof *out);
+	out->pos = (struct manifest_pos){n->line, n->col};
 	if (n->kind == YNODE_SCALAR && n->type == YS_INT) {
 		int64_t v;
 		if (mctx_int_range(c, n, what, 0, UINT32_MAX, &v) < 0)

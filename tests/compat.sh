@@ -6,7 +6,7 @@
 #   missing @pkg    rejected with FILE:LINE:COL naming the absent package path
 #                   (LinuxKit resolves @pkg: with `linuxkit pkg show-tag`)
 #   excluded        files LinuxKit itself does not accept as manifests (pkg
-#                   build.yml files, a registry config, its negative test,
+#                   build.yml files, a registry config, its negative tests,
 #                   one example that is invalid YAML), each with the reason;
 #                   kiln must reject them too
 #   failures        anything else (exit 1 when there is any)
@@ -27,6 +27,8 @@ not_manifest_reason() {
 	test/cases/000_build/080_mirrors/config.yml) echo "a docker registry configuration" ;;
 	test/cases/000_build/091_validate_linuxkit_yaml/linuxkit.yml)
 		echo "LinuxKit's negative test: must be rejected (unknown top-level key)" ;;
+	test/cases/000_build/070_volumes/002_rw_on_ro/test.yml)
+		echo "LinuxKit's negative test: must fail (read-only volume bound read-write)" ;;
 	examples/static-ip.yml)
 		echo "invalid YAML: a '#' line at column 0 ends the literal block scalar (libyaml, PyYAML and yaml.v3's libyaml-derived scanner reject it)" ;;
 	*) return 1 ;;

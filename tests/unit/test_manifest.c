@@ -525,3 +525,27 @@ TEST(load_file_and_errors)
 	ok(manifest_load_files(missing, 2, NULL, &err) == NULL, "missing file");
 	ok(err && strstr(err->msg, "nope.yml"), "names it: %s", err ? err->msg : "");
 }
+
+TEST(validate_after_merge)
+{
+	cleanup_error struct kiln_error *err = NULL;
+	const char *vols = "volumes:\n  - name: ro\n    readonly: true\n  - name: rw\n";
+	const char *ok_text = "onboot:\n  - name: a\n    image: alpine\n    binds: [\"ro:/x:ro\", \"rw:/y\", \"/z:/z\"]\n"
+			      "    mounts:\n      - {type: bind, source: ro, destination: /m, options: [rbind, ro]}\n"
+			      "    uid: b\n"
+			      "services:\n  - name: b\n    image: alpine\n";
+	cleanup_free char *good = xasprintf("%s%s", ok_text, vols);
+	struct manifest *m = parse(good, &err);
+	ok(m && manifest_validate(m, &err) == 0, "volumes and names resolve: %s", err ? err->msg : "");
+	manifest_free(m);
+	cleanup_free char *rw = xasprintf("onboot:\n  - name: a\n    image: alpine\n    binds.add: [\"ro:/x\"]\n%s", vols);
+	m = parse(rw, &err);
+	ok(m && manifest_validate(m, &err) < 0 && strstr(err->msg, "is read-only, but is bound read-write"),
+	   "read-only volume bound rw: %s", err ? err->msg : "");
+	manifest_free(m);
+	kiln_error_release(&err);
+	m = parse("onboot:\n  - name: a\n    image: alpine\n    additionalGids: [1, nosuch]\n", &err);
+	ok(m && manifest_validate(m, &err) < 0 && str_has_prefix(err->msg, "m.yml:4:25: additionalGids: cannot find id: nosuch"),
+	   "unknown gid name positioned: %s", err ? err->msg : "");
+	manifest_free(m);
+}
