@@ -210,13 +210,11 @@ static void host_free(struct reg_host *h)
 struct registry_client *registry_client_new(const struct registry_options *o,
 					    struct kiln_error **err)
 {
-	static bool curl_ready;
-	if (!curl_ready) {
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-			kiln_error_make(err, 0, "libcurl initialisation failed");
-			return NULL;
-		}
-		curl_ready = true;
+	/* Reference-counted (and thread-safe) in libcurl >= 7.84; undone in
+	 * registry_client_free. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+		kiln_error_make(err, 0, "libcurl initialisation failed");
+		return NULL;
 	}
 	struct registry_client *c = xcalloc(1, sizeof *c);
 	c->o = o;
@@ -258,6 +256,7 @@ void registry_client_free(struct registry_client *c)
 	free(c->want_arch);
 	free(c->want_variant);
 	free(c);
+	curl_global_cleanup();
 }
 
 void registry_client_freep(struct registry_client **c)
