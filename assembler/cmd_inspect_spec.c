@@ -1,0 +1,126 @@
+/* kiln inspect-spec FILE.yml... NAME: prints the config.json (or with
+ * --runtime the runtime.json) kiln generates for container NAME, reading the
+ * image's config (Entrypoint/Cmd/Env/WorkingDir and the
+ * org.mobyproject.config label) from the store when the image is there. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "assemble.h"
+#include "cli.h"
+#include "image.h"
+#include "log.h"
+#include "manifest.h"
+#include "registry.h"
+#include "spec.h"
+#include "store.h"
+#include "util.h"
+
+static const char usage[] =
+	"Usage: kiln inspect-spec [OPTIONS] FILE.yml... NAME\n"
+	"\n"
+	"Prints the OCI runtime spec (config.json) kiln generates for the onboot,\n"
+	"onshutdown or services container NAME, with LinuxKit's semantics: the YAML\n"
+	"entry over the image's org.mobyproject.config label over the image config.\n"
+	"The image config is read from the store when the image is there (nothing\n"
+	"is pulled); otherwise only the YAML is used and a warning says so.\n"
+	"\n"
+	"Options:\n"
+	"      --runtime        print runtime.json instead\n"
+	"      --cache DIR      the store (default $KILN_CACHE or ~/.cache/kiln)\n"
+	"      --arch ARCH      platform of the image config (default amd64)\n"
+	"      --no-image       do not read the image config at all\n"
+	"  -q, --quiet          print nothing but errors\n"
+	"  -v, --verbose        more detail\n";
+
+enum { OPT_RUNTIME = 1000, OPT_CACHE, OPT_ARCH, OPT_NO_IMAGE };
+
+int cmd_inspect_spec(int argc, char **argv);
+int cmd_inspect_spec(int argc, char **argv)
+{
+	struct option longopts[] = {{"runtime", no_argument, 0, OPT_RUNTIME},
+				    {"cache", required_argument, 0, OPT_CACHE},
+				    {"arch", required_argument, 0, OPT_ARCH},
+				    {"no-image", no_argument, 0, OPT_NO_IMAGE},
+				    CLI_COMMON_LONGOPTS,
+				    {0, 0, 0, 0}};
+	bool runtime = false, no_image = false;
+	const char *cache = NULL, *arch = "amd64";
+	cleanup_error struct kiln_error *err = NULL;
+	int opt;
+	while ((opt = getopt_long_only(argc, argv, "+vqh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_RUNTIME:
+			runtime = true;
+			break;
+		case OPT_CACHE:
+			cache = optarg;
+			break;
+		case OPT_ARCH:
+			arch = optarg;
+			break;
+		case OPT_NO_IMAGE:
+			no_image = true;
+			break;
+		case 'v':
+		case 'q':
+			cli_verbosity(opt);
+			break;
+		case 'h':
+			cli_print_help(usage);
+			return 0;
+		default:
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (argc - optind < 2) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	const char *name = argv[argc - 1];
+	cleanup_manifest struct manifest *m =
+		manifest_load_files(argv + optind, (size_t)(argc - optind - 1), NULL, &err);
+	if (!m)
+		return cli_fail(&err);
+	const char *section;
+	size_t index;
+	const struct manifest_image *entry = assemble_find_container(m, name, &section, &index);
+	if (!entry) {
+		kiln_error_make(&err, 0, "inspect-spec: no onboot, onshutdown or services entry named `%s`",
+				name);
+		return cli_fail(&err);
+	}
+	struct image *img = NULL;
+	if (!no_image) {
+		struct store *s = store_open(cache ? cache : getenv("KILN_CACHE"), &err);
+		if (!s)
+			return cli_fail(&err);
+		char digest[DIGEST_STRLEN];
+		struct kiln_error *e2 = NULL;
+		/* Store only: an empty registry list makes image_resolve fail fast. */
+		if (image_resolve_name(s, entry->image, digest, &e2) == 1)
+			img = image_load(s, digest, arch, &e2);
+		if (!img)
+			log_warn("inspect-spec: image %s is not in the store%s%s: using the YAML only",
+				 entry->image, e2 ? ": " : "", e2 ? e2->msg : "");
+		kiln_error_release(&e2);
+		store_close(s);
+	}
+	cleanup_free char *bundle = assemble_bundle_dir(section, index, entry->name);
+	struct spec_input in = {.m = m,
+				.entry = entry,
+				.image_config = img ? img->config : NULL,
+				.bundle = bundle,
+				.shared_root = NULL};
+	cleanup_free char *config = NULL, *rt = NULL;
+	int r = spec_generate(&in, &config, &rt, &err);
+	image_free(img);
+	if (r < 0) {
+		kiln_error_wrap(&err, "inspect-spec %s", name);
+		return cli_fail(&err);
+	}
+	printf("%s\n", runtime ? rt : config);
+	return 0;
+}
