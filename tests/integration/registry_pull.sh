@@ -98,6 +98,25 @@ ok "… naming the manifest and the registry's words" grep -q "pull $REG/kiln/no
 out=$("$KILN" pull --cache "$T/c-none" --arch s390x $REG/kiln/multi:1 2>&1)
 ok "a missing platform is named" grep -q "no manifest for linux/s390x in the index (it has: linux/amd64, linux/arm64/v8)" <<<"$out"
 
+# Builds resolve images through the store first (image_resolve); --pull
+# checks the tag against the registry and follows it when it moved.
+if "$KILN" build --help >/dev/null 2>&1; then
+	sk copy -q --dest-tls-verify=false oci:$L:two docker://$REG/kiln/mov:1
+	printf 'init:\n  - %s/kiln/mov:1\n' $REG >"$T/m.yml"
+	mkdir -p "$T/out"
+	"$KILN" build --cache "$T/c-build" --dir "$T/out" -f tar "$T/m.yml" >/dev/null 2>&1
+	first=$(jq -r --arg n $REG/kiln/mov:1 '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $n) | .digest' "$T/c-build/index.json")
+	ok "build pulls a missing image" test -n "$first"
+	"$KILN" -q push --cache "$L" plain $REG/kiln/mov:1 # the tag moves
+	out=$("$KILN" build --cache "$T/c-build" --dir "$T/out" -f tar "$T/m.yml" 2>&1)
+	ok "build without --pull keeps the stored image though the tag moved" bash -c '! grep -q pulled <<<"$1"' _ "$out"
+	out=$("$KILN" build --pull --cache "$T/c-build" --dir "$T/out" -f tar "$T/m.yml" 2>&1)
+	now=$(jq -r --arg n $REG/kiln/mov:1 '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $n) | .digest' "$T/c-build/index.json")
+	ok "build --pull follows the moved tag" test "$now" != "$first" -a "$now" = "$(jq -r '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == "plain") | .digest' "$L/index.json")"
+	out=$("$KILN" build --pull --cache "$T/c-build" --dir "$T/out" -f tar "$T/m.yml" 2>&1)
+	ok "build --pull of an unmoved tag fetches nothing" bash -c '! grep -q pulled <<<"$1"' _ "$out"
+fi
+
 # Mirrors: docker.io names go to the mirror (LinuxKit's --mirror and env).
 ok "--mirror docker.io=URL" "$KILN" -q pull --cache "$T/c-mirror" --mirror docker.io=http://$REG kiln/two:1
 ok "… stored under the docker.io name" test -n "$(jq -r '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == "docker.io/kiln/two:1") | .digest' "$T/c-mirror/index.json")"
