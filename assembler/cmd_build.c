@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "log.h"
 #include "manifest.h"
+#include "store.h"
 #include "util.h"
 
 /* Implemented by the assembler (assembler/build.c); weak so that a tree
@@ -26,6 +27,9 @@ extern int build_execute(const struct build_options *opts, struct manifest *m,
 /* The package resolver for @pkg: templates (assembler/pkg.c); weak likewise.
  * Returns "org/image:tag" of the package in PKG_DIR. */
 extern char *pkg_show_tag_ref(const char *dir, struct kiln_error **err) __attribute__((weak));
+/* Builds the package into the store when the store lacks its tag (says so). */
+extern char *pkg_ensure_built(struct store *s, const char *dir, struct kiln_error **err)
+	__attribute__((weak));
 
 static const char usage[] =
 	"Usage: kiln build [OPTIONS] FILE.yml...\n"
@@ -340,7 +344,12 @@ int cmd_build(int argc, char **argv);
 
 static char *resolve_pkg(const char *dir, void *data, struct kiln_error **err)
 {
-	(void)data;
+	const struct build_options *o = data;
+	/* A real build needs the image: build the package when the store lacks it. */
+	if (o && !o->dry_run && pkg_ensure_built) {
+		cleanup_store struct store *s = store_open(o->cache, err);
+		return s ? pkg_ensure_built(s, dir, err) : NULL;
+	}
 	return pkg_show_tag_ref(dir, err);
 }
 
@@ -364,7 +373,7 @@ int cmd_build(int argc, char **argv)
 			 "(kiln never uses a Docker daemon)");
 	struct manifest_parse_options popts = {
 		.pkg_resolver = pkg_show_tag_ref ? resolve_pkg : NULL,
-		.pkg_data = NULL,
+		.pkg_data = &opts,
 	};
 	struct manifest *m = manifest_load_files(opts.files, opts.nfiles, &popts, &err);
 	if (m == NULL) {

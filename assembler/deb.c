@@ -378,3 +378,196 @@ int deb_unpack(const char *deb_path, deb_entry_fn fn, void *arg, struct kiln_err
 		return kiln_error_make(err, 0, "`%s`: %s", deb_path, archive_error_string(outer));
 	return kiln_error_make(err, 0, "`%s`: no data.tar member (not a .deb?)", deb_path);
 }
+
+/* ---- batched resolution with a cache keyed by apt's state ---- */
+
+static int cmp_cstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void hash_dir_state(struct sha256 *h, const char *dir, int depth)
+{
+	cleanup_dir DIR *d = opendir(dir);
+	if (d == NULL || depth > 3)
+		return;
+	char **names = NULL;
+	size_t n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || !strcmp(de->d_name, "partial") || !strcmp(de->d_name, "lock"))
+			continue;
+		names = xrealloc(names, (n + 1) * sizeof *names);
+		names[n++] = xstrdup(de->d_name);
+	}
+	if (n)
+		qsort(names, n, sizeof *names, cmp_cstr);
+	for (size_t i = 0; i < n; i++) {
+		cleanup_free char *path = path_join(dir, names[i]);
+		struct stat st;
+		if (stat(path, &st) == 0) {
+			cleanup_free char *line =
+				xasprintf("%s %lld %lld.%09ld\n", path, (long long)st.st_size,
+					  (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+			sha256_update(h, line, strlen(line));
+			if (S_ISDIR(st.st_mode))
+				hash_dir_state(h, path, depth + 1);
+		}
+		free(names[i]);
+	}
+	free(names);
+}
+
+static char *apt_state_key(void)
+{
+	struct sha256 h;
+	sha256_init(&h);
+	hash_dir_state(&h, "/var/lib/apt/lists", 0);
+	hash_dir_state(&h, "/etc/apt", 0);
+	char digest[DIGEST_STRLEN];
+	sha256_final_digest(&h, digest);
+	return xstrndup(digest + 7, 16);
+}
+
+/* Cache line: SPEC \t NAME \t VERSION \t ARCH \t FILENAME \t SHA256 \t SIZE */
+static bool cache_lookup(const char *text, const char *spec, struct deb_info *info)
+{
+	size_t sl = strlen(spec);
+	for (const char *p = text; p && *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		if (len > sl && !strncmp(p, spec, sl) && p[sl] == '\t') {
+			cleanup_free char *line = xstrndup(p + sl + 1, len - sl - 1);
+			char *f[6];
+			char *save = NULL, *tok = strtok_r(line, "\t", &save);
+			size_t k = 0;
+			for (; tok && k < 6; tok = strtok_r(NULL, "\t", &save))
+				f[k++] = tok;
+			uint64_t size;
+			if (k == 6 && parse_u64(f[5], 10, &size) == 0 && strlen(f[4]) == SHA256_HEXLEN) {
+				memset(info, 0, sizeof *info);
+				info->name = xstrdup(f[0]);
+				info->version = xstrdup(f[1]);
+				info->arch = xstrdup(f[2]);
+				info->filename = xstrdup(f[3]);
+				info->sha256 = xstrdup(f[4]);
+				info->size = size;
+				return true;
+			}
+		}
+		p = nl ? nl + 1 : NULL;
+	}
+	return false;
+}
+
+/* Splits `apt-cache show` output into stanzas and finds the one for SPEC. */
+static int match_stanza(const char *out, const char *spec, struct deb_info *info,
+			struct kiln_error **err)
+{
+	cleanup_free char *name = xstrdup(spec);
+	char *eq = strchr(name, '=');
+	const char *version = NULL;
+	if (eq) {
+		*eq = '\0';
+		version = eq + 1;
+	}
+	const char *p = out;
+	while (*p) {
+		const char *end = strstr(p, "\n\n");
+		size_t len = end ? (size_t)(end - p) + 1 : strlen(p);
+		cleanup_free char *stanza = xstrndup(p, len);
+		struct deb_info cand;
+		struct kiln_error *ignored = NULL;
+		if (deb_parse_show(spec, stanza, &cand, &ignored) == 0) {
+			if (!strcmp(cand.name, name) && (!version || !strcmp(cand.version, version))) {
+				*info = cand;
+				return 0;
+			}
+			deb_info_release(&cand);
+		}
+		kiln_error_release(&ignored);
+		p += len;
+		while (*p == '\n')
+			p++;
+	}
+	return kiln_error_make(err, 0,
+			       "deb `%s`: apt-cache show gives no Package/Version/Filename/SHA256 "
+			       "(a virtual package? name a real one)",
+			       spec);
+}
+
+int deb_resolve_all(char *const *specs, size_t n, struct deb_info *out, const char *cache_dir,
+		    struct kiln_error **err)
+{
+	memset(out, 0, n * sizeof *out);
+	cleanup_free char *key = apt_state_key();
+	cleanup_free char *cache_path = NULL;
+	cleanup_free char *cached = NULL;
+	if (cache_dir) {
+		cleanup_free char *base = xasprintf("apt-resolved-%s", key);
+		cache_path = path_join(cache_dir, base);
+		struct kiln_error *ignored = NULL;
+		cached = read_file(cache_path, 4 << 20, NULL, &ignored);
+		kiln_error_release(&ignored);
+	}
+	char **argv = xcalloc(n + 4, sizeof *argv);
+	size_t argc = 0;
+	argv[argc++] = "apt-cache";
+	argv[argc++] = "show";
+	argv[argc++] = "--no-all-versions";
+	bool *need = xcalloc(n + 1, sizeof *need);
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *s = specs[i];
+		if (s[0] == '-' || strpbrk(s, " \t\n/")) {
+			rc = kiln_error_make(err, 0, "deb `%s`: not a package name", s);
+			goto out;
+		}
+		if (cached && cache_lookup(cached, s, &out[i]))
+			continue;
+		need[i] = true;
+		argv[argc++] = (char *)s;
+	}
+	if (argc > 3) {
+		cleanup_free char *text = NULL;
+		int st = run_capture(argv, NULL, &text, err);
+		if (st < 0) {
+			rc = -1;
+			goto out;
+		}
+		if (st != 0) {
+			char *nl = strchr(text, '\n');
+			if (nl)
+				*nl = '\0';
+			rc = kiln_error_make(err, 0, "apt-cache show failed: %s", text);
+			goto out;
+		}
+		struct strbuf sb = STRBUF_INIT;
+		if (cached)
+			strbuf_puts(&sb, cached);
+		for (size_t i = 0; i < n; i++) {
+			if (!need[i])
+				continue;
+			if (match_stanza(text, specs[i], &out[i], err) < 0) {
+				strbuf_release(&sb);
+				rc = -1;
+				goto out;
+			}
+			strbuf_printf(&sb, "%s\t%s\t%s\t%s\t%s\t%s\t%llu\n", specs[i], out[i].name,
+				      out[i].version, out[i].arch, out[i].filename, out[i].sha256,
+				      (unsigned long long)out[i].size);
+		}
+		struct kiln_error *ignored = NULL;
+		if (cache_path && mkdir_p(cache_dir, 0755, &ignored) == 0)
+			write_file_atomic(cache_path, sb.buf, sb.len, 0644, &ignored);
+		kiln_error_release(&ignored);
+		strbuf_release(&sb);
+	}
+out:
+	if (rc < 0)
+		for (size_t i = 0; i < n; i++)
+			deb_info_release(&out[i]);
+	free(argv);
+	free(need);
+	return rc;
+}

@@ -7,6 +7,7 @@
 #ifndef KILN_DEB_H
 #define KILN_DEB_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "error.h"
@@ -28,6 +29,15 @@ struct deb_info {
  * package is an error naming it.  Release INFO with deb_info_release(). */
 int deb_resolve(const char *spec, struct deb_info *info, struct kiln_error **err);
 void deb_info_release(struct deb_info *info);
+
+/* Resolves N specs at once (one apt-cache run for all that are not in the
+ * resolution cache), in order, into OUT (N entries; release each).  The
+ * cache is CACHE_DIR/apt-resolved-<key>, where the key hashes the state of
+ * apt's package lists and configuration (names, sizes, mtimes of
+ * /var/lib/apt/lists and /etc/apt), so an `apt-get update` that changes a
+ * candidate changes the key.  CACHE_DIR may be NULL (no cache). */
+int deb_resolve_all(char *const *specs, size_t n, struct deb_info *out, const char *cache_dir,
+		    struct kiln_error **err);
 
 /* Parses the first stanza of `apt-cache show` output TEXT into INFO (used by
  * deb_resolve; exposed for tests).  SPEC names the package in errors. */

@@ -63,6 +63,7 @@ struct pkg {
 	bool elfcheck;
 	json_t *config; /* the org.mobyproject.config label value, or NULL */
 	json_t *labels; /* object */
+	char *deb_cache; /* where .debs and the apt resolution cache live; NULL: default */
 	/* computed */
 	struct deb_info *debinfo, *build_debinfo;
 	bool resolved;
@@ -125,6 +126,7 @@ void pkg_free(struct pkg *p)
 			deb_info_release(&p->build_debinfo[i]);
 	free(p->build_debinfo);
 	free(p->tag);
+	free(p->deb_cache);
 	free(p);
 }
 
@@ -745,14 +747,34 @@ static int resolve_debs(struct pkg *p, struct kiln_error **err)
 {
 	if (p->resolved)
 		return 0;
-	p->debinfo = xcalloc(p->debs.n + 1, sizeof *p->debinfo);
+	/* One apt-cache run for both lists (each run loads apt's whole cache). */
+	size_t n = p->debs.n + p->build_debs.n;
+	if (n == 0) {
+		p->resolved = true;
+		return 0;
+	}
+	char **all = xcalloc(n, sizeof *all);
 	for (size_t i = 0; i < p->debs.n; i++)
-		if (deb_resolve(p->debs.v[i], &p->debinfo[i], err) < 0)
-			return kiln_error_wrap(err, "%s", p->yml_path);
-	p->build_debinfo = xcalloc(p->build_debs.n + 1, sizeof *p->build_debinfo);
+		all[i] = p->debs.v[i];
 	for (size_t i = 0; i < p->build_debs.n; i++)
-		if (deb_resolve(p->build_debs.v[i], &p->build_debinfo[i], err) < 0)
-			return kiln_error_wrap(err, "%s: build", p->yml_path);
+		all[p->debs.n + i] = p->build_debs.v[i];
+	struct deb_info *infos = xcalloc(n, sizeof *infos);
+	cleanup_free char *cache = p->deb_cache ? xstrdup(p->deb_cache) : NULL;
+	if (cache == NULL) {
+		cleanup_free char *sd = store_default_dir();
+		cache = deb_cache_dir(sd);
+	}
+	int r = deb_resolve_all(all, n, infos, cache, err);
+	free(all);
+	if (r < 0) {
+		free(infos);
+		return kiln_error_wrap(err, "%s", p->yml_path);
+	}
+	p->debinfo = xcalloc(p->debs.n + 1, sizeof *p->debinfo);
+	p->build_debinfo = xcalloc(p->build_debs.n + 1, sizeof *p->build_debinfo);
+	memcpy(p->debinfo, infos, p->debs.n * sizeof *infos);
+	memcpy(p->build_debinfo, infos + p->debs.n, p->build_debs.n * sizeof *infos);
+	free(infos);
 	p->resolved = true;
 	return 0;
 }
@@ -1634,8 +1656,9 @@ static void strv_releasep(struct strv *s)
 static int build_image(struct pkg *p, struct store *s, const struct pkg_build_options *o,
 		       struct pkg_result *r, struct kiln_error **err)
 {
-	cleanup_free char *cache =
-		o && o->deb_cache ? xstrdup(o->deb_cache) : deb_cache_dir(store_dir(s));
+	cleanup_free char *cache = p->deb_cache ? xstrdup(p->deb_cache)
+				   : o && o->deb_cache ? xstrdup(o->deb_cache)
+						       : deb_cache_dir(store_dir(s));
 	__attribute__((cleanup(strv_releasep))) struct strv debs = {0}, build_debs = {0};
 	for (size_t i = 0; i < p->debs.n; i++) {
 		char *path = deb_fetch(&p->debinfo[i], cache, err);
@@ -1696,6 +1719,8 @@ int pkg_build(struct pkg *p, struct store *s, const struct pkg_build_options *o,
 	      struct pkg_result *r, struct kiln_error **err)
 {
 	memset(r, 0, sizeof *r);
+	if (p->deb_cache == NULL && p->tag == NULL)
+		p->deb_cache = o && o->deb_cache ? xstrdup(o->deb_cache) : deb_cache_dir(store_dir(s));
 	r->ref = pkg_ref(p, err);
 	if (r->ref == NULL)
 		return -1;
