@@ -29,7 +29,11 @@ static int container_write(const struct format_ctx *ctx, const char *fmt, const 
 	cleanup_free char *final = writer_output_path(ctx, suffix);
 	cleanup_free char *tmp = format_temp_path(final);
 	uint64_t vsize = ctx->size ? ctx->size : DEFAULT_VSIZE;
-	int r = build(ctx, raw, 0, err);
+	/* The raw disk is made at the virtual size so that what sits at its
+	 * end (the backup GPT) is at the end of the virtual disk. */
+	struct format_ctx c = *ctx;
+	c.size = 0;
+	int r = build(&c, raw, vsize, err);
 	if (r == 0) {
 		switch (kind) {
 		case C_QCOW2: r = qcow2_write(raw, vsize, tmp, err); break;

@@ -180,6 +180,10 @@ int pe_add_sections(const unsigned char *stub, size_t stub_len, const struct pe_
 			set32(hdr + opt + 56, (uint32_t)round_up(end, sect_align)); /* SizeOfImage */
 	}
 	set16(hdr + pe + 4 + 2, (uint16_t)(nold + nsecs));
+	/* The stub's COFF symbol table (after its sections) is not carried
+	 * over: image files need none, and it would point into our sections. */
+	set32(hdr + pe + 4 + 8, 0);
+	set32(hdr + pe + 4 + 12, 0);
 	set32(hdr + opt + 8, (uint32_t)init_data);
 	set32(hdr + opt + 64, 0); /* CheckSum, filled in below */
 
