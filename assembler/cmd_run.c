@@ -77,6 +77,7 @@ static const char run_usage[] =
 	"  --console-log FILE     write everything the console printed to FILE\n"
 	"  --monitor PATH         a unix socket with QEMU's human monitor\n"
 	"  --dry-run              print the QEMU command line and exit\n"
+	"  --print-accel          print the accelerator kiln would pick and exit\n"
 	"  -q, --quiet            do not echo the console to stdout\n"
 	"  -v, --verbose          print the QEMU command line\n"
 	"\n"
@@ -120,6 +121,7 @@ enum {
 	OPT_DRY_RUN,
 	OPT_ARCH,
 	OPT_DETACHED,
+	OPT_PRINT_ACCEL,
 };
 
 static const struct option run_options[] = {
@@ -158,6 +160,7 @@ static const struct option run_options[] = {
 	{"dry-run", no_argument, 0, OPT_DRY_RUN},
 	{"arch", required_argument, 0, OPT_ARCH},
 	{"detached", no_argument, 0, OPT_DETACHED},
+	{"print-accel", no_argument, 0, OPT_PRINT_ACCEL},
 	CLI_COMMON_LONGOPTS,
 	{0, 0, 0, 0},
 };
@@ -176,7 +179,7 @@ static void strlist_add(struct strlist *l, const char *s)
 
 struct run_args {
 	unsigned cpus, mem_mb;
-	bool uefi, gui, no_reboot, dry_run;
+	bool uefi, gui, no_reboot, dry_run, print_accel;
 	const char *fw, *fw_vars, *accel, *mac, *state, *cmdline_append, *qemu_bin;
 	const char *data, *data_file, *cidata, *config_drive;
 	const char *until, *fail_on, *console_log, *monitor;
@@ -232,6 +235,7 @@ static int parse_seconds(const char *opt, const char *s, double *out, struct kil
 static int parse_args(int argc, char **argv, struct run_args *a, struct kiln_error **err)
 {
 	int opt;
+	opterr = 0;
 	while ((opt = getopt_long_only(argc, argv, "vqh", run_options, NULL)) != -1) {
 		switch (opt) {
 		case 'v':
@@ -373,11 +377,21 @@ static int parse_args(int argc, char **argv, struct run_args *a, struct kiln_err
 				return kiln_error_make(err, 0, "--arch `%s`: only x86_64 is supported",
 						       optarg);
 			break;
+		case OPT_PRINT_ACCEL:
+			a->print_accel = true;
+			break;
 		case OPT_DETACHED:
 			return kiln_error_make(err, 0, "--detached is not supported; run kiln in "
 						       "the background with --console-log instead");
 		default:
-			return kiln_error_make(err, 0, "bad option (see 'kiln help run')");
+			if (optopt && optopt < 256)
+				return kiln_error_make(err, 0, "unknown option `-%c` or missing value "
+							       "(see 'kiln help run')",
+						       optopt);
+			return kiln_error_make(err, 0,
+					       "unknown option `%s` or missing value (see 'kiln help "
+					       "run')",
+					       argv[optind - 1]);
 		}
 	}
 	if (a->then_given && a->until == NULL)
@@ -748,6 +762,13 @@ int cmd_run(int argc, char **argv)
 		kiln_error_wrap(&err, "run");
 		cli_fail(&err);
 		return 2;
+	}
+	if (a.print_accel) {
+		const char *bin = a.qemu_bin ? a.qemu_bin : "qemu-system-x86_64";
+		cleanup_free char *cache = probe_cache_dir();
+		printf("%s\n", a.accel ? a.accel : qemu_default_accel(bin, cache));
+		run_args_release(&a);
+		return 0;
 	}
 	if (optind != argc - 1) {
 		run_args_release(&a);

@@ -43,7 +43,7 @@ boot() { # NAME PATH KILN-OPTIONS...
 	(
 		s=$(date +%s)
 		"$KILN" -v run qemu --mem 256 --state "$T/$name-state" --until KILN-TEST-MARKER \
-			--timeout 150 "$@" "$path" >"$T/$name.out" 2>"$T/$name.err"
+			--timeout 240 "$@" "$path" >"$T/$name.out" 2>"$T/$name.err"
 		echo $? >"$T/$name.rc"
 		echo $(($(date +%s) - s)) >"$T/$name.time"
 	) &

@@ -17,7 +17,7 @@ vm() { # NAME CMDLINE KILN-OPTIONS...
 	local name=$1 cmdline=$2; shift 2
 	(
 		"$KILN" run qemu --mem 256 --state "$T/$name-state" --cmdline-append "$cmdline" \
-			--until PEER-REACHED --then continue --timeout 150 "$@" t \
+			--until PEER-REACHED --then continue --timeout 240 "$@" t \
 			>"$T/$name.out" 2>"$T/$name.err"
 		echo $? >"$T/$name.rc"
 	) &

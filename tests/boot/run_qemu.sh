@@ -35,7 +35,7 @@ show() { diag "$1: status $(rc "$1") in $(secs "$1") s; stderr: $(tr '\n' ' ' <"
 # 1. The marker comes: exit 0.  (The default accelerator: the probe says no
 #    KVM here, within its bound, and TCG is used; -v names it.)  2. A marker
 #    that never comes: exit 1 at the timeout.
-boot marker marker -v --until 'KILN-TEST-MARKER$' --timeout 90 --console-log "$T/marker.log"
+boot marker marker -v --until 'KILN-TEST-MARKER$' --timeout 240 --console-log "$T/marker.log"
 boot never silent --until NEVER-PRINTED --timeout 12
 wait
 show marker
@@ -45,15 +45,15 @@ ok "the console was echoed to stdout" grep -q KILN-TEST-MARKER "$T/marker.out"
 ok "--console-log holds the console" grep -q "kiln-test init: mode marker" "$T/marker.log"
 ok "the default accelerator is TCG here (KVM probe said no)" grep -q "accel tcg" "$T/marker.err"
 ok "-v prints the QEMU command line" grep -q -- "-machine q35,accel=tcg" "$T/marker.err"
-ok "QEMU is gone after the match" bash -c "! pgrep -f -- '-pidfile $T/marker-state/qemu.pid' >/dev/null"
+ok "QEMU is gone after the match" bash -c "! pgrep -f -- '[-]pidfile $T/marker-state/qemu.pid' >/dev/null"
 ok "never-printed marker: exit 1" [ "$(rc never)" = 1 ]
 ok "  ... at the timeout (12 s), not much later" [ "$(secs never)" -ge 11 -a "$(secs never)" -le 25 ]
 ok "  ... says it timed out" grep -q "timed out after 12" "$T/never.err"
 ok "a MAC was persisted in the state dir" grep -Eq '^[0-9a-f]{2}(:[0-9a-f]{2}){5}$' "$T/marker-state/mac-addr"
 
 # 3. The VM powers off before the marker: exit 1.  4. --fail-on matches.
-boot early poweroff --until NEVER-PRINTED --timeout 90
-boot failon poweroff --until NEVER-PRINTED --fail-on 'GOING-DOWN' --timeout 90
+boot early poweroff --until NEVER-PRINTED --timeout 240
+boot failon poweroff --until NEVER-PRINTED --fail-on 'GOING-DOWN' --timeout 240
 wait
 show early
 show failon
@@ -64,16 +64,16 @@ ok "  ... says so" grep -q "fail-on /GOING-DOWN/" "$T/failon.err"
 
 # 5. --publish: busybox httpd on guest port 80, fetched from the host.
 port=$((20000 + RANDOM % 20000))
-boot httpd httpd --publish "$port:80" --until HTTPD-READY --then continue --timeout 120 \
+boot httpd httpd --publish "$port:80" --until HTTPD-READY --then continue --timeout 240 \
 	--console-log "$T/httpd.log"
 # 6. Metadata CD-ROMs: LinuxKit's --data-file (file `config`) and a NoCloud
 #    cidata drive made from a directory.
 printf 'hello from the host\n' >"$T/config.txt"
 mkdir -p "$T/ci"
 printf '#cloud-config\nhostname: kiln-ci\n' >"$T/ci/user-data"
-boot data data --data-file "$T/config.txt" --cidata "$T/ci" --until DATA-END --timeout 120
+boot data data --data-file "$T/config.txt" --cidata "$T/ci" --until DATA-END --timeout 240
 page=
-for _ in $(seq 120); do
+for _ in $(seq 240); do
 	grep -q HTTPD-READY "$T/httpd.log" 2>/dev/null && break
 	[ -f "$T/httpd.rc" ] && break
 	sleep 1
@@ -95,9 +95,9 @@ ok "metadata run: exit 0" [ "$(rc data)" = 0 ]
 #    button handler powers off; kiln waits for the clean exit.  8. Disks:
 #    created when missing (qcow2 when sized), if=virtio, seen by the guest.
 boot powerdown powerbutton --until POWERBUTTON-READY --then powerdown --powerdown-timeout 60 \
-	--timeout 120
+	--timeout 240
 boot disk disk --disk size=64M --disk "file=$T/extra.raw,size=32M,format=raw,if=virtio" \
-	--until DISKS-DONE --timeout 120
+	--until DISKS-DONE --timeout 240
 wait
 show powerdown
 show disk
@@ -112,13 +112,37 @@ ok "the guest sees the AHCI disk (64 MiB = 131072 sectors)" grep -q "DISK sda 13
 ok "the guest sees the virtio disk (32 MiB)" grep -q "DISK vda 65536" "$T/disk.out"
 
 # 9. A signal to kiln stops QEMU instead of orphaning it; exit 130.
-boot sig silent --timeout 120
+# 10. Interactive use: a TTY on stdin (script(1) makes one) is forwarded in
+#     raw mode: a command typed reaches the guest's shell, ctrl-a x quits QEMU.
+tty_ok=false
+if command -v script >/dev/null; then
+	tty_ok=true
+	(
+		for _ in $(seq 480); do grep -q SHELL-READY "$T/tty.log" 2>/dev/null && break; sleep 0.5; done
+		sleep 1
+		printf 'echo RESULT-$((6*7))\r'
+		for _ in $(seq 60); do grep -q RESULT-42 "$T/tty.log" 2>/dev/null && break; sleep 0.5; done
+		printf '\001x'
+		sleep 10
+	) | script -qec "'$KILN' run --mem 256 --state '$T/tty-state' --console-log '$T/tty.log' \
+		--timeout 240 --cmdline-append kiln.test=shell t" /dev/null >"$T/tty.out" 2>&1 &
+	tty_pid=$!
+fi
+boot sig silent --timeout 240
+sig_job=$!
 for _ in $(seq 50); do [ -s "$T/sig-state/qemu.pid" ] && break; sleep 0.2; done
 sleep 1
 qpid=$(cat "$T/sig-state/qemu.pid" 2>/dev/null)
 kill -TERM "$(cat "$T/sig.pid")"
-wait
+wait "$sig_job"
 show sig
 ok "SIGTERM to kiln: exit 130" [ "$(rc sig)" = 130 ]
 ok "  ... and QEMU is gone" bash -c "[ -n '$qpid' ] && ! kill -0 '$qpid' 2>/dev/null"
+if $tty_ok; then
+	wait "$tty_pid"
+	tty_rc=$?
+	ok "TTY: the typed command ran in the guest" grep -q "^RESULT-42" "$T/tty.log"
+	ok "TTY: ctrl-a x quit QEMU; kiln exits with its status 0" [ "$tty_rc" = 0 ]
+	ok "TTY: QEMU said so" grep -q "QEMU: Terminated" "$T/tty.out"
+fi
 done_testing
