@@ -336,6 +336,9 @@ static int on_entry(struct state *st, struct archive *a, struct archive_entry *e
 		}
 		if (strncmp(base, ".wh..wh.", 8) == 0)
 			return 0; /* AUFS metadata (.wh..wh.plnk, …) */
+		const char *vb = base + 4;
+		if (!*vb || strcmp(vb, ".") == 0)
+			return kiln_error_make(err, EPERM, "whiteout `%s` names no entry", clean);
 		cleanup_free char *victim_raw =
 			xasprintf("%.*s%s%s", (int)dirlen, clean, dirlen ? "/" : "", base + 4);
 		cleanup_free char *victim = pathsafe_clean(victim_raw, 0, err);

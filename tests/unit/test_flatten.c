@@ -260,6 +260,7 @@ TEST(hostile_names)
 	expect_error("hardlink out",
 		     (struct ent[]){{'h', "x", "../../etc/shadow"}, {0, 0, 0}}, "`..`");
 	expect_error("whiteout dotdot", (struct ent[]){{'f', "a/.wh...", ""}, {0, 0, 0}}, "`..`");
+	expect_error("whiteout dot", (struct ent[]){{'f', "a/.wh..", ""}, {0, 0, 0}}, "names no entry");
 	expect_error("dangling hardlink", (struct ent[]){{'h', "x", "nothere"}, {0, 0, 0}},
 		     "no layer has");
 }
