@@ -82,6 +82,7 @@ survives "a stalled body (stall timeout 1 s)" stall 1 /blobs/sha256: 30
 el=$((($(date +%s%N) - start) / 1000000))
 ok "… detected and resumed well before the stall ends (${el} ms)" test $el -lt 15000
 survives "wrong bytes once (digest mismatch, fetched again)" corrupt 1
+survives "blobs redirected to another origin (307)" redirect -1
 survives "HTTP 500 on manifests" 500 2 /manifests/
 survives "connection resets on manifests" reset 2 /manifests/
 survives "429 on the token-less ping" 429 1 /v2/ 0

@@ -42,6 +42,18 @@ for i in $(seq 20); do
 		diag "run $i: rc=$rc $(tail -2 <<<"$out" | tr '\n' ' ')"
 	fi
 done
+# Two kiln processes pulling the same images into one store at once.
+curl -sf "http://$P/__fault/set?mode=slow&count=-1&arg=4000000" >/dev/null
+"$KILN" -q pull --cache "$T/both" $P/kiln/plain:1 $P/kiln/two:1 &
+p1=$!
+"$KILN" -q pull --cache "$T/both" $P/kiln/plain:1 $P/kiln/two:1 &
+p2=$!
+wait $p1; r1=$?
+wait $p2; r2=$?
+curl -sf "http://$P/__fault/set?mode=none&count=0" >/dev/null
+ok "two concurrent pulls into one store both succeed" test $r1 = 0 -a $r2 = 0
+ok "… and leave it clean" cache_clean "$T/both"
+ok "… with both images named once" test "$(jq '.manifests | length' "$T/both/index.json")" = 2
 diag "killed mid-pull: $midway of 20; reruns that resumed a partial blob: $resumed"
 ok "every rerun after kill -9 succeeds with a clean store ($good of 20)" test $good = 20
 ok "most kills landed during the pull" test $midway -ge 10

@@ -17,6 +17,7 @@ Control (plain GETs to the proxy itself):
           corrupt   the whole body with one byte changed
           slow      the body at X bytes per second (default 200000)
           pad       X spaces (default 5000000) after the body
+          redirect  307 to the same path on UPSTREAM (another origin)
           none      pass everything through
         norange=1 also drops Range from requests (a server that ignores it)
     /__fault/stats  JSON {"faults": injected so far, "requests": proxied}
@@ -106,6 +107,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.error(500, {})
         if mode == "429":
             return self.error(429, {"Retry-After": arg or "1"})
+        if mode == "redirect":
+            # As registries do with blob storage: another origin serves it.
+            self.send_response(307)
+            self.send_header("Location", "http://%s:%s%s" % (UP_HOST, UP_PORT, self.path))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
         if state["norange"] and "Range" in headers:
             del headers["Range"]  # a server that ignores Range answers 200 with everything
