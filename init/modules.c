@@ -34,6 +34,7 @@ struct moddb {
 	size_t nmods;
 	struct alias *aliases;
 	size_t naliases;
+	int loaded; /* modules loaded by this process, dependencies included */
 };
 
 static void mod_normalise(char *s)
@@ -189,6 +190,7 @@ static int moddb_load_module(struct moddb *db, struct mod *m, int depth, struct 
 		return kiln_error_make(err, errno, "load module %s", m->name);
 	}
 	m->loaded = true;
+	db->loaded++;
 	init_debug_log("loaded module %s", m->name);
 	return 1;
 }
@@ -256,10 +258,10 @@ int modules_coldplug(const char *root)
 	for (int round = 0; round < 4; round++) {
 		int n = modules_walk(&db, "/sys/bus/*/devices/*/modalias");
 		n += modules_walk(&db, "/sys/class/input/*/modalias");
-		total += n;
 		if (n == 0)
 			break;
 	}
+	total = db.loaded;
 	moddb_free(&db);
 	return total;
 }
