@@ -447,14 +447,17 @@ static void easy_setup(struct registry_client *c, CURL *e, const char *url, bool
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
 	errbuf[0] = 0;
 	if (c->o->cert_file) {
+		/* The bundle replaces the default file; the system's hashed
+		 * directory stays trusted too. */
 		curl_easy_setopt(e, CURLOPT_CAINFO, c->o->cert_file);
+		if (access("/etc/ssl/certs", R_OK) == 0)
+			curl_easy_setopt(e, CURLOPT_CAPATH, "/etc/ssl/certs");
 	}
 	if (insecure) {
 		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
-	if (kiln_log_level >= 3)
-		curl_easy_setopt(e, CURLOPT_VERBOSE, 0L); /* never: it would print Authorization */
+	/* Never CURLOPT_VERBOSE, at any -v: it would print Authorization. */
 }
 
 static int64_t now_ms(void)

@@ -49,7 +49,7 @@ struct registry_mirror {
 struct registry_options {
 	char *os;	 /* platform wanted from an index; NULL = "linux" */
 	char *arch;	 /* "amd64", "arm64", "arm/v7", "arm64/v8"; NULL = the host's */
-	char *cert_file; /* CA bundle (PEM) trusted in addition to nothing else; NULL = system */
+	char *cert_file; /* CA bundle (PEM) trusted besides the system's CAs */
 	char **insecure; /* HOST[:PORT] names allowed plain HTTP / unverified TLS */
 	size_t ninsecure;
 	struct registry_mirror *mirrors;
