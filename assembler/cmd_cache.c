@@ -38,6 +38,9 @@ static const char usage[] =
     "                            import an OCI layout directory, an OCI layout tar or a\n"
     "                            `docker save` archive (- reads a tar from stdin);\n"
     "                            --name names a single image\n"
+    "  inspect NAME [--arch ARCH]\n"
+    "                            print the resolved image as JSON: root, platform\n"
+    "                            manifest, config, layers, labels\n"
     "  export NAME -o FILE [--format oci|docker] [--arch ARCH]\n"
     "                            write an OCI layout tar (default) or a `docker save`\n"
     "                            archive of one platform; -o - writes to stdout\n"
@@ -323,6 +326,57 @@ static int cache_export(struct store *s, const struct cache_opts *o, int argc, c
 	return 0;
 }
 
+static json_t *descriptor_json(const char *digest, const char *media_type, int64_t size)
+{
+	return json_pack("{s:s, s:s?, s:I}", "digest", digest, "mediaType", media_type, "size",
+			 (json_int_t)size);
+}
+
+static int cache_inspect(struct store *s, const struct cache_opts *o, int argc, char **argv)
+{
+	if (argc != 1) {
+		fprintf(stderr,
+			"kiln: cache inspect: usage: kiln cache inspect NAME [--arch ARCH]\n");
+		return 2;
+	}
+	cleanup_error struct kiln_error *err = NULL;
+	cleanup_image struct image *img = image_load(s, argv[0], o->arch, &err);
+	if (img == NULL)
+		return cli_fail(&err);
+	cleanup_json json_t *out = json_object();
+	json_object_set_new(out, "name", json_string(img->name));
+	json_object_set_new(
+	    out, "root", descriptor_json(img->root_digest, img->root_media_type, img->root_size));
+	json_object_set_new(
+	    out, "manifest",
+	    descriptor_json(img->manifest_digest, img->manifest_media_type, img->manifest_size));
+	json_object_set_new(
+	    out, "config",
+	    descriptor_json(img->config_digest,
+			    json_string_value(json_object_get(
+				json_object_get(img->manifest, "config"), "mediaType")),
+			    store_blob_size(s, img->config_digest)));
+	cleanup_free char *platform =
+	    xasprintf("%s/%s%s%s", img->os ? img->os : "linux",
+		      img->architecture ? img->architecture : "unknown", img->variant ? "/" : "",
+		      img->variant ? img->variant : "");
+	json_object_set_new(out, "platform", json_string(platform));
+	json_t *layers = json_array();
+	for (size_t i = 0; i < img->nlayers; i++)
+		json_array_append_new(layers, descriptor_json(img->layers[i].digest,
+							      img->layers[i].media_type,
+							      img->layers[i].size));
+	json_object_set_new(out, "layers", layers);
+	json_t *labels = json_object_get(json_object_get(img->config, "config"), "Labels");
+	json_object_set(out, "labels", json_is_object(labels) ? labels : json_object());
+	char *text = json_dumps(out, JSON_INDENT(2) | JSON_SORT_KEYS);
+	if (text == NULL)
+		oom();
+	puts(text);
+	free(text);
+	return 0;
+}
+
 int cmd_cache(int argc, char **argv);
 int cmd_cache(int argc, char **argv)
 {
@@ -389,7 +443,8 @@ int cmd_cache(int argc, char **argv)
 	const char *sub = argv[optind];
 	int nargs = argc - optind - 1;
 	char **args = argv + optind + 1;
-	static const char *const subs[] = {"ls", "rm", "clean", "verify", "import", "export"};
+	static const char *const subs[] = {"ls",     "rm",     "clean",	 "verify",
+					   "import", "export", "inspect"};
 	bool known = false;
 	for (size_t i = 0; i < ARRAY_SIZE(subs); i++)
 		known |= strcmp(sub, subs[i]) == 0;
@@ -416,5 +471,7 @@ int cmd_cache(int argc, char **argv)
 		return cache_verify(s, &o);
 	if (strcmp(sub, "import") == 0)
 		return cache_import(s, &o, nargs, args);
+	if (strcmp(sub, "inspect") == 0)
+		return cache_inspect(s, &o, nargs, args);
 	return cache_export(s, &o, nargs, args);
 }

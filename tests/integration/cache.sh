@@ -63,6 +63,13 @@ ok "import an OCI layout tar with --name" "$KILN" cache import --name 127.0.0.1:
 "$KILN" cache ls >"$T/ls" 2>&1
 ok "named as given" grep -q "^127.0.0.1:5000/kiln/two:oa  *$(digest_of "$L" two) " "$T/ls"
 
+# inspect: the platform choice and the label, as JSON.
+"$KILN" cache inspect multi --arch arm64 >"$T/inspect.json"
+ok "inspect chooses the arm64 manifest of the index" test "$(python3 -c 'import json,sys;j=json.load(open(sys.argv[1]));print(j["manifest"]["digest"], j["root"]["digest"], j["platform"], len(j["layers"]))' "$T/inspect.json")" = "$(digest_of "$L" two-arm64) $(digest_of "$L" multi) linux/arm64 2"
+ok "inspect shows the org.mobyproject.config label" grep -q 'org.mobyproject.config' "$T/inspect.json"
+ok "inspect of a platform the index lacks fails" bash -c "! '$KILN' cache inspect multi --arch s390x 2>'$T/err'"
+ok "… saying which platforms there are" grep -q 'no linux/s390x image (it has linux/amd64, linux/arm64/v8)' "$T/err"
+
 # Export: skopeo and umoci read what kiln writes.
 ok "export OCI tar" "$KILN" cache export multi -o "$T/multi.tar"
 ok "skopeo copies the exported OCI tar (all platforms)" sk copy -q --all "oci-archive:$T/multi.tar" "oci:$T/back:m"
