@@ -178,8 +178,13 @@ static int push_blob(struct push *p, const char *digest, struct kiln_error **err
 		bool retryable = false;
 		if (blob_upload_once(p, digest, fd, (uint64_t)sb.st_size, &retryable, err) == 0)
 			return 0;
-		if (!retryable || attempt >= o->max_attempts)
+		if (!retryable || attempt >= o->max_attempts) {
+			if (attempt > 1) {
+				cleanup_free char *msg = xstrdup((*err)->msg);
+				kiln_error_make(err, 0, "%s (after %d attempts)", msg, attempt);
+			}
 			return kiln_error_wrap(err, "blob %s", digest);
+		}
 		log_verbose("blob %s: %s; uploading again", digest, (*err)->msg);
 		kiln_error_release(err);
 		long d = o->retry_base_ms << (attempt - 1 > 5 ? 5 : attempt - 1);

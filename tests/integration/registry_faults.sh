@@ -100,6 +100,26 @@ fault pad -1 /manifests/ 5000000
 out=$("$KILN" pull --cache "$T/c$n" $P/kiln/plain:1 2>&1)
 fault none 0
 ok "a manifest over 4 MiB is refused in one line" bash -c '[ "$(wc -l <<<"$1")" = 1 ] && grep -q "manifest 1: larger than 4194304 bytes" <<<"$1"' _ "$out"
+# Pushes through the proxy: failed upload steps start the blob over.
+n=$((n + 1))
+"$KILN" -q pull --cache "$T/src" $P/kiln/plain:1 || fail "pull for push"
+fault 500 2 /blobs/uploads/
+out=$("$KILN" -v push --cache "$T/src" $P/kiln/plain:1 $P/pushed/plain:$n 2>&1)
+rc=$?
+ok "push survives 500s on uploads (faults injected: $(injected))" test $rc = 0
+fault reset 2 /blobs/uploads/
+out=$("$KILN" push --no-mount --chunk-size 300k --cache "$T/src" $P/kiln/plain:1 $P/chunked/plain:$n 2>&1)
+rc=$?
+ok "chunked push survives resets on PATCH/PUT (faults injected: $(injected))" test $rc = 0
+fault none 0
+ok "… and the registry serves the same manifest" test "$(curl -sfI -H 'Accept: application/vnd.oci.image.manifest.v1+json' http://$REG/v2/chunked/plain/manifests/$n | tr -d '\r' | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: //p')" = \
+	"$(jq -r '.manifests[0].digest' "$T/src/index.json")"
+fault 500 -1 /blobs/uploads/
+out=$("$KILN" push --no-mount --cache "$T/src" $P/kiln/plain:1 $P/broken/plain:1 2>&1)
+rc=$?
+fault none 0
+ok "push against uploads that always fail: one line" bash -c '[ $1 != 0 ] && [ "$(wc -l <<<"$2")" = 1 ] && grep -q "HTTP 500.*(after 6 attempts)" <<<"$2"' _ $rc "$out"
+diag "$out"
 dg=$(curl -sfI -H 'Accept: application/vnd.oci.image.manifest.v1+json' http://$REG/v2/kiln/plain/manifests/1 | tr -d '\r' | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: //p')
 n=$((n + 1))
 fault corrupt -1 /manifests/
