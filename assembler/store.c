@@ -137,10 +137,11 @@ struct store *store_open(const char *dir, struct kiln_error **err)
 		kiln_error_make(err, errno, "open `%s`", blobs);
 		goto fail;
 	}
-	if (store_init_layout(s, err) < 0)
-		goto fail;
+	/* Lock order is always .users.lock, then .lock (as in store_gc). */
 	s->users_fd = store_lock(s, ".users.lock", LOCK_SH, err);
 	if (s->users_fd < 0)
+		goto fail;
+	if (store_init_layout(s, err) < 0)
 		goto fail;
 	/* KILN_STORE_NO_TMPFILE forces the named-temp-file path (tests). */
 	s->tmpfile_ok =
