@@ -7,9 +7,9 @@
 #include "init.h"
 
 #define SVC_CONTAINERS "/containerd.services.containers.v1.Containers/"
-#define SVC_TASKS "/containerd.services.tasks.v1.Tasks/"
-#define SPEC_TYPE_URL "types.containerd.io/opencontainers/runtime-spec/1/Spec"
-#define RUNTIME_NAME "io.containerd.runc.v2"
+#define SVC_TASKS      "/containerd.services.tasks.v1.Tasks/"
+#define SPEC_TYPE_URL  "types.containerd.io/opencontainers/runtime-spec/1/Spec"
+#define RUNTIME_NAME   "io.containerd.runc.v2"
 
 /* Calls METHOD and returns the response in *RESP (heap, caller frees). */
 static int ctrd_call(struct grpc_conn *c, const char *ns, const char *method,
@@ -250,8 +250,8 @@ void task_info_release(struct task_info *t)
 
 const char *task_status_name(int status)
 {
-	static const char *const names[] = {"unknown", "created", "running", "stopped", "paused",
-					    "pausing"};
+	static const char *const names[] = {"unknown", "created", "running",
+					    "stopped", "paused",  "pausing"};
 	return status >= 0 && status < 6 ? names[status] : "unknown";
 }
 
@@ -259,8 +259,8 @@ int ctrd_subscribe_exits(struct grpc_conn *c, struct kiln_error **err)
 {
 	cleanup_pb_buf struct pb_buf req = {0};
 	pb_put_string(&req, 1, "topic==\"/tasks/exit\"");
-	if (grpc_stream_open(c, NULL, "/containerd.services.events.v1.Events/Subscribe", &req, err) <
-	    0)
+	if (grpc_stream_open(c, NULL, "/containerd.services.events.v1.Events/Subscribe", &req,
+			     err) < 0)
 		return kiln_error_wrap(err, "subscribe to task exits");
 	return 0;
 }

@@ -25,7 +25,7 @@ enum {
 };
 enum { F_END_STREAM = 0x1, F_ACK = 0x1, F_END_HEADERS = 0x4, F_PADDED = 0x8, F_PRIORITY = 0x20 };
 
-#define H2_MAX_FRAME 16384
+#define H2_MAX_FRAME	16384
 #define H2_MAX_RESPONSE (64u << 20)
 #define HPACK_TABLE_MAX 4096
 
@@ -48,45 +48,84 @@ struct grpc_conn {
 
 /* RFC 7541 Appendix A. */
 static const char *const hpack_static[61][2] = {
-	{":authority", ""}, {":method", "GET"}, {":method", "POST"}, {":path", "/"},
-	{":path", "/index.html"}, {":scheme", "http"}, {":scheme", "https"}, {":status", "200"},
-	{":status", "204"}, {":status", "206"}, {":status", "304"}, {":status", "400"},
-	{":status", "404"}, {":status", "500"}, {"accept-charset", ""},
-	{"accept-encoding", "gzip, deflate"}, {"accept-language", ""}, {"accept-ranges", ""},
-	{"accept", ""}, {"access-control-allow-origin", ""}, {"age", ""}, {"allow", ""},
-	{"authorization", ""}, {"cache-control", ""}, {"content-disposition", ""},
-	{"content-encoding", ""}, {"content-language", ""}, {"content-length", ""},
-	{"content-location", ""}, {"content-range", ""}, {"content-type", ""}, {"cookie", ""},
-	{"date", ""}, {"etag", ""}, {"expect", ""}, {"expires", ""}, {"from", ""}, {"host", ""},
-	{"if-match", ""}, {"if-modified-since", ""}, {"if-none-match", ""}, {"if-range", ""},
-	{"if-unmodified-since", ""}, {"last-modified", ""}, {"link", ""}, {"location", ""},
-	{"max-forwards", ""}, {"proxy-authenticate", ""}, {"proxy-authorization", ""},
-	{"range", ""}, {"referer", ""}, {"refresh", ""}, {"retry-after", ""}, {"server", ""},
-	{"set-cookie", ""}, {"strict-transport-security", ""}, {"transfer-encoding", ""},
-	{"user-agent", ""}, {"vary", ""}, {"via", ""}, {"www-authenticate", ""},
+    {":authority", ""},
+    {":method", "GET"},
+    {":method", "POST"},
+    {":path", "/"},
+    {":path", "/index.html"},
+    {":scheme", "http"},
+    {":scheme", "https"},
+    {":status", "200"},
+    {":status", "204"},
+    {":status", "206"},
+    {":status", "304"},
+    {":status", "400"},
+    {":status", "404"},
+    {":status", "500"},
+    {"accept-charset", ""},
+    {"accept-encoding", "gzip, deflate"},
+    {"accept-language", ""},
+    {"accept-ranges", ""},
+    {"accept", ""},
+    {"access-control-allow-origin", ""},
+    {"age", ""},
+    {"allow", ""},
+    {"authorization", ""},
+    {"cache-control", ""},
+    {"content-disposition", ""},
+    {"content-encoding", ""},
+    {"content-language", ""},
+    {"content-length", ""},
+    {"content-location", ""},
+    {"content-range", ""},
+    {"content-type", ""},
+    {"cookie", ""},
+    {"date", ""},
+    {"etag", ""},
+    {"expect", ""},
+    {"expires", ""},
+    {"from", ""},
+    {"host", ""},
+    {"if-match", ""},
+    {"if-modified-since", ""},
+    {"if-none-match", ""},
+    {"if-range", ""},
+    {"if-unmodified-since", ""},
+    {"last-modified", ""},
+    {"link", ""},
+    {"location", ""},
+    {"max-forwards", ""},
+    {"proxy-authenticate", ""},
+    {"proxy-authorization", ""},
+    {"range", ""},
+    {"referer", ""},
+    {"refresh", ""},
+    {"retry-after", ""},
+    {"server", ""},
+    {"set-cookie", ""},
+    {"strict-transport-security", ""},
+    {"transfer-encoding", ""},
+    {"user-agent", ""},
+    {"vary", ""},
+    {"via", ""},
+    {"www-authenticate", ""},
 };
 
 /* RFC 7541 Appendix B: the code length of each symbol (256 = EOS).  The code
  * is canonical (codes of one length are consecutive in symbol order, shorter
  * lengths first), so the lengths determine the codes. */
 static const uint8_t huffman_len[257] = {
-	13, 23, 28, 28, 28, 28, 28, 28, 28, 24, 30, 28, 28, 30, 28, 28,
-	28, 28, 28, 28, 28, 28, 30, 28, 28, 28, 28, 28, 28, 28, 28, 28,
-	6,  10, 10, 12, 13, 6,  8,  11, 10, 10, 8,  11, 8,  6,  6,  6,
-	5,  5,  5,  6,  6,  6,  6,  6,  6,  6,  7,  8,  15, 6,  12, 10,
-	13, 6,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,
-	7,  7,  7,  7,  7,  7,  7,  7,  8,  7,  8,  13, 19, 13, 14, 6,
-	15, 5,  6,  5,  6,  5,  6,  6,  6,  5,  7,  7,  6,  6,  6,  5,
-	6,  7,  6,  5,  5,  6,  7,  7,  7,  7,  7,  15, 11, 14, 13, 28,
-	20, 22, 20, 20, 22, 22, 22, 23, 22, 23, 23, 23, 23, 23, 24, 23,
-	24, 24, 22, 23, 24, 23, 23, 23, 23, 21, 22, 23, 22, 23, 23, 24,
-	22, 21, 20, 22, 22, 23, 23, 21, 23, 22, 22, 24, 21, 22, 23, 23,
-	21, 21, 22, 21, 23, 22, 23, 23, 20, 22, 22, 22, 23, 22, 22, 23,
-	26, 26, 20, 19, 22, 23, 22, 25, 26, 26, 26, 27, 27, 26, 24, 25,
-	19, 21, 26, 27, 27, 26, 27, 24, 21, 21, 26, 26, 28, 27, 27, 27,
-	20, 24, 20, 21, 22, 21, 21, 23, 22, 22, 25, 25, 24, 24, 26, 23,
-	26, 27, 26, 26, 27, 27, 27, 27, 27, 28, 27, 27, 27, 27, 27, 26,
-	30,
+    13, 23, 28, 28, 28, 28, 28, 28, 28, 24, 30, 28, 28, 30, 28, 28, 28, 28, 28, 28, 28, 28, 30, 28,
+    28, 28, 28, 28, 28, 28, 28, 28, 6,	10, 10, 12, 13, 6,  8,	11, 10, 10, 8,	11, 8,	6,  6,	6,
+    5,	5,  5,	6,  6,	6,  6,	6,  6,	6,  7,	8,  15, 6,  12, 10, 13, 6,  7,	7,  7,	7,  7,	7,
+    7,	7,  7,	7,  7,	7,  7,	7,  7,	7,  7,	7,  7,	7,  7,	7,  8,	7,  8,	13, 19, 13, 14, 6,
+    15, 5,  6,	5,  6,	5,  6,	6,  6,	5,  7,	7,  6,	6,  6,	5,  6,	7,  6,	5,  5,	6,  7,	7,
+    7,	7,  7,	15, 11, 14, 13, 28, 20, 22, 20, 20, 22, 22, 22, 23, 22, 23, 23, 23, 23, 23, 24, 23,
+    24, 24, 22, 23, 24, 23, 23, 23, 23, 21, 22, 23, 22, 23, 23, 24, 22, 21, 20, 22, 22, 23, 23, 21,
+    23, 22, 22, 24, 21, 22, 23, 23, 21, 21, 22, 21, 23, 22, 23, 23, 20, 22, 22, 22, 23, 22, 22, 23,
+    26, 26, 20, 19, 22, 23, 22, 25, 26, 26, 26, 27, 27, 26, 24, 25, 19, 21, 26, 27, 27, 26, 27, 24,
+    21, 21, 26, 26, 28, 27, 27, 27, 20, 24, 20, 21, 22, 21, 21, 23, 22, 22, 25, 25, 24, 24, 26, 23,
+    26, 27, 26, 26, 27, 27, 27, 27, 27, 28, 27, 27, 27, 27, 27, 26, 30,
 };
 
 char *hpack_huffman_decode(const uint8_t *in, size_t len)
@@ -120,7 +159,8 @@ char *hpack_huffman_decode(const uint8_t *in, size_t len)
 			if (curlen > 30)
 				goto bad;
 			if (cur - first_code[curlen] < count[curlen]) {
-				uint16_t sym = sorted[first_index[curlen] + (cur - first_code[curlen])];
+				uint16_t sym =
+				    sorted[first_index[curlen] + (cur - first_code[curlen])];
 				if (sym == 256)
 					goto bad; /* EOS must not appear */
 				out[o++] = (char)sym;
@@ -149,9 +189,9 @@ static int h2_write(struct grpc_conn *c, const void *buf, size_t len, struct kil
 static int h2_frame(struct grpc_conn *c, int type, int flags, uint32_t stream, const void *payload,
 		    size_t len, struct kiln_error **err)
 {
-	uint8_t hdr[9] = {(uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len, (uint8_t)type,
-			  (uint8_t)flags, (uint8_t)(stream >> 24), (uint8_t)(stream >> 16),
-			  (uint8_t)(stream >> 8), (uint8_t)stream};
+	uint8_t hdr[9] = {(uint8_t)(len >> 16),	   (uint8_t)(len >> 8),	   (uint8_t)len,
+			  (uint8_t)type,	   (uint8_t)flags,	   (uint8_t)(stream >> 24),
+			  (uint8_t)(stream >> 16), (uint8_t)(stream >> 8), (uint8_t)stream};
 	/* One write per frame keeps the peer from seeing a header without its payload
 	 * for long; small frames are copied together. */
 	if (len <= 4096) {
@@ -197,7 +237,8 @@ static int h2_read_frame(struct grpc_conn *c, int *type, int *flags, uint32_t *s
 		   hdr[8]) &
 		  0x7fffffff;
 	if (*len > H2_MAX_FRAME)
-		return kiln_error_make(err, 0, "HTTP/2 frame of %zu bytes exceeds the maximum", *len);
+		return kiln_error_make(err, 0, "HTTP/2 frame of %zu bytes exceeds the maximum",
+				       *len);
 	*payload = xmalloc(*len + 1);
 	if (h2_read_full(c, *payload, *len, err) < 0) {
 		free(*payload);
@@ -372,7 +413,8 @@ static int hpack_decode(struct grpc_conn *c, const uint8_t *p, size_t len, struc
 		uint64_t index;
 		if (b & 0x80) {
 			const char *name, *value;
-			if (hpack_int(&p, end, 7, &index) < 0 || hpack_lookup(c, index, &name, &value) < 0)
+			if (hpack_int(&p, end, 7, &index) < 0 ||
+			    hpack_lookup(c, index, &name, &value) < 0)
 				return kiln_error_make(err, 0, "HPACK: bad indexed field");
 			grpc_result_header(r, name, value);
 			continue;
@@ -502,8 +544,9 @@ int grpc_call(struct grpc_conn *c, const char *namespace, const char *method,
 			goto out;
 		}
 		if (in_headers && type != H2_CONTINUATION) {
-			rc = kiln_error_make(err, 0, "gRPC %s: HTTP/2 protocol error (expected CONTINUATION)",
-					     method);
+			rc = kiln_error_make(
+			    err, 0, "gRPC %s: HTTP/2 protocol error (expected CONTINUATION)",
+			    method);
 			goto out;
 		}
 		const uint8_t *p = pl;
@@ -518,7 +561,8 @@ int grpc_call(struct grpc_conn *c, const char *namespace, const char *method,
 		}
 		switch (type) {
 		case H2_SETTINGS:
-			if (!(flags & F_ACK) && h2_frame(c, H2_SETTINGS, F_ACK, 0, NULL, 0, err) < 0) {
+			if (!(flags & F_ACK) &&
+			    h2_frame(c, H2_SETTINGS, F_ACK, 0, NULL, 0, err) < 0) {
 				rc = kiln_error_wrap(err, "gRPC %s", method);
 				goto out;
 			}
@@ -533,17 +577,18 @@ int grpc_call(struct grpc_conn *c, const char *namespace, const char *method,
 			uint32_t code = len >= 8 ? ((uint32_t)pl[4] << 24 | (uint32_t)pl[5] << 16 |
 						    (uint32_t)pl[6] << 8 | pl[7])
 						 : 0;
-			rc = kiln_error_make(err, 0, "gRPC %s: containerd sent GOAWAY (code %u)", method,
-					     code);
+			rc = kiln_error_make(err, 0, "gRPC %s: containerd sent GOAWAY (code %u)",
+					     method, code);
 			goto out;
 		}
 		case H2_RST_STREAM:
 			if (stream == sid) {
-				uint32_t code = len >= 4 ? ((uint32_t)pl[0] << 24 | (uint32_t)pl[1] << 16 |
-							    (uint32_t)pl[2] << 8 | pl[3])
-							 : 0;
-				rc = kiln_error_make(err, 0, "gRPC %s: stream reset (code %u)", method,
-						     code);
+				uint32_t code =
+				    len >= 4 ? ((uint32_t)pl[0] << 24 | (uint32_t)pl[1] << 16 |
+						(uint32_t)pl[2] << 8 | pl[3])
+					     : 0;
+				rc = kiln_error_make(err, 0, "gRPC %s: stream reset (code %u)",
+						     method, code);
 				goto out;
 			}
 			break;
@@ -565,7 +610,8 @@ int grpc_call(struct grpc_conn *c, const char *namespace, const char *method,
 			if (type == H2_HEADERS) {
 				if (flags & F_PRIORITY) {
 					if (n < 5) {
-						rc = kiln_error_make(err, 0, "gRPC %s: bad HEADERS", method);
+						rc = kiln_error_make(err, 0, "gRPC %s: bad HEADERS",
+								     method);
 						goto out;
 					}
 					p += 5;
@@ -579,10 +625,11 @@ int grpc_call(struct grpc_conn *c, const char *namespace, const char *method,
 			block_len += n;
 			in_headers = !(flags & F_END_HEADERS);
 			if (!in_headers) {
-				/* Decoded whatever the stream: the dynamic table is per connection. */
+				/* Decoded whatever the stream: the dynamic table is per connection.
+				 */
 				struct grpc_result other = {0, -1, NULL};
-				if (hpack_decode(c, block, block_len, stream == sid ? &r : &other, err) <
-				    0) {
+				if (hpack_decode(c, block, block_len, stream == sid ? &r : &other,
+						 err) < 0) {
 					free(other.grpc_message);
 					rc = kiln_error_wrap(err, "gRPC %s", method);
 					goto out;
@@ -647,8 +694,7 @@ int grpc_conn_fd(const struct grpc_conn *c)
 	return c->fd;
 }
 
-int grpc_stream_pump(struct grpc_conn *c, grpc_message_fn fn, void *opaque,
-		     struct kiln_error **err)
+int grpc_stream_pump(struct grpc_conn *c, grpc_message_fn fn, void *opaque, struct kiln_error **err)
 {
 	int type, flags;
 	uint32_t stream;
@@ -682,7 +728,8 @@ int grpc_stream_pump(struct grpc_conn *c, grpc_message_fn fn, void *opaque,
 	case H2_HEADERS:
 	case H2_CONTINUATION: {
 		if (!(flags & F_END_HEADERS))
-			return kiln_error_make(err, 0, "HTTP/2: CONTINUATION not supported on streams");
+			return kiln_error_make(err, 0,
+					       "HTTP/2: CONTINUATION not supported on streams");
 		if (type == H2_HEADERS && (flags & F_PRIORITY)) {
 			if (n < 5)
 				return kiln_error_make(err, 0, "HTTP/2: bad HEADERS");
@@ -692,8 +739,8 @@ int grpc_stream_pump(struct grpc_conn *c, grpc_message_fn fn, void *opaque,
 		struct grpc_result r = {0, -1, NULL};
 		int rc = hpack_decode(c, p, n, &r, err);
 		if (rc == 0 && stream == c->stream && (flags & F_END_STREAM))
-			rc = kiln_error_make(err, 0, "stream ended (grpc-status %d%s%s)", r.grpc_status,
-					     r.grpc_message ? ": " : "",
+			rc = kiln_error_make(err, 0, "stream ended (grpc-status %d%s%s)",
+					     r.grpc_status, r.grpc_message ? ": " : "",
 					     r.grpc_message ? r.grpc_message : "");
 		free(r.grpc_message);
 		return rc;

@@ -37,13 +37,13 @@ enum json_type { JSON_NULL, JSON_BOOL, JSON_NUMBER, JSON_STRING, JSON_ARRAY, JSO
 
 struct json {
 	enum json_type type;
-	const char *raw;     /* this value's text in the source (not NUL-terminated) */
+	const char *raw; /* this value's text in the source (not NUL-terminated) */
 	size_t raw_len;
-	char *str;           /* JSON_STRING: decoded, NUL-terminated, owned */
-	bool boolean;        /* JSON_BOOL */
-	double number;       /* JSON_NUMBER */
-	size_t count;        /* JSON_ARRAY/OBJECT: number of items */
-	char **keys;         /* JSON_OBJECT: decoded keys, owned */
+	char *str;	     /* JSON_STRING: decoded, NUL-terminated, owned */
+	bool boolean;	     /* JSON_BOOL */
+	double number;	     /* JSON_NUMBER */
+	size_t count;	     /* JSON_ARRAY/OBJECT: number of items */
+	char **keys;	     /* JSON_OBJECT: decoded keys, owned */
 	struct json **items; /* JSON_ARRAY/OBJECT: values, owned */
 };
 
@@ -69,8 +69,8 @@ struct pb_buf {
 void pb_put_varint(struct pb_buf *b, uint64_t v);
 void pb_put_bytes(struct pb_buf *b, int field, const void *data, size_t len);
 void pb_put_string(struct pb_buf *b, int field, const char *s); /* skipped when NULL or "" */
-void pb_put_uint(struct pb_buf *b, int field, uint64_t v);      /* skipped when 0 */
-void pb_put_bool(struct pb_buf *b, int field, bool v);          /* skipped when false */
+void pb_put_uint(struct pb_buf *b, int field, uint64_t v);	/* skipped when 0 */
+void pb_put_bool(struct pb_buf *b, int field, bool v);		/* skipped when false */
 /* Appends field FIELD holding the whole of SUB (an embedded message). */
 void pb_put_message(struct pb_buf *b, int field, const struct pb_buf *sub);
 void pb_buf_release(struct pb_buf *b);
@@ -82,10 +82,10 @@ struct pb_reader {
 };
 struct pb_field {
 	int number;
-	int wire;          /* 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32 */
-	uint64_t varint;   /* wire 0, 1, 5 */
+	int wire;	     /* 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32 */
+	uint64_t varint;     /* wire 0, 1, 5 */
 	const uint8_t *data; /* wire 2 */
-	size_t len;          /* wire 2 */
+	size_t len;	     /* wire 2 */
 };
 /* 1 and *F filled when a field was read, 0 at the end, -1 on malformed input. */
 int pb_next(struct pb_reader *r, struct pb_field *f, struct kiln_error **err);
@@ -125,13 +125,13 @@ char *hpack_huffman_decode(const uint8_t *in, size_t len);
 
 /* ---- containerd.c: the containerd API calls a service manager needs ---- */
 
-#define GRPC_NOT_FOUND 5
+#define GRPC_NOT_FOUND	    5
 #define GRPC_ALREADY_EXISTS 6
 
 enum task_status { TASK_UNKNOWN, TASK_CREATED, TASK_RUNNING, TASK_STOPPED, TASK_PAUSED };
 
 struct task_info {
-	char *id;  /* container id, owned */
+	char *id; /* container id, owned */
 	uint32_t pid;
 	int status; /* enum task_status */
 	uint32_t exit_status;
@@ -182,7 +182,7 @@ struct runtime_iface {
 struct runtime_config {
 	struct runtime_mount *mounts;
 	size_t nmounts;
-	char **mkdir;   /* NULL-terminated */
+	char **mkdir;	/* NULL-terminated */
 	char **cgroups; /* NULL-terminated */
 	struct runtime_iface *ifaces;
 	size_t nifaces;
@@ -246,8 +246,10 @@ struct service_opts {
 	const char *namespace; /* default services.linuxkit */
 };
 #define SERVICE_OPTS_DEFAULT                                                                       \
-	{ "/run/containerd/containerd.sock", "/containers/services", "/var/log",                 \
-	  "services.linuxkit" }
+	{                                                                                          \
+		"/run/containerd/containerd.sock", "/containers/services", "/var/log",             \
+		    "services.linuxkit"                                                            \
+	}
 
 /* Starts service NAME from OPTS->dir/NAME: prepares its filesystem, creates the
  * container (config.json with root.path made absolute) and its task, runs

@@ -24,8 +24,8 @@ static void log_v(const char *prefix, const char *fmt, va_list ap)
 	char msg[1024];
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	char line[1200];
-	int n = snprintf(line, sizeof line, "[%12.6f] kiln-init: %s%s\n", init_uptime(), prefix,
-			 msg);
+	int n =
+	    snprintf(line, sizeof line, "[%12.6f] kiln-init: %s%s\n", init_uptime(), prefix, msg);
 	if (n > (int)sizeof line)
 		n = sizeof line;
 	if (n > 0 && write(init_log_fd, line, (size_t)n) < 0) {

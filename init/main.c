@@ -27,10 +27,10 @@
 
 #include "init.h"
 
-#define RUNC "/usr/bin/runc"
-#define CONTAINERD "/usr/bin/containerd"
+#define RUNC		"/usr/bin/runc"
+#define CONTAINERD	"/usr/bin/containerd"
 #define CONTAINERD_SOCK "/run/containerd/containerd.sock"
-#define MAX_INPUTS 16
+#define MAX_INPUTS	16
 
 static const char *const input_dir = "/dev/input";
 
@@ -84,7 +84,8 @@ static void open_power_buttons(struct pid1 *p)
 		if (fd < 0)
 			continue;
 		unsigned long keys[KEY_MAX / (8 * sizeof(long)) + 1] = {0};
-		if (ioctl(fd, EVIOCGBIT(EV_KEY, sizeof keys), keys) >= 0 && has_bit(keys, KEY_POWER)) {
+		if (ioctl(fd, EVIOCGBIT(EV_KEY, sizeof keys), keys) >= 0 &&
+		    has_bit(keys, KEY_POWER)) {
 			char name[128] = "";
 			ioctl(fd, EVIOCGNAME(sizeof name - 1), name);
 			init_log("power button: %s (%s)", path, name);
@@ -103,7 +104,8 @@ static void reap(struct pid1 *p)
 		if (pid <= 0)
 			return;
 		if (pid == p->containerd) {
-			init_log("warning: containerd exited (status %#x); services are gone", status);
+			init_log("warning: containerd exited (status %#x); services are gone",
+				 status);
 			p->containerd = 0;
 		}
 	}
@@ -116,7 +118,8 @@ static pid_t start_containerd(void)
 		return 0;
 	unlink(CONTAINERD_SOCK);
 	mkdir_p("/var/log", 0755, NULL);
-	int out = open("/var/log/containerd.out.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	int out =
+	    open("/var/log/containerd.out.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	int errf = open("/var/log/containerd.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	char *argv[] = {CONTAINERD, NULL};
 	struct kiln_error *err = NULL;
@@ -241,9 +244,13 @@ __attribute__((noreturn)) static void shutdown_system(struct pid1 *p, enum shutd
 	sync();
 	unmount_all();
 	sync();
-	init_log("%s", kind == SHUT_REBOOT ? "rebooting" : kind == SHUT_HALT ? "halted" : "power off");
+	init_log("%s", kind == SHUT_REBOOT ? "rebooting"
+		       : kind == SHUT_HALT ? "halted"
+					   : "power off");
 	(void)p;
-	reboot(kind == SHUT_REBOOT ? RB_AUTOBOOT : kind == SHUT_HALT ? RB_HALT_SYSTEM : RB_POWER_OFF);
+	reboot(kind == SHUT_REBOOT ? RB_AUTOBOOT
+	       : kind == SHUT_HALT ? RB_HALT_SYSTEM
+				   : RB_POWER_OFF);
 	for (;;)
 		pause();
 }
@@ -257,7 +264,7 @@ static void pid1_loop(struct pid1 *p)
 			fds[1 + i] = (struct pollfd){.fd = p->inputs[i], .events = POLLIN};
 		int evi = 1 + p->ninputs;
 		fds[evi] = (struct pollfd){.fd = p->events ? grpc_conn_fd(p->events) : -1,
-					  .events = POLLIN};
+					   .events = POLLIN};
 		if (poll(fds, (nfds_t)(evi + 1), -1) < 0)
 			continue;
 		if (p->events && (fds[evi].revents & (POLLIN | POLLHUP | POLLERR))) {
@@ -453,7 +460,9 @@ int main(int argc, char **argv)
 	}
 	if (argc >= 2 && (strcmp(argv[1], "poweroff") == 0 || strcmp(argv[1], "reboot") == 0 ||
 			  strcmp(argv[1], "halt") == 0))
-		return signal_init(argv[1][0] == 'p' ? SIGUSR2 : argv[1][0] == 'r' ? SIGTERM : SIGUSR1);
+		return signal_init(argv[1][0] == 'p'   ? SIGUSR2
+				   : argv[1][0] == 'r' ? SIGTERM
+						       : SIGUSR1);
 	fprintf(stderr, "Usage: init (as PID 1)\n"
 			"       init onboot DIR LOGDIR [RUNC]\n"
 			"       init service …   (= kiln-service)\n"

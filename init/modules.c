@@ -17,8 +17,8 @@
 #include "init.h"
 
 struct mod {
-	char *name; /* normalised: '-' → '_' */
-	char *path; /* relative to the modules directory */
+	char *name;  /* normalised: '-' → '_' */
+	char *path;  /* relative to the modules directory */
 	char **deps; /* names, NULL-terminated */
 	bool loaded, failed;
 };
@@ -174,8 +174,8 @@ static int moddb_load_module(struct moddb *db, struct mod *m, int depth, struct 
 	for (char **d = m->deps; d && *d; d++) {
 		struct mod *dm = moddb_find(db, *d);
 		if (dm == NULL)
-			return kiln_error_make(err, 0, "module %s: dependency %s not found", m->name,
-					       *d);
+			return kiln_error_make(err, 0, "module %s: dependency %s not found",
+					       m->name, *d);
 		if (moddb_load_module(db, dm, depth + 1, err) < 0)
 			return kiln_error_wrap(err, "module %s", m->name);
 	}

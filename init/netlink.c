@@ -150,8 +150,8 @@ int net_link_move_to_pid(const char *name, pid_t pid, struct kiln_error **err)
 	ifi->ifi_index = (int)idx;
 	uint32_t p = (uint32_t)pid;
 	nl_attr(&m, IFLA_NET_NS_PID, &p, sizeof p);
-	cleanup_free char *what = xasprintf("move %s to the network namespace of pid %d", name,
-					    (int)pid);
+	cleanup_free char *what =
+	    xasprintf("move %s to the network namespace of pid %d", name, (int)pid);
 	return nl_talk(&m, what, err);
 }
 

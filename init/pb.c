@@ -126,7 +126,8 @@ int pb_next(struct pb_reader *r, struct pb_field *f, struct kiln_error **err)
 	case 2: {
 		uint64_t len;
 		if (pb_get_varint(r, &len) < 0 || len > (uint64_t)(r->end - r->p))
-			return kiln_error_make(err, 0, "protobuf: truncated length-delimited field");
+			return kiln_error_make(err, 0,
+					       "protobuf: truncated length-delimited field");
 		f->data = r->p;
 		f->len = (size_t)len;
 		r->p += len;

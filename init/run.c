@@ -62,8 +62,8 @@ int wait_for(pid_t pid)
 /* ---- the onboot runner ---- */
 
 struct pump_stream {
-	int fd;         /* read end, -1 when closed */
-	int log_fd;     /* the log file */
+	int fd;		/* read end, -1 when closed */
+	int log_fd;	/* the log file */
 	char line[512]; /* a partial line for the console */
 	size_t len;
 };
@@ -80,8 +80,8 @@ struct pump {
 static void pump_console_line(struct pump *p, const char *text, size_t len)
 {
 	char buf[700];
-	int n = snprintf(buf, sizeof buf, "[%12.6f] %s: %.*s\n", init_uptime(), p->prefix,
-			 (int)len, text);
+	int n = snprintf(buf, sizeof buf, "[%12.6f] %s: %.*s\n", init_uptime(), p->prefix, (int)len,
+			 text);
 	if (n > (int)sizeof buf)
 		n = sizeof buf;
 	if (write(init_log_fd, buf, (size_t)n) < 0) {
@@ -205,8 +205,8 @@ static void runc_delete(const char *runc, const char *name)
 }
 
 /* Runs one bundle; 0 when the container ran and exited 0. */
-static int onboot_run_one(const char *dir, const char *name, const char *log_dir,
-			  const char *runc, bool to_console)
+static int onboot_run_one(const char *dir, const char *name, const char *log_dir, const char *runc,
+			  bool to_console)
 {
 	double t0 = init_uptime();
 	cleanup_free char *bundle = path_join(dir, name);
@@ -352,8 +352,8 @@ int onboot_run_dir(const char *dir, const char *log_dir, const char *runc, bool 
 			init_log("%s: starting", name);
 			if (onboot_run_one(dir, name, log_dir, runc, to_console) < 0) {
 				failed++;
-				init_log("%s: FAILED; carrying on (logs in %s/%s.log)", name, log_dir,
-					 name);
+				init_log("%s: FAILED; carrying on (logs in %s/%s.log)", name,
+					 log_dir, name);
 			}
 		}
 		free(names[i]);

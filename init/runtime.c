@@ -123,23 +123,39 @@ unsigned long runtime_mount_flags(char *const *options, char **data)
 		bool clear;
 		unsigned long flag;
 	} table[] = {
-		{"async", true, MS_SYNCHRONOUS}, {"atime", true, MS_NOATIME},
-		{"bind", false, MS_BIND},        {"defaults", false, 0},
-		{"dev", true, MS_NODEV},         {"diratime", true, MS_NODIRATIME},
-		{"dirsync", false, MS_DIRSYNC},  {"exec", true, MS_NOEXEC},
-		{"mand", false, MS_MANDLOCK},    {"noatime", false, MS_NOATIME},
-		{"nodev", false, MS_NODEV},      {"nodiratime", false, MS_NODIRATIME},
-		{"noexec", false, MS_NOEXEC},    {"nomand", true, MS_MANDLOCK},
-		{"norelatime", true, MS_RELATIME}, {"nostrictatime", true, MS_STRICTATIME},
-		{"nosuid", false, MS_NOSUID},    {"rbind", false, MS_BIND | MS_REC},
-		{"relatime", false, MS_RELATIME}, {"remount", false, MS_REMOUNT},
-		{"ro", false, MS_RDONLY},        {"rw", true, MS_RDONLY},
-		{"strictatime", false, MS_STRICTATIME}, {"suid", true, MS_NOSUID},
-		{"sync", false, MS_SYNCHRONOUS}, {"private", false, MS_PRIVATE},
-		{"rprivate", false, MS_PRIVATE | MS_REC}, {"shared", false, MS_SHARED},
-		{"rshared", false, MS_SHARED | MS_REC}, {"slave", false, MS_SLAVE},
-		{"rslave", false, MS_SLAVE | MS_REC}, {"unbindable", false, MS_UNBINDABLE},
-		{"runbindable", false, MS_UNBINDABLE | MS_REC},
+	    {"async", true, MS_SYNCHRONOUS},
+	    {"atime", true, MS_NOATIME},
+	    {"bind", false, MS_BIND},
+	    {"defaults", false, 0},
+	    {"dev", true, MS_NODEV},
+	    {"diratime", true, MS_NODIRATIME},
+	    {"dirsync", false, MS_DIRSYNC},
+	    {"exec", true, MS_NOEXEC},
+	    {"mand", false, MS_MANDLOCK},
+	    {"noatime", false, MS_NOATIME},
+	    {"nodev", false, MS_NODEV},
+	    {"nodiratime", false, MS_NODIRATIME},
+	    {"noexec", false, MS_NOEXEC},
+	    {"nomand", true, MS_MANDLOCK},
+	    {"norelatime", true, MS_RELATIME},
+	    {"nostrictatime", true, MS_STRICTATIME},
+	    {"nosuid", false, MS_NOSUID},
+	    {"rbind", false, MS_BIND | MS_REC},
+	    {"relatime", false, MS_RELATIME},
+	    {"remount", false, MS_REMOUNT},
+	    {"ro", false, MS_RDONLY},
+	    {"rw", true, MS_RDONLY},
+	    {"strictatime", false, MS_STRICTATIME},
+	    {"suid", true, MS_NOSUID},
+	    {"sync", false, MS_SYNCHRONOUS},
+	    {"private", false, MS_PRIVATE},
+	    {"rprivate", false, MS_PRIVATE | MS_REC},
+	    {"shared", false, MS_SHARED},
+	    {"rshared", false, MS_SHARED | MS_REC},
+	    {"slave", false, MS_SLAVE},
+	    {"rslave", false, MS_SLAVE | MS_REC},
+	    {"unbindable", false, MS_UNBINDABLE},
+	    {"runbindable", false, MS_UNBINDABLE | MS_REC},
 	};
 	unsigned long flags = 0;
 	size_t dlen = 0;
@@ -179,16 +195,18 @@ int runtime_prepare_filesystem(const struct runtime_config *rc, struct kiln_erro
 			return -1;
 		/* An overlay on a fresh tmpfs (the builder's writable rootfs) needs
 		 * its upper and work directories made first. */
-		for (char *const *o = m->options; m->type && strcmp(m->type, "overlay") == 0 && o && *o;
-		     o++) {
+		for (char *const *o = m->options;
+		     m->type && strcmp(m->type, "overlay") == 0 && o && *o; o++) {
 			const char *eq = strchr(*o, '=');
-			if (eq && (str_has_prefix(*o, "upperdir=") || str_has_prefix(*o, "workdir=")) &&
+			if (eq &&
+			    (str_has_prefix(*o, "upperdir=") || str_has_prefix(*o, "workdir=")) &&
 			    mkdir_p(eq + 1, 0755, err) < 0)
 				return -1;
 		}
 		cleanup_free char *data = NULL;
 		unsigned long flags = runtime_mount_flags(m->options, &data);
-		if (system_mount(m->source, m->destination, m->type, flags, *data ? data : NULL) < 0)
+		if (system_mount(m->source, m->destination, m->type, flags, *data ? data : NULL) <
+		    0)
 			return kiln_error_make(err, errno, "mount %s on %s (type %s, options %s)",
 					       m->source ? m->source : "none", m->destination,
 					       m->type ? m->type : "none", data);

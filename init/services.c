@@ -34,8 +34,8 @@ static char *service_spec(const char *bundle, size_t *len, struct kiln_error **e
 		out = steal_pointer(&text);
 		*len = n;
 	} else {
-		cleanup_free char *abs = path_join(bundle, rp && rp->type == JSON_STRING ? rp->str
-										 : "rootfs");
+		cleanup_free char *abs =
+		    path_join(bundle, rp && rp->type == JSON_STRING ? rp->str : "rootfs");
 		size_t olen = 0;
 		char *lit = NULL;
 		json_append_string(&lit, &olen, abs);
@@ -162,12 +162,12 @@ int service_start(struct grpc_conn *c, const struct service_opts *o, const char 
 		goto out_task;
 	ret = 0;
 	goto out;
-out_task: {
+out_task : {
 	struct kiln_error *e2 = NULL;
 	ctrd_task_delete(c, ns, name, NULL, &e2);
 	ignore_error(&e2);
 }
-out_container: {
+out_container : {
 	struct kiln_error *e2 = NULL;
 	ctrd_container_delete(c, ns, name, &e2);
 	ignore_error(&e2);
@@ -273,36 +273,50 @@ static void watch_print(void *opaque, const uint8_t *data, size_t len)
 
 static void service_usage(FILE *f)
 {
-	fprintf(f, "Usage: kiln-service [OPTIONS] list|start NAME|stop NAME|restart NAME|start-all|watch\n"
-		   "Manages the services of a kiln image through containerd.\n"
-		   "  --address SOCK     containerd socket (default /run/containerd/containerd.sock)\n"
-		   "  --namespace NS     containerd namespace (default services.linuxkit)\n"
-		   "  --dir DIR          service bundles (default /containers/services)\n"
-		   "  --log-dir DIR      service logs (default /var/log)\n");
+	fprintf(
+	    f,
+	    "Usage: kiln-service [OPTIONS] list|start NAME|stop NAME|restart NAME|start-all|watch\n"
+	    "Manages the services of a kiln image through containerd.\n"
+	    "  --address SOCK     containerd socket (default /run/containerd/containerd.sock)\n"
+	    "  --namespace NS     containerd namespace (default services.linuxkit)\n"
+	    "  --dir DIR          service bundles (default /containers/services)\n"
+	    "  --log-dir DIR      service logs (default /var/log)\n");
 }
 
 int service_main(int argc, char **argv)
 {
 	struct service_opts o = SERVICE_OPTS_DEFAULT;
 	static const struct option longopts[] = {
-		{"address", required_argument, NULL, 'a'},
-		{"namespace", required_argument, NULL, 'n'},
-		{"containerd-namespace", required_argument, NULL, 'n'},
-		{"dir", required_argument, NULL, 'd'},
-		{"log-dir", required_argument, NULL, 'l'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"address", required_argument, NULL, 'a'},
+	    {"namespace", required_argument, NULL, 'n'},
+	    {"containerd-namespace", required_argument, NULL, 'n'},
+	    {"dir", required_argument, NULL, 'd'},
+	    {"log-dir", required_argument, NULL, 'l'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int ch;
 	optind = 1;
 	while ((ch = getopt_long_only(argc, argv, "+", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'a': o.address = optarg; break;
-		case 'n': o.namespace = optarg; break;
-		case 'd': o.dir = optarg; break;
-		case 'l': o.log_dir = optarg; break;
-		case 'h': service_usage(stdout); return 0;
-		default: service_usage(stderr); return 2;
+		case 'a':
+			o.address = optarg;
+			break;
+		case 'n':
+			o.namespace = optarg;
+			break;
+		case 'd':
+			o.dir = optarg;
+			break;
+		case 'l':
+			o.log_dir = optarg;
+			break;
+		case 'h':
+			service_usage(stdout);
+			return 0;
+		default:
+			service_usage(stderr);
+			return 2;
 		}
 	}
 	if (optind >= argc) {
@@ -311,8 +325,8 @@ int service_main(int argc, char **argv)
 	}
 	const char *verb = argv[optind];
 	const char *name = optind + 1 < argc ? argv[optind + 1] : NULL;
-	bool needs_name = strcmp(verb, "start") == 0 || strcmp(verb, "stop") == 0 ||
-			  strcmp(verb, "restart") == 0;
+	bool needs_name =
+	    strcmp(verb, "start") == 0 || strcmp(verb, "stop") == 0 || strcmp(verb, "restart") == 0;
 	if (needs_name && name == NULL) {
 		fprintf(stderr, "kiln-service: %s needs a service name\n", verb);
 		return 2;
@@ -344,10 +358,11 @@ int service_main(int argc, char **argv)
 				if (strcmp(tasks[k].id, ids[i]) == 0)
 					t = &tasks[k];
 			if (t && t->status == TASK_STOPPED)
-				printf("%-24s %-10s %u (exit status %u)\n", ids[i], "stopped", t->pid,
-				       t->exit_status);
+				printf("%-24s %-10s %u (exit status %u)\n", ids[i], "stopped",
+				       t->pid, t->exit_status);
 			else if (t)
-				printf("%-24s %-10s %u\n", ids[i], task_status_name(t->status), t->pid);
+				printf("%-24s %-10s %u\n", ids[i], task_status_name(t->status),
+				       t->pid);
 			else
 				printf("%-24s %-10s -\n", ids[i], "no-task");
 			free(ids[i]);

@@ -83,7 +83,8 @@ static int move_tree(struct mover *mv, const char *src, const char *dst, struct 
 		if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
 			bool done = false;
 			for (size_t i = 0; i < mv->nlinks; i++)
-				if (mv->links[i].dev == st.st_dev && mv->links[i].ino == st.st_ino) {
+				if (mv->links[i].dev == st.st_dev &&
+				    mv->links[i].ino == st.st_ino) {
 					if (link(mv->links[i].path, t) < 0)
 						return kiln_error_make(err, errno, "link `%s`", t);
 					done = true;
@@ -93,17 +94,19 @@ static int move_tree(struct mover *mv, const char *src, const char *dst, struct 
 				continue;
 			}
 			mv->links = xrealloc(mv->links, (mv->nlinks + 1) * sizeof *mv->links);
-			mv->links[mv->nlinks++] = (struct hardlink){st.st_dev, st.st_ino, xstrdup(t)};
+			mv->links[mv->nlinks++] =
+			    (struct hardlink){st.st_dev, st.st_ino, xstrdup(t)};
 		}
 		if (S_ISREG(st.st_mode)) {
 			cleanup_close int sfd = open(s, O_RDONLY | O_CLOEXEC);
 			cleanup_close int dfd =
-				open(t, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 07777);
+			    open(t, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 07777);
 			if (sfd < 0 || dfd < 0)
 				return kiln_error_make(err, errno, "copy `%s`", s);
 			if (copy_file(sfd, dfd, err) < 0)
 				return kiln_error_wrap(err, "copy `%s`", s);
-			if (fchown(dfd, st.st_uid, st.st_gid) < 0 || fchmod(dfd, st.st_mode & 07777) < 0)
+			if (fchown(dfd, st.st_uid, st.st_gid) < 0 ||
+			    fchmod(dfd, st.st_mode & 07777) < 0)
 				return kiln_error_make(err, errno, "chown `%s`", t);
 		} else if (S_ISLNK(st.st_mode)) {
 			char target[4096];
@@ -229,7 +232,8 @@ static void enable_cgroup_controllers(void)
 		char buf[64];
 		int n = snprintf(buf, sizeof buf, "+%s", tok);
 		if (write(fd, buf, (size_t)n) < 0)
-			init_debug_log("cgroup controller %s not enabled: %s", tok, strerror(errno));
+			init_debug_log("cgroup controller %s not enabled: %s", tok,
+				       strerror(errno));
 	}
 	close(fd);
 }
@@ -246,8 +250,8 @@ int system_mount_all(void)
 		mode_t mode;
 		int major, minor;
 	} nodes[] = {
-		{"/dev/console", 0600, 5, 1}, {"/dev/tty1", 0620, 4, 1}, {"/dev/tty", 0666, 5, 0},
-		{"/dev/null", 0666, 1, 3},    {"/dev/kmsg", 0660, 1, 11},
+	    {"/dev/console", 0600, 5, 1}, {"/dev/tty1", 0620, 4, 1},  {"/dev/tty", 0666, 5, 0},
+	    {"/dev/null", 0666, 1, 3},	  {"/dev/kmsg", 0660, 1, 11},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(nodes); i++)
 		if (mknod(nodes[i].path, S_IFCHR | nodes[i].mode,
@@ -255,9 +259,9 @@ int system_mount_all(void)
 		    errno != EEXIST)
 			init_log("warning: mknod %s: %s", nodes[i].path, strerror(errno));
 	static const char *const links[][2] = {
-		{"/proc/self/fd", "/dev/fd"},     {"/proc/self/fd/0", "/dev/stdin"},
-		{"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"},
-		{"/proc/kcore", "/dev/kcore"},
+	    {"/proc/self/fd", "/dev/fd"},	{"/proc/self/fd/0", "/dev/stdin"},
+	    {"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"},
+	    {"/proc/kcore", "/dev/kcore"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(links); i++)
 		if (symlink(links[i][0], links[i][1]) < 0 && errno != EEXIST)
@@ -274,9 +278,9 @@ int system_mount_all(void)
 		const char *dir;
 		mode_t mode;
 	} var_dirs[] = {
-		{"/var/cache", 0755}, {"/var/empty", 0555}, {"/var/lib", 0755},
-		{"/var/local", 0755}, {"/var/lock", 0755},  {"/var/log", 0755},
-		{"/var/opt", 0755},   {"/var/spool", 0755}, {"/var/tmp", 01777},
+	    {"/var/cache", 0755}, {"/var/empty", 0555}, {"/var/lib", 0755},
+	    {"/var/local", 0755}, {"/var/lock", 0755},	{"/var/log", 0755},
+	    {"/var/opt", 0755},	  {"/var/spool", 0755}, {"/var/tmp", 01777},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(var_dirs); i++) {
 		mkdir(var_dirs[i].dir, var_dirs[i].mode);
@@ -285,22 +289,23 @@ int system_mount_all(void)
 	if (symlink("/run", "/var/run") < 0 && errno != EEXIST)
 		init_log("warning: symlink /var/run: %s", strerror(errno));
 	static const char *const optional[][3] = {
-		{"securityfs", "/sys/kernel/security", "securityfs"},
-		{"debugfs", "/sys/kernel/debug", "debugfs"},
-		{"configfs", "/sys/kernel/config", "configfs"},
-		{"fusectl", "/sys/fs/fuse/connections", "fusectl"},
-		{"selinuxfs", "/sys/fs/selinux", "selinuxfs"},
-		{"pstore", "/sys/fs/pstore", "pstore"},
-		{"bpffs", "/sys/fs/bpf", "bpf"},
-		{"efivarfs", "/sys/firmware/efi/efivars", "efivarfs"},
-		{"binfmt_misc", "/proc/sys/fs/binfmt_misc", "binfmt_misc"},
+	    {"securityfs", "/sys/kernel/security", "securityfs"},
+	    {"debugfs", "/sys/kernel/debug", "debugfs"},
+	    {"configfs", "/sys/kernel/config", "configfs"},
+	    {"fusectl", "/sys/fs/fuse/connections", "fusectl"},
+	    {"selinuxfs", "/sys/fs/selinux", "selinuxfs"},
+	    {"pstore", "/sys/fs/pstore", "pstore"},
+	    {"bpffs", "/sys/fs/bpf", "bpf"},
+	    {"efivarfs", "/sys/firmware/efi/efivars", "efivarfs"},
+	    {"binfmt_misc", "/proc/sys/fs/binfmt_misc", "binfmt_misc"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(optional); i++) {
 		struct stat st;
 		/* Only where the kernel made the mount point: no mkdir in sysfs. */
 		if (stat(optional[i][1], &st) == 0 &&
 		    mount(optional[i][0], optional[i][1], optional[i][2], common, NULL) < 0)
-			init_debug_log("optional %s not mounted: %s", optional[i][2], strerror(errno));
+			init_debug_log("optional %s not mounted: %s", optional[i][2],
+				       strerror(errno));
 	}
 	mount_or_warn("cgroup2", "/sys/fs/cgroup", "cgroup2", common | MS_RELATIME, NULL, false);
 	enable_cgroup_controllers();

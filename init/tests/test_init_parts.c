@@ -113,10 +113,10 @@ TEST(mount_options)
 TEST(runtime_json)
 {
 	const char *rj =
-		"{\"mounts\":[{\"source\":\"tmpfs\",\"destination\":\"/x/tmp\",\"type\":\"tmpfs\","
-		"\"options\":[\"size=1m\"]}],\"mkdir\":[\"/var/a\"],\"cgroups\":[\"c1\"],"
-		"\"interfaces\":[{\"name\":\"eth1\",\"peer\":\"veth1\",\"createInRoot\":true}],"
-		"\"bindNS\":{\"net\":\"/run/netns/x\"},\"namespace\":\"other\"}";
+	    "{\"mounts\":[{\"source\":\"tmpfs\",\"destination\":\"/x/tmp\",\"type\":\"tmpfs\","
+	    "\"options\":[\"size=1m\"]}],\"mkdir\":[\"/var/a\"],\"cgroups\":[\"c1\"],"
+	    "\"interfaces\":[{\"name\":\"eth1\",\"peer\":\"veth1\",\"createInRoot\":true}],"
+	    "\"bindNS\":{\"net\":\"/run/netns/x\"},\"namespace\":\"other\"}";
 	struct kiln_error *err = NULL;
 	write_file_atomic("runtime.json", rj, strlen(rj), 0644, &err);
 	struct runtime_config rc;
