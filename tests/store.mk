@@ -1,8 +1,15 @@
-# The store's extra make rules (after tests/fuzz.mk, whose variables they use):
+# The store's extra make rules:
 #   fuzz_image, run by `make fuzz` (`make fuzz-image FUZZ_SECONDS=60` alone);
 #   `make bench-cache` (part of `make bench`): kiln cache import/export against
 #   skopeo copy on a large image.
-FUZZ_IMAGE_SRCS := $(FUZZ_BASE) assembler/oci.c assembler/store.c assembler/image.c
+# Defaults in case tests/fuzz.mk changes; its own settings win.
+FUZZ_SECONDS ?= 600
+FUZZ_DIR ?= build-fuzz
+FUZZ_CC ?= clang
+FUZZ_FLAGS ?= -std=gnu11 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined -D_GNU_SOURCE -Iassembler $(PKG_CFLAGS)
+FUZZ_IMAGE_SRCS := assembler/util.c assembler/error.c assembler/strbuf.c assembler/log.c \
+	assembler/sha256.c assembler/ref.c assembler/oci.c assembler/store.c assembler/image.c
 
 $(FUZZ_DIR)/fuzz_image: tests/fuzz/fuzz_image.c $(FUZZ_IMAGE_SRCS) $(wildcard assembler/*.h)
 	@mkdir -p $(@D)
