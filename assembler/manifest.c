@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,6 +235,8 @@ static bool volume_name_ok(const char *s)
 	return true;
 }
 
+static int check_unique_volumes(const struct manifest *m, struct kiln_error **err);
+
 static int volumes_from_node(struct mctx *c, const struct ynode *n, struct manifest *m)
 {
 	if (mctx_expect(c, n, YNODE_SEQUENCE, "volumes") < 0)
@@ -292,13 +295,8 @@ static int volumes_from_node(struct mctx *c, const struct ynode *n, struct manif
 					 vol->name);
 		if (vol->name[0] == '\0')
 			return mctx_fail(c, name_node, "%s: the volume name is empty", w);
-		for (size_t j = 0; j + 1 < m->nvolumes; j++)
-			if (strcmp(m->volumes[j].name, vol->name) == 0)
-				return mctx_fail(c, name_node,
-						 "%s: duplicate volume name \"%s\" (first at line %u)",
-						 w, vol->name, m->volumes[j].pos.line);
 	}
-	return 0;
+	return check_unique_volumes(m, c->err);
 }
 
 static int trust_from_node(struct mctx *c, const struct ynode *n, struct manifest *m)
@@ -320,19 +318,65 @@ static int trust_from_node(struct mctx *c, const struct ynode *n, struct manifes
 	return 0;
 }
 
+static int name_index_compare(const void *x, const void *y, void *data)
+{
+	const char *const *names = data;
+	size_t i = *(const size_t *)x, j = *(const size_t *)y;
+	int c = strcmp(names[i], names[j]);
+	if (c != 0)
+		return c;
+	return i < j ? -1 : i > j;
+}
+
+/* The index of the first of NAMES (in order) equal to an earlier one, or
+ * SIZE_MAX; *FIRST gets the earlier one.  O(n log n) for hostile sizes. */
+static size_t first_duplicate(const char *const *names, size_t n, size_t *first)
+{
+	size_t dup = SIZE_MAX;
+	if (n < 2)
+		return dup;
+	size_t *idx = xmalloc(n * sizeof *idx);
+	for (size_t i = 0; i < n; i++)
+		idx[i] = i;
+	qsort_r(idx, n, sizeof *idx, name_index_compare, (void *)names);
+	for (size_t i = 1; i < n; i++)
+		if (strcmp(names[idx[i - 1]], names[idx[i]]) == 0 && idx[i] < dup) {
+			dup = idx[i];
+			size_t j = i - 1;
+			while (j > 0 && strcmp(names[idx[j - 1]], names[idx[i]]) == 0)
+				j--;
+			*first = idx[j];
+		}
+	free(idx);
+	return dup;
+}
+
 static int check_unique_services(const struct manifest *m, struct kiln_error **err)
 {
+	const char **names = xcalloc(m->services.n + 1, sizeof *names);
 	for (size_t i = 0; i < m->services.n; i++)
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(m->services.v[i].name, m->services.v[j].name) == 0) {
-				const struct manifest_image *a = &m->services.v[j], *b = &m->services.v[i];
-				return kiln_error_make(err, 0,
-						       "%s:%u:%u: duplicate service name \"%s\" "
-						       "(first at %s:%u)",
-						       b->file, b->pos.line, b->pos.col, b->name,
-						       a->file, a->pos.line);
-			}
-	return 0;
+		names[i] = m->services.v[i].name;
+	size_t first = 0, dup = first_duplicate(names, m->services.n, &first);
+	free(names);
+	if (dup == SIZE_MAX)
+		return 0;
+	const struct manifest_image *a = &m->services.v[first], *b = &m->services.v[dup];
+	return kiln_error_make(err, 0, "%s:%u:%u: duplicate service name \"%s\" (first at %s:%u)",
+			       b->file, b->pos.line, b->pos.col, b->name, a->file, a->pos.line);
+}
+
+static int check_unique_volumes(const struct manifest *m, struct kiln_error **err)
+{
+	const char **names = xcalloc(m->nvolumes + 1, sizeof *names);
+	for (size_t i = 0; i < m->nvolumes; i++)
+		names[i] = m->volumes[i].name;
+	size_t first = 0, dup = first_duplicate(names, m->nvolumes, &first);
+	free(names);
+	if (dup == SIZE_MAX)
+		return 0;
+	const struct manifest_volume *a = &m->volumes[first], *b = &m->volumes[dup];
+	return kiln_error_make(err, 0, "%s:%u:%u: duplicate volume name \"%s\" (first at %s:%u)",
+			       b->file, b->pos.line, b->pos.col, b->name, a->file, a->pos.line);
 }
 
 static int manifest_from_root(struct mctx *c, const struct ynode *root, struct manifest *m)
@@ -552,58 +596,84 @@ int manifest_append(struct manifest *dst, struct manifest *src, struct kiln_erro
 	APPEND_ARRAY(dst->onshutdown.v, dst->onshutdown.n, src->onshutdown.v, src->onshutdown.n);
 	APPEND_ARRAY(dst->services.v, dst->services.n, src->services.v, src->services.n);
 	APPEND_ARRAY(dst->files, dst->nfiles, src->files, src->nfiles);
-	size_t first_new_volume = dst->nvolumes;
 	APPEND_ARRAY(dst->volumes, dst->nvolumes, src->volumes, src->nvolumes);
 	dst->has_trust |= src->has_trust;
 	free(dst->name);
 	dst->name = src->name;
 	src->name = NULL;
 	manifest_free(src);
-	for (size_t i = first_new_volume; i < dst->nvolumes; i++)
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(dst->volumes[i].name, dst->volumes[j].name) == 0) {
-				const struct manifest_volume *a = &dst->volumes[j], *b = &dst->volumes[i];
-				return kiln_error_make(err, 0,
-						       "%s:%u:%u: duplicate volume name \"%s\" "
-						       "(first at %s:%u)",
-						       b->file, b->pos.line, b->pos.col, b->name,
-						       a->file, a->pos.line);
-			}
+	if (check_unique_volumes(dst, err) < 0)
+		return -1;
 	return check_unique_services(dst, err);
 }
 
-static int check_id(const struct manifest *m, const char *file, const struct manifest_pos *epos,
-		    const char *what, const struct manifest_id *id, struct kiln_error **err)
+/* The container names sorted, for O(log n) lookups while validating. */
+struct name_index {
+	size_t n;
+	const char **names;
+	size_t nvolumes;
+	const struct manifest_volume **volumes; /* sorted by name */
+};
+
+static int volume_ptr_compare(const void *a, const void *b)
 {
-	uint32_t v;
-	if (!id->set || id->name == NULL)
-		return 0;
-	struct kiln_error *e = NULL;
-	if (manifest_id_resolve(m, id, &v, &e) == 0)
-		return 0;
-	const struct manifest_pos *p = id->pos.line ? &id->pos : epos;
-	int r = kiln_error_make(err, 0, "%s:%u:%u: %s: %s", file, p->line, p->col, what, e->msg);
-	kiln_error_release(&e);
-	return r;
+	return strcmp((*(const struct manifest_volume *const *)a)->name,
+		      (*(const struct manifest_volume *const *)b)->name);
 }
 
-static const struct manifest_volume *volume_named(const struct manifest *m, const char *name)
+static int str_ptr_compare(const void *a, const void *b)
 {
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void name_index_build(struct name_index *ix, const struct manifest *m)
+{
+	const struct manifest_image_list *lists[] = {&m->onboot, &m->onshutdown, &m->services};
+	ix->n = 0;
+	ix->names = xcalloc(m->onboot.n + m->onshutdown.n + m->services.n + 1, sizeof *ix->names);
+	for (size_t l = 0; l < ARRAY_SIZE(lists); l++)
+		for (size_t i = 0; i < lists[l]->n; i++)
+			ix->names[ix->n++] = lists[l]->v[i].name;
+	qsort(ix->names, ix->n, sizeof *ix->names, str_ptr_compare);
+	ix->nvolumes = m->nvolumes;
+	ix->volumes = xcalloc(m->nvolumes + 1, sizeof *ix->volumes);
 	for (size_t i = 0; i < m->nvolumes; i++)
-		if (strcmp(m->volumes[i].name, name) == 0)
-			return &m->volumes[i];
-	return NULL;
+		ix->volumes[i] = &m->volumes[i];
+	qsort(ix->volumes, ix->nvolumes, sizeof *ix->volumes, volume_ptr_compare);
+}
+
+static int check_id(const struct name_index *ix, const char *file, const struct manifest_pos *epos,
+		    const char *what, const struct manifest_id *id, struct kiln_error **err)
+{
+	if (!id->set || id->name == NULL || id->name[0] == '\0' || strcmp(id->name, "root") == 0)
+		return 0;
+	if (bsearch(&id->name, ix->names, ix->n, sizeof *ix->names, str_ptr_compare))
+		return 0;
+	const struct manifest_pos *p = id->pos.line ? &id->pos : epos;
+	return kiln_error_make(err, 0,
+			       "%s:%u:%u: %s: cannot find id: %s (no onboot, onshutdown or service "
+			       "container has that name)",
+			       file, p->line, p->col, what, id->name);
+}
+
+static const struct manifest_volume *volume_named(const struct name_index *ix, const char *name)
+{
+	struct manifest_volume key = {.name = (char *)name};
+	const struct manifest_volume *kp = &key;
+	const struct manifest_volume *const *r =
+		bsearch(&kp, ix->volumes, ix->nvolumes, sizeof *ix->volumes, volume_ptr_compare);
+	return r ? *r : NULL;
 }
 
 /* A bind "src:dst[:opts]" whose SRC is a volume name. */
-static int check_volume_bind(const struct manifest *m, const struct manifest_image *e,
+static int check_volume_bind(const struct name_index *ix, const struct manifest_image *e,
 			     const char *what, const char *bind, struct kiln_error **err)
 {
 	if (bind[0] == '/')
 		return 0;
 	const char *colon = strchr(bind, ':');
 	cleanup_free char *src = xstrndup(bind, colon ? (size_t)(colon - bind) : strlen(bind));
-	const struct manifest_volume *v = volume_named(m, src);
+	const struct manifest_volume *v = volume_named(ix, src);
 	if (v == NULL)
 		return kiln_error_make(err, 0, "%s:%u:%u: %s \"%s\": %s: volume \"%s\" not found",
 				       e->file, e->pos.line, e->pos.col, what, e->name, bind, src);
@@ -616,29 +686,30 @@ static int check_volume_bind(const struct manifest *m, const struct manifest_ima
 	return 0;
 }
 
-static int validate_entry(const struct manifest *m, const char *section, size_t i,
-			  const struct manifest_image *e, struct kiln_error **err)
+static int validate_entry(const struct name_index *ix,
+			  const char *section, size_t i, const struct manifest_image *e,
+			  struct kiln_error **err)
 {
 	const struct image_config *c = &e->config;
 	cleanup_free char *w = xasprintf("%s[%zu]", section, i);
-	if (check_id(m, e->file, &e->pos, "uid", &c->uid, err) < 0 ||
-	    check_id(m, e->file, &e->pos, "gid", &c->gid, err) < 0)
+	if (check_id(ix, e->file, &e->pos, "uid", &c->uid, err) < 0 ||
+	    check_id(ix, e->file, &e->pos, "gid", &c->gid, err) < 0)
 		return -1;
 	for (size_t j = 0; j < c->additional_gids.n; j++)
-		if (check_id(m, e->file, &e->pos, "additionalGids", &c->additional_gids.v[j], err) < 0)
+		if (check_id(ix, e->file, &e->pos, "additionalGids", &c->additional_gids.v[j], err) < 0)
 			return -1;
 	for (size_t j = 0; j < c->binds.n; j++)
-		if (check_volume_bind(m, e, w, c->binds.v[j], err) < 0)
+		if (check_volume_bind(ix, e, w, c->binds.v[j], err) < 0)
 			return -1;
 	for (size_t j = 0; j < c->binds_add.n; j++)
-		if (check_volume_bind(m, e, w, c->binds_add.v[j], err) < 0)
+		if (check_volume_bind(ix, e, w, c->binds_add.v[j], err) < 0)
 			return -1;
 	for (size_t j = 0; j < c->mounts.n; j++) {
 		const struct manifest_mount *mt = &c->mounts.v[j];
 		if (mt->type == NULL || strcmp(mt->type, "bind") != 0 || mt->source == NULL ||
 		    mt->source[0] == '/')
 			continue;
-		const struct manifest_volume *v = volume_named(m, mt->source);
+		const struct manifest_volume *v = volume_named(ix, mt->source);
 		if (v == NULL)
 			return kiln_error_make(err, 0,
 					       "%s:%u:%u: %s \"%s\": mounts[%zu]: volume \"%s\" not found",
@@ -670,17 +741,21 @@ int manifest_validate(const struct manifest *m, struct kiln_error **err)
 		const struct manifest_image_list *l;
 	} sections[] = {{"onboot", &m->onboot}, {"onshutdown", &m->onshutdown},
 			{"services", &m->services}};
-	for (size_t s = 0; s < ARRAY_SIZE(sections); s++)
-		for (size_t i = 0; i < sections[s].l->n; i++)
-			if (validate_entry(m, sections[s].name, i, &sections[s].l->v[i], err) < 0)
-				return -1;
-	for (size_t i = 0; i < m->nfiles; i++) {
+	struct name_index ix;
+	name_index_build(&ix, m);
+	int r = 0;
+	for (size_t s = 0; r == 0 && s < ARRAY_SIZE(sections); s++)
+		for (size_t i = 0; r == 0 && i < sections[s].l->n; i++)
+			r = validate_entry(&ix, sections[s].name, i, &sections[s].l->v[i], err);
+	for (size_t i = 0; r == 0 && i < m->nfiles; i++) {
 		const struct manifest_file *f = &m->files[i];
-		if (check_id(m, f->file, &f->pos, "uid", &f->uid, err) < 0 ||
-		    check_id(m, f->file, &f->pos, "gid", &f->gid, err) < 0)
-			return -1;
+		if (check_id(&ix, f->file, &f->pos, "uid", &f->uid, err) < 0 ||
+		    check_id(&ix, f->file, &f->pos, "gid", &f->gid, err) < 0)
+			r = -1;
 	}
-	return 0;
+	free(ix.names);
+	free(ix.volumes);
+	return r;
 }
 
 struct manifest *manifest_load_files(char *const *paths, size_t n,

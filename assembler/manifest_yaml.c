@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,10 +233,52 @@ static int register_anchor(struct ybuilder *b, char *name, struct ynode *n)
 	return 0;
 }
 
-static bool scalar_equal(const struct ynode *a, const struct ynode *b)
+static int key_compare(const struct ynode *a, const struct ynode *b)
 {
-	return a->kind == YNODE_SCALAR && b->kind == YNODE_SCALAR && a->len == b->len &&
-	       memcmp(a->value, b->value, a->len) == 0;
+	size_t n = a->len < b->len ? a->len : b->len;
+	int c = memcmp(a->value, b->value, n);
+	if (c != 0)
+		return c;
+	return a->len < b->len ? -1 : a->len > b->len;
+}
+
+/* Sorts key indexes by key, then by position in the mapping. */
+static int key_index_compare(const void *x, const void *y, void *data)
+{
+	const struct ynode *m = data;
+	size_t i = *(const size_t *)x, j = *(const size_t *)y;
+	int c = key_compare(m->items[2 * i], m->items[2 * j]);
+	if (c != 0)
+		return c;
+	return i < j ? -1 : i > j;
+}
+
+/* Refuses a mapping that repeats a key, naming the first repetition in
+ * document order.  O(n log n): a hostile mapping may have 10^5 keys. */
+static int check_unique_keys(struct ybuilder *b, const struct ynode *m)
+{
+	size_t n = m->n / 2, dup = SIZE_MAX, first = 0;
+	if (n < 2)
+		return 0;
+	size_t *idx = xmalloc(n * sizeof *idx);
+	for (size_t i = 0; i < n; i++)
+		idx[i] = i;
+	qsort_r(idx, n, sizeof *idx, key_index_compare, (void *)m);
+	for (size_t i = 1; i < n; i++)
+		if (key_compare(m->items[2 * idx[i - 1]], m->items[2 * idx[i]]) == 0 && idx[i] < dup) {
+			dup = idx[i];
+			/* the first occurrence of this key */
+			size_t j = i - 1;
+			while (j > 0 && key_compare(m->items[2 * idx[j - 1]], m->items[2 * idx[i]]) == 0)
+				j--;
+			first = idx[j];
+		}
+	free(idx);
+	if (dup == SIZE_MAX)
+		return 0;
+	const struct ynode *k = m->items[2 * dup];
+	return yfail(b, k->line, k->col, "mapping key \"%s\" already defined at line %u", k->value,
+		     m->items[2 * first]->line);
 }
 
 /* Adds CHILD to the open collection on top of the stack (or makes it the
@@ -250,21 +293,13 @@ static int add_child(struct ybuilder *b, struct ynode *child, yaml_mark_t mark)
 		return 0;
 	}
 	struct ynode *p = b->stack[b->depth - 1];
-	if (p->kind == YNODE_MAPPING && p->n % 2 == 0) {
-		/* a key */
-		if (child->kind != YNODE_SCALAR)
-			return yfail(b, child->line, child->col,
-				     "mapping keys must be scalars, not a %s", ynode_type_name(child));
-		for (size_t i = 0; i < p->n; i += 2)
-			if (scalar_equal(p->items[i], child))
-				return yfail(b, child->line, child->col,
-					     "mapping key \"%s\" already defined at line %u",
-					     child->value, p->items[i]->line);
-	}
+	if (p->kind == YNODE_MAPPING && p->n % 2 == 0 && child->kind != YNODE_SCALAR)
+		return yfail(b, child->line, child->col, "mapping keys must be scalars, not a %s",
+			     ynode_type_name(child));
 	if (p->weight + child->weight > MANIFEST_MAX_NODES)
 		return yfail(b, (unsigned)mark.line + 1, (unsigned)mark.column + 1,
-			     "document too large: more than %u nodes with aliases expanded "
-			     "(alias bomb?)",
+			     "document too large: more than %u YAML nodes counting alias "
+			     "expansions (alias bomb?)",
 			     MANIFEST_MAX_NODES);
 	p->weight += child->weight;
 	if (p->n == p->cap) {
@@ -358,7 +393,8 @@ static int handle_event(struct ybuilder *b, yaml_event_t *ev, int *documents, bo
 		struct ynode *n = b->stack[--b->depth];
 		char *anchor = b->stack_anchor[b->depth];
 		b->stack_anchor[b->depth] = NULL;
-		if (add_child(b, n, ev->start_mark) < 0) {
+		if ((n->kind == YNODE_MAPPING && check_unique_keys(b, n) < 0) ||
+		    add_child(b, n, ev->start_mark) < 0) {
 			free(anchor);
 			return -1;
 		}

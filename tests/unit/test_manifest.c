@@ -155,7 +155,7 @@ TEST(type_rules)
 	ok(strcmp(parse_error("files:\n  - path: a\n    contents: x\n    mode: \"0755\"\n"), "(accepted)") == 0,
 	   "quoted octal mode");
 	ok(str_has_prefix(parse_error("volumes:\n  - name: a\n  - name: a\n"),
-			  "m.yml:3:11: volumes[1]: duplicate volume name \"a\""),
+			  "m.yml:3:5: duplicate volume name \"a\" (first at m.yml:2)"),
 	   "duplicate volume");
 	ok(str_has_prefix(parse_error("services:\n  - name: a\n    image: b\n  - name: a\n    image: c\n"),
 			  "m.yml:4:5: duplicate service name \"a\""),
