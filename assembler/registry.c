@@ -1555,7 +1555,7 @@ static void progress_draw(struct pull *p, bool last)
 		char a[32], b[32];
 		human_size(have, a, sizeof a);
 		human_size((uint64_t)f->b.size, b, sizeof b);
-		strbuf_printf(&sb, "\r\033[K%.19s %-11s [", f->b.digest + 7, f->b.label);
+		strbuf_printf(&sb, "\r\033[K%.12s %-18s [", f->b.digest + 7, f->b.label);
 		for (int k = 0; k < width; k++)
 			strbuf_putc(&sb, k < fill ? '=' : ' ');
 		strbuf_printf(&sb, "] %s / %s%s\n", a, b,
@@ -1796,6 +1796,13 @@ int registry_pull_many(struct registry_client *c, struct store *s, char *const *
 			f->scope = it->scope;
 			f->owner = it->name;
 			f->b = it->blobs[b];
+			if (n > 1) {
+				/* Several images share the bars: say whose blob it is. */
+				const char *base = strrchr(it->ref.path, '/');
+				base = base ? base + 1 : it->ref.path;
+				snprintf(f->b.label, sizeof f->b.label, "%.20s %.26s", base,
+					 it->blobs[b].label);
+			}
 			f->state = FETCH_WAIT;
 			it->nfetch++;
 			it->bytes += (uint64_t)it->blobs[b].size;
