@@ -463,6 +463,7 @@ struct manifest *manifest_parse(const char *text, size_t len, const char *filena
 		r = manifest_from_root(&c, tree.root, m);
 	ytree_release(&tree);
 	if (r < 0) {
+		manifest_error_one_line(err);
 		manifest_free(m);
 		return NULL;
 	}
@@ -602,9 +603,11 @@ int manifest_append(struct manifest *dst, struct manifest *src, struct kiln_erro
 	dst->name = src->name;
 	src->name = NULL;
 	manifest_free(src);
-	if (check_unique_volumes(dst, err) < 0)
+	if (check_unique_volumes(dst, err) < 0 || check_unique_services(dst, err) < 0) {
+		manifest_error_one_line(err);
 		return -1;
-	return check_unique_services(dst, err);
+	}
+	return 0;
 }
 
 /* The container names sorted, for O(log n) lookups while validating. */
@@ -755,6 +758,8 @@ int manifest_validate(const struct manifest *m, struct kiln_error **err)
 	}
 	free(ix.names);
 	free(ix.volumes);
+	if (r < 0)
+		manifest_error_one_line(err);
 	return r;
 }
 

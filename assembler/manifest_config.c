@@ -980,6 +980,7 @@ struct image_config *image_config_parse_label(const char *text, struct kiln_erro
 		r = image_config_from_node(&c, tree.root, cfg, NULL, NULL, NULL);
 	ytree_release(&tree);
 	if (r < 0) {
+		manifest_error_one_line(err);
 		image_config_free(cfg);
 		return NULL;
 	}

@@ -53,6 +53,10 @@ const char *ynode_type_name(const struct ynode *n);
  * (not null, a boolean or a number). */
 bool yscalar_plain_is_string(const char *s);
 
+/* Escapes control characters (\n, \t, \xHH) in (*ERR)->msg so that every
+ * manifest error is exactly one line even when it quotes a multi-line value. */
+void manifest_error_one_line(struct kiln_error **err);
+
 /* The schema walker's context. */
 struct mctx {
 	const char *file;     /* for messages */

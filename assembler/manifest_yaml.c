@@ -443,6 +443,7 @@ int ytree_parse(struct ytree *tree, const char *text, size_t len, const char *fi
 		free(b.anchors[i].name);
 	free(b.anchors);
 	if (r < 0) {
+		manifest_error_one_line(err);
 		ytree_release(tree);
 		return -1;
 	}
@@ -486,4 +487,32 @@ bool yscalar_plain_is_string(const char *s)
 	struct ynode n = {.kind = YNODE_SCALAR, .value = (char *)s, .len = strlen(s)};
 	resolve_plain(&n);
 	return n.type == YS_STRING;
+}
+
+void manifest_error_one_line(struct kiln_error **err)
+{
+	if (err == NULL || *err == NULL || (*err)->msg == NULL)
+		return;
+	const char *s = (*err)->msg;
+	size_t extra = 0;
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			extra += 3;
+	if (extra == 0)
+		return;
+	char *out = xmalloc(strlen(s) + extra + 1), *o = out;
+	for (const char *p = s; *p; p++) {
+		unsigned char ch = (unsigned char)*p;
+		if (ch == '\n')
+			o += sprintf(o, "\\n");
+		else if (ch == '\t')
+			o += sprintf(o, "\\t");
+		else if (ch < 0x20 || ch == 0x7f)
+			o += sprintf(o, "\\x%02x", ch);
+		else
+			*o++ = (char)ch;
+	}
+	*o = '\0';
+	free((*err)->msg);
+	(*err)->msg = out;
 }
