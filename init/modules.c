@@ -16,6 +16,10 @@
 
 #include "init.h"
 
+#ifndef MODULE_INIT_COMPRESSED_FILE
+#define MODULE_INIT_COMPRESSED_FILE 4
+#endif
+
 struct mod {
 	char *name;  /* normalised: '-' → '_' */
 	char *path;  /* relative to the modules directory */
@@ -185,7 +189,10 @@ static int moddb_load_module(struct moddb *db, struct mod *m, int depth, struct 
 		m->failed = true;
 		return kiln_error_make(err, errno, "module %s: open `%s`", m->name, path);
 	}
-	if (syscall(SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST) {
+	/* Compressed modules are left to the kernel (CONFIG_MODULE_DECOMPRESS);
+	 * Debian 12 ships them uncompressed. */
+	int flags = str_has_suffix(m->path, ".ko") ? 0 : MODULE_INIT_COMPRESSED_FILE;
+	if (syscall(SYS_finit_module, fd, "", flags) < 0 && errno != EEXIST) {
 		m->failed = true;
 		return kiln_error_make(err, errno, "load module %s", m->name);
 	}

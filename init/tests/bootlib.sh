@@ -5,7 +5,7 @@
 #   /usr/bin/runc, containerd, containerd-shim-runc-v2 (+ their libraries)
 #   /etc/containerd/config.toml
 #   /lib/modules/VERSION/… (a few of Debian's modules + depmod's indexes)
-#   /containers/onboot/000-hello, /containers/onshutdown/000-bye,
+#   /etc/init.d/010-hello, /containers/onboot/{000-hello,001-fails}, /containers/onshutdown/000-bye,
 #   /containers/services/{exiter,hello,zcheck}
 
 # Copies module NAME.ko and its dependencies from SRC (lib/modules/VERSION) to DST.
@@ -73,6 +73,12 @@ TOML
 
 	_bundle "$ROOT/containers/onboot/000-hello" \
 		'["/bin/sh", "-c", "echo ONBOOT-MARKER from $(hostname)"]'
+	# BOOT_WITH_FAILURE=0 (the benchmark) leaves out the failing onboot container.
+	[ "${BOOT_WITH_FAILURE:-1}" = 1 ] &&
+		_bundle "$ROOT/containers/onboot/001-fails" '["/bin/sh", "-c", "echo FAILING-ONBOOT; exit 4"]'
+	mkdir -p "$ROOT/etc/init.d"
+	printf '#!/bin/sh\necho INITD-MARKER from $0\n' >"$ROOT/etc/init.d/010-hello"
+	chmod +x "$ROOT/etc/init.d/010-hello"
 	_bundle "$ROOT/containers/onshutdown/000-bye" '["/bin/sh", "-c", "echo ONSHUTDOWN-MARKER"]'
 	local console=', {"destination": "/dev/console", "type": "bind", "source": "/dev/console", "options": ["bind"]}'
 	_bundle "$ROOT/containers/services/hello" \
@@ -94,7 +100,7 @@ qemu_boot() {
 		-kernel "$kdir/vmlinuz" -initrd "$initrd" \
 		-append "console=ttyS0 panic=-1 $append" \
 		-nic user,model=virtio-net-pci,mac=52:54:00:12:34:56 \
-		-serial "file:$console" -monitor "unix:$mon,server,nowait" &
+		-serial "file:$console" -monitor "unix:$mon,server,nowait" 2>"$console.qemu" &
 	QEMU_PID=$!
 }
 

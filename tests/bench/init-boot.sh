@@ -8,6 +8,7 @@ source "$(dirname "$0")/../lib.sh"
 source "$TOP/init/tests/hostlib.sh"
 source "$TOP/init/tests/bootlib.sh"
 N=${KILN_BENCH_BOOTS:-5}
+export BOOT_WITH_FAILURE=0
 APPEND=${KILN_BENCH_APPEND:-}
 KDIR=$("$TOP/tests/fixtures/debian-kernel.sh") || { echo "bench-boot: no kernel fixture" >&2; exit 1; }
 make_boot_initrd "$T/initrd.cpio" "$KDIR" || { echo "bench-boot: initrd failed" >&2; exit 1; }
@@ -29,7 +30,9 @@ for i in $(seq "$N"); do
 	fi
 	kill "$QEMU_PID" 2>/dev/null; wait "$QEMU_PID" 2>/dev/null
 done
-echo "median of $(wc -l <"$T/results") boots (guest uptime, TCG${APPEND:+, $APPEND}; load average $(cut -d' ' -f1 /proc/loadavg)):"
+nres=$(wc -l <"$T/results")
+load=$(cut -d' ' -f1 /proc/loadavg)
+echo "median of $nres boots: guest uptime, TCG, kernel args: ${APPEND:-none}, host load average $load"
 echo "  init start:            $(cut -d' ' -f1 "$T/results" | median) s"
 echo "  last onboot ended:     $(cut -d' ' -f2 "$T/results" | median) s"
 echo "  last service started:  $(cut -d' ' -f3 "$T/results" | median) s"

@@ -22,8 +22,11 @@ ok "the root left the RAM root" wait_console "$C" "(moved|bound) the root from R
 ok "modules for the hardware loaded" wait_console "$C" 'loaded [1-9][0-9]* modules' 30
 ok "hostname from the virtio NIC's MAC" wait_console "$C" 'hostname kiln-525400123456' 30
 ok "the power button was found" wait_console "$C" 'power button: /dev/input/event' 30
+ok "/etc/init.d scripts ran" wait_console "$C" '^INITD-MARKER from /etc/init.d/010-hello' 30
 ok "onboot output on the console, prefixed" wait_console "$C" '000-hello: ONBOOT-MARKER from kiln-test' 60
 ok "onboot container exited 0" wait_console "$C" '000-hello: exited \(exit status 0\)' 30
+ok "a failing onboot container is reported" wait_console "$C" '001-fails: exited \(exit status 4\)' 60
+ok "and the boot carries on" wait_console "$C" 'BENCH onboot-done \(1 failed\)' 30
 ok "service hello running" wait_console "$C" '^SERVICE-RUNNING' 90
 ok "all services started" wait_console "$C" 'BENCH services-started \(0 failed\)' 30
 ok "kiln-service list inside the VM shows hello running" wait_console "$C" '^hello +running +[0-9]+' 30
@@ -37,5 +40,5 @@ ok "init powers off" wait_console "$C" 'kiln-init: power off' 30
 for _ in $(seq 300); do kill -0 "$QEMU_PID" 2>/dev/null || break; sleep 0.1; done
 ok "QEMU exited (the VM powered off)" bash -c "! kill -0 $QEMU_PID 2>/dev/null"
 ok "no kernel panic" bash -c "! grep -q 'Kernel panic' '$C'"
-grep -E 'kiln-init|MARKER|RUNNING|running' "$C" | sed 's/^/# /'
+grep -E 'kiln-init|MARKER|RUNNING|running|FAILING' "$C" | sed 's/^/# /'
 done_testing
