@@ -1,5 +1,6 @@
 # The store's extra make rules:
-#   fuzz_image, run by `make fuzz` (`make fuzz-image FUZZ_SECONDS=60` alone);
+#   fuzz_image and fuzz_import, run by `make fuzz` (alone: `make fuzz-image
+#   FUZZ_SECONDS=60`, `make fuzz-import`);
 #   `make bench-cache` (part of `make bench`): kiln cache import/export against
 #   skopeo copy on a large image.
 # Defaults in case tests/fuzz.mk changes; its own settings win.
@@ -15,9 +16,21 @@ $(FUZZ_DIR)/fuzz_image: tests/fuzz/fuzz_image.c $(FUZZ_IMAGE_SRCS) $(wildcard as
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_image.c $(FUZZ_IMAGE_SRCS) $(PKG_LIBS)
 
-.PHONY: fuzz-image bench-cache
-fuzz-build: $(FUZZ_DIR)/fuzz_image
-fuzz: fuzz-image
+FUZZ_IMPORT_SRCS := $(FUZZ_IMAGE_SRCS) assembler/store_archive.c
+
+$(FUZZ_DIR)/fuzz_import: tests/fuzz/fuzz_import.c $(FUZZ_IMPORT_SRCS) $(wildcard assembler/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_import.c $(FUZZ_IMPORT_SRCS) $(PKG_LIBS)
+
+.PHONY: fuzz-image fuzz-import bench-cache
+fuzz-build: $(FUZZ_DIR)/fuzz_image $(FUZZ_DIR)/fuzz_import
+fuzz: fuzz-image fuzz-import
+fuzz-import: $(FUZZ_DIR)/fuzz_import
+	@mkdir -p $(FUZZ_DIR)/corpus-import
+	@cp tests/fuzz/corpus_import/* $(FUZZ_DIR)/corpus-import/
+	$(FUZZ_DIR)/fuzz_import -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+		-print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/crash-import- $(FUZZ_DIR)/corpus-import
+
 fuzz-image: $(FUZZ_DIR)/fuzz_image
 	@mkdir -p $(FUZZ_DIR)/corpus-image
 	@cp tests/fuzz/corpus_image/* $(FUZZ_DIR)/corpus-image/
