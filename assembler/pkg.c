@@ -96,6 +96,15 @@ void pkg_free(struct pkg *p)
 	free(p->org);
 	free(p->tag_template);
 	free(p->description);
+	/* Before the lists: their lengths count the infos. */
+	if (p->debinfo)
+		for (size_t i = 0; i < p->debs.n; i++)
+			deb_info_release(&p->debinfo[i]);
+	free(p->debinfo);
+	if (p->build_debinfo)
+		for (size_t i = 0; i < p->build_debs.n; i++)
+			deb_info_release(&p->build_debinfo[i]);
+	free(p->build_debinfo);
 	strv_release(&p->arches);
 	strv_release(&p->debs);
 	strv_release(&p->build_cmd);
@@ -117,14 +126,6 @@ void pkg_free(struct pkg *p)
 		json_decref(p->config);
 	if (p->labels)
 		json_decref(p->labels);
-	if (p->debinfo)
-		for (size_t i = 0; i < p->debs.n; i++)
-			deb_info_release(&p->debinfo[i]);
-	free(p->debinfo);
-	if (p->build_debinfo)
-		for (size_t i = 0; i < p->build_debs.n; i++)
-			deb_info_release(&p->build_debinfo[i]);
-	free(p->build_debinfo);
 	free(p->tag);
 	free(p->deb_cache);
 	free(p);
