@@ -18,7 +18,7 @@ static const char pull_usage[] =
     "manifest, config and layers of one platform, every blob sha256-checked.\n"
     "\n"
     "Options:\n" REGISTRY_CLI_HELP "  -q, --quiet               print nothing but errors\n"
-    "  -v, --verbose             more detail (repeat for debug)\n";
+    "  -v, --verbose             more detail (repeat for debug)\n" REGISTRY_CLI_ENV_HELP;
 
 static void pull_failed(const char *ref, struct kiln_error **err, void *arg)
 {

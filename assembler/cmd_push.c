@@ -23,7 +23,7 @@ static const char push_usage[] =
     "  --chunk-size SIZE         upload blobs larger than SIZE in PATCH chunks of SIZE\n"
     "  --no-mount                never mount blobs from another repository\n"
     "  -q, --quiet               print nothing but errors\n"
-    "  -v, --verbose             more detail (repeat for debug)\n";
+    "  -v, --verbose             more detail (repeat for debug)\n" REGISTRY_CLI_ENV_HELP;
 
 int cmd_push(int argc, char **argv);
 int cmd_push(int argc, char **argv)

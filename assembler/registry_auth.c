@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "log.h"
 #include "oci.h"
 #include "registry_internal.h"
 #include "util.h"
@@ -108,6 +109,10 @@ int registry_credentials_from_json(const char *json, size_t len, const char *wha
 	cleanup_json json_t *root = json_loadb(json, len, 0, &jerr);
 	if (root == NULL)
 		return kiln_error_make(err, 0, "%s: line %d: %s", what, jerr.line, jerr.text);
+	if (json_object_get(root, "credsStore") || json_object_get(root, "credHelpers"))
+		log_verbose("%s: credential helpers (credsStore, credHelpers) are not used; kiln "
+			    "reads \"auths\" only",
+			    what);
 	json_t *auths = json_object_get(root, "auths");
 	if (auths == NULL || !json_is_object(auths))
 		return 0;

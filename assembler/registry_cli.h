@@ -50,6 +50,15 @@ enum {
 	"                            $DOCKER_CONFIG/config.json or ~/.docker/config.json)\n"       \
 	"  --progress auto|plain|none  bars on a terminal, one line per image, or nothing\n"
 
+/* The environment the registry client reads, for the verbs' help. */
+#define REGISTRY_CLI_ENV_HELP                                                                      \
+	"\nEnvironment:\n"                                                                         \
+	"  REGISTRY_AUTH_FILE, DOCKER_CONFIG  where credentials are (\"auths\" entries)\n"         \
+	"  KILN_MIRROR, LINUXKIT_MIRROR       REG=URL mirrors, space or comma separated\n"         \
+	"  KILN_RETRY_BASE_MS                 first retry delay (default 500; doubles)\n"          \
+	"  KILN_STALL_TIMEOUT                 seconds without a byte before a retry (30)\n"        \
+	"  http_proxy, https_proxy, no_proxy  as libcurl reads them\n"
+
 /* Applies option OPT with ARG to O (--cache goes to *CACHE).  -1 on a bad value. */
 int registry_cli_option(int opt, const char *arg, struct registry_options *o, char **cache,
 			struct kiln_error **err);
