@@ -41,9 +41,11 @@ static const char usage[] =
     "  inspect NAME [--arch ARCH]\n"
     "                            print the resolved image as JSON: root, platform\n"
     "                            manifest, config, layers, labels\n"
-    "  export NAME -o FILE [--format oci|docker] [--arch ARCH]\n"
-    "                            write an OCI layout tar (default) or a `docker save`\n"
-    "                            archive of one platform; -o - writes to stdout\n"
+    "  export NAME -o FILE|DIR/ [--format oci|docker|dir] [--arch ARCH] [--name AS]\n"
+    "                            write an OCI layout tar (default), a `docker save`\n"
+    "                            archive of one platform, or into an OCI layout\n"
+    "                            directory (-o DIR/, an existing directory, or --format\n"
+    "                            dir; --name AS names it there); -o - writes to stdout\n"
     "                            (LinuxKit's --outfile and --platform linux/ARCH work too)\n"
     "\n"
     "Options:\n"
@@ -298,12 +300,22 @@ static int cache_export(struct store *s, const struct cache_opts *o, int argc, c
 	enum store_export_format fmt = STORE_EXPORT_OCI;
 	if (o->format && strcmp(o->format, "docker") == 0)
 		fmt = STORE_EXPORT_DOCKER;
-	else if (o->format && strcmp(o->format, "oci") != 0) {
-		fprintf(stderr, "kiln: cache export: unknown --format `%s` (oci or docker)\n",
+	else if (o->format && strcmp(o->format, "oci") != 0 && strcmp(o->format, "dir") != 0) {
+		fprintf(stderr, "kiln: cache export: unknown --format `%s` (oci, docker or dir)\n",
 			o->format);
 		return 2;
 	}
 	cleanup_error struct kiln_error *err = NULL;
+	struct stat st;
+	bool to_dir = (o->format && strcmp(o->format, "dir") == 0) ||
+		      (stat(o->output, &st) == 0 && S_ISDIR(st.st_mode)) ||
+		      str_has_suffix(o->output, "/");
+	if (to_dir) {
+		if (store_export_dir(s, argv[0], o->output, o->name, &err) < 0)
+			return cli_fail(&err);
+		log_info("exported %s to the OCI layout %s", argv[0], o->output);
+		return 0;
+	}
 	if (strcmp(o->output, "-") == 0) {
 		if (store_export(s, argv[0], o->arch, fmt, STDOUT_FILENO, &err) < 0)
 			return cli_fail(&err);

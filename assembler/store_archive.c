@@ -938,3 +938,36 @@ int store_export(struct store *s, const char *name, const char *arch,
 		return kiln_error_make(err, 0, "export %s: %s", name, archive_error_string(a));
 	return 0;
 }
+
+int store_export_dir(struct store *s, const char *name, const char *dir, const char *as,
+		     struct kiln_error **err)
+{
+	char root[DIGEST_STRLEN];
+	int r = image_resolve_name(s, name, root, err);
+	if (r <= 0) {
+		if (r == 0)
+			kiln_error_make(err, 0, "not in the store `%s`", store_dir(s));
+		return kiln_error_wrap(err, "export %s", name);
+	}
+	size_t n = 0;
+	cleanup_free char *data = store_blob_read(s, root, OCI_MANIFEST_MAX, &n, err);
+	if (data == NULL)
+		return kiln_error_wrap(err, "export %s", name);
+	cleanup_json json_t *doc = oci_json_parse(data, n, root, err);
+	if (doc == NULL)
+		return kiln_error_wrap(err, "export %s", name);
+	const char *mt = oci_document_media_type(doc);
+	if (!oci_is_index(mt) && !oci_is_manifest(mt))
+		return kiln_error_make(err, 0, "export %s: %s is neither an index nor a manifest",
+				       name, root);
+	cleanup_store struct store *dest = store_open(dir, err);
+	if (dest == NULL)
+		return kiln_error_wrap(err, "export %s", name);
+	cleanup_json json_t *desc =
+	    json_pack("{s:s, s:s, s:I}", "mediaType", mt, "digest", root, "size", (json_int_t)n);
+	struct source src = {.dir = store_dir(s)};
+	if (copy_graph(dest, &src, desc, 0, err) < 0 ||
+	    store_tag(dest, as ? as : name, root, mt, (int64_t)n, err) < 0)
+		return kiln_error_wrap(err, "export %s to `%s`", name, dir);
+	return 0;
+}

@@ -38,4 +38,10 @@ enum store_export_format {
 int store_export(struct store *s, const char *name, const char *arch,
 		 enum store_export_format format, int fd, struct kiln_error **err);
 
+/* Copies image NAME (every blob of it present in S, digest-checked) into
+ * the OCI image layout DIR (created if needed; an existing layout keeps its
+ * other images) and names it there NAME (or AS when not NULL). */
+int store_export_dir(struct store *s, const char *name, const char *dir, const char *as,
+		     struct kiln_error **err);
+
 #endif

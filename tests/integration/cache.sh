@@ -74,6 +74,11 @@ ok "… saying which platforms there are" grep -q 'no linux/s390x image (it has 
 ok "export OCI tar" "$KILN" cache export multi -o "$T/multi.tar"
 ok "skopeo copies the exported OCI tar (all platforms)" sk copy -q --all "oci-archive:$T/multi.tar" "oci:$T/back:m"
 ok "its blobs are the store's" same_blobs "$T/back" "$C"
+ok "export into an OCI layout directory" "$KILN" cache export -q multi -o "$T/outdir/"
+ok "… a second image, renamed, into the same layout" "$KILN" cache export -q base --name b -o "$T/outdir"
+ok "umoci lists both" test "$(umoci ls --layout "$T/outdir" | sort | tr '\n' ' ')" = "b multi "
+ok "skopeo copies from the exported directory" sk copy -q "oci:$T/outdir:b" "oci:$T/back3:b"
+ok "its blobs are the store's" same_blobs "$T/outdir" "$C"
 ok "export docker format" "$KILN" cache export zstd --format docker -o "$T/d.tar"
 ok "skopeo reads the docker archive" sk copy -q "docker-archive:$T/d.tar" "oci:$T/back2:d"
 ok "manifest.json names 2 layers" test "$(tar xOf "$T/d.tar" manifest.json | python3 -c 'import json,sys;print(len(json.load(sys.stdin)[0]["Layers"]))')" = 2
