@@ -31,6 +31,9 @@
 /* A document whose nodes, counting every alias expansion, exceed this is
  * refused (billion laughs). */
 #define MANIFEST_MAX_NODES 1000000
+/* ... or whose scalars, counting every alias expansion, exceed this many
+ * bytes (one 8 MiB string aliased a million times). */
+#define MANIFEST_MAX_EXPANDED_BYTES (64u * 1024 * 1024)
 
 /* 1-based line and column of a YAML node in its file; 0 = unknown
  * (e.g. an entry built by code, or from a label). */

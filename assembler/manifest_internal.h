@@ -30,6 +30,7 @@ struct ynode {
 	size_t n, cap;
 	struct ynode **items;
 	uint64_t weight; /* nodes in the subtree, counting alias expansions */
+	uint64_t bytes;  /* scalar bytes (+1 per scalar) in the subtree, likewise */
 };
 
 /* All nodes of one document (aliases share nodes, so they are freed from

@@ -301,7 +301,13 @@ static int add_child(struct ybuilder *b, struct ynode *child, yaml_mark_t mark)
 			     "document too large: more than %u YAML nodes counting alias "
 			     "expansions (alias bomb?)",
 			     MANIFEST_MAX_NODES);
+	if (p->bytes + child->bytes > MANIFEST_MAX_EXPANDED_BYTES)
+		return yfail(b, (unsigned)mark.line + 1, (unsigned)mark.column + 1,
+			     "document too large: its strings, counting alias expansions, exceed "
+			     "%u bytes (alias bomb?)",
+			     MANIFEST_MAX_EXPANDED_BYTES);
 	p->weight += child->weight;
+	p->bytes += child->bytes;
 	if (p->n == p->cap) {
 		p->cap = p->cap ? p->cap * 2 : 8;
 		p->items = xrealloc(p->items, p->cap * sizeof *p->items);
@@ -339,6 +345,7 @@ static int handle_event(struct ybuilder *b, yaml_event_t *ev, int *documents, bo
 		n->value = xmalloc(n->len + 1);
 		memcpy(n->value, ev->data.scalar.value, n->len);
 		n->value[n->len] = '\0';
+		n->bytes = n->len + 1;
 		const char *tag = tag_short((const char *)ev->data.scalar.tag);
 		if (tag && strcmp(tag, "!") != 0) {
 			if (strcmp(tag, "str") == 0) {

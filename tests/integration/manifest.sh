@@ -33,6 +33,13 @@ ok "100 MB input: exit 1 with one FILE:1:1 line" \
 "$KILN" build --dry-run - <"$T/huge.yml" >/dev/null 2>"$T/err"
 ok "100 MB on stdin: refused as -:1:1" grep -q '^-:1:1: input larger than' "$T/err"
 
+# A 1 MiB string aliased 100 times: few nodes, 100 MiB once expanded.
+{ printf 'a: &s "'; head -c 1048576 /dev/zero | tr '\0' x; printf '"\nb: ['
+  for i in $(seq 1 100); do printf '*s,'; done; printf '*s]\n'; } >"$T/strbomb.yml"
+"$KILN" build --dry-run "$T/strbomb.yml" >/dev/null 2>"$T/err"
+ok "string alias bomb: refused with a position" \
+	grep -q "^$T/strbomb.yml:2:[0-9]*: document too large: its strings, counting alias expansions" "$T/err"
+
 cd "$C/good" || exit 1
 for f in *.yml; do
 	if "$KILN" -q build --dry-run "$f" >"$T/d1.yml" 2>"$T/err"; then
