@@ -12,7 +12,7 @@ SVC=$T/services
 NS=kiln-test-$$
 mkdir -p "$SVC/hello/rootfs" "$T/out" "$T/log"
 make_busybox_rootfs "$SVC/hello/rootfs"
-write_config "$SVC/hello" '["/bin/sh", "-c", "echo started >>/out/ran; echo to-stdout; echo to-stderr >&2; exec sleep 1000"]' \
+write_config "$SVC/hello" '["/bin/sh", "-c", "echo started >>/out/ran; echo to-stdout; echo to-stderr >&2; trap \"exit 0\" TERM; sleep 1000 & wait"]' \
 	", {\"destination\": \"/out\", \"type\": \"bind\", \"source\": \"$T/out\", \"options\": [\"rbind\", \"rw\"]}"
 # runtime.json as the builder writes it for a readonly image: the rootfs bind.
 cat >"$SVC/hello/runtime.json" <<JSON
