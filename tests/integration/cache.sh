@@ -59,6 +59,31 @@ ok "… named by --name" bash -c "'$KILN' cache ls | grep -q '^docker.io/kiln/gz
 ok "import from stdin" bash -c "'$KILN' cache import -q --name stdin/two:1 - <'$FX/oci-archive.tar'"
 ok "LinuxKit spellings: --outfile, --platform linux/amd64" "$KILN" cache export -q --format docker --platform linux/amd64 docker.io/stdin/two:1 --outfile "$T/lk.tar"
 ok "… wrote the archive" test -s "$T/lk.tar"
+# Docker >= 25 `docker save`: an OCI layout with manifest.json beside it,
+# named by io.containerd.image.name.
+python3 - "$FX/oci-archive.tar" "$T/docker25.tar" <<'EOF'
+import io, json, sys, tarfile
+src, dst = sys.argv[1], sys.argv[2]
+with tarfile.open(src) as t, tarfile.open(dst, "w") as o:
+    for m in t.getmembers():
+        data = t.extractfile(m).read() if m.isfile() else None
+        if m.name == "index.json":
+            idx = json.loads(data)
+            d = idx["manifests"][0]
+            d["annotations"] = {"io.containerd.image.name": "docker.io/kiln/d25:1",
+                                "org.opencontainers.image.ref.name": "1"}
+            data = json.dumps(idx).encode()
+            man = json.loads(t.extractfile("blobs/sha256/" + d["digest"][7:]).read())
+            extra = json.dumps([{"Config": "blobs/sha256/" + man["config"]["digest"][7:],
+                "RepoTags": ["kiln/d25:1"],
+                "Layers": ["blobs/sha256/" + l["digest"][7:] for l in man["layers"]]}]).encode()
+            mi = tarfile.TarInfo("manifest.json"); mi.size = len(extra)
+            o.addfile(mi, io.BytesIO(extra))
+            m.size = len(data)
+        o.addfile(m, io.BytesIO(data) if data is not None else None)
+EOF
+ok "import a Docker >= 25 save archive (OCI layout + manifest.json)" "$KILN" cache import -q "$T/docker25.tar"
+ok "… named by io.containerd.image.name" bash -c "'$KILN' cache ls | grep -q '^docker.io/kiln/d25:1  *$(digest_of "$L" two) '"
 ok "import an OCI layout tar with --name" "$KILN" cache import --name 127.0.0.1:5000/kiln/two:oa "$FX/oci-archive.tar"
 "$KILN" cache ls >"$T/ls" 2>&1
 ok "named as given" grep -q "^127.0.0.1:5000/kiln/two:oa  *$(digest_of "$L" two) " "$T/ls"
