@@ -240,15 +240,17 @@ int onboot_run_dir(const char *dir, const char *log_dir, const char *runc, bool 
 /* ---- services.c ---- */
 
 struct service_opts {
-	const char *address;   /* containerd socket */
-	const char *dir;       /* /containers/services */
-	const char *log_dir;   /* /var/log */
-	const char *namespace; /* default services.linuxkit */
+	const char *address;	/* containerd socket */
+	const char *dir;	/* /containers/services */
+	const char *log_dir;	/* /var/log */
+	const char *namespace;	/* default services.linuxkit */
+	const char *shim_group; /* io.containerd.runc.v2.group annotation, or NULL */
 };
+#define SERVICE_SHIM_GROUP "kiln-services"
 #define SERVICE_OPTS_DEFAULT                                                                       \
 	{                                                                                          \
 		"/run/containerd/containerd.sock", "/containers/services", "/var/log",             \
-		    "services.linuxkit"                                                            \
+		    "services.linuxkit", SERVICE_SHIM_GROUP                                        \
 	}
 
 /* Starts service NAME from OPTS->dir/NAME: prepares its filesystem, creates the

@@ -150,9 +150,11 @@ static void report_exit(void *opaque, const uint8_t *data, size_t len)
 	}
 }
 
-static void start_services(struct pid1 *p)
+static void start_services(struct pid1 *p, bool shim_per_service)
 {
 	struct service_opts o = SERVICE_OPTS_DEFAULT;
+	if (shim_per_service)
+		o.shim_group = NULL;
 	struct grpc_conn *c = NULL;
 	struct kiln_error *err = NULL;
 	double t0 = init_uptime();
@@ -367,7 +369,7 @@ static int pid1_main(char **argv)
 
 	p.containerd = start_containerd();
 	if (p.containerd)
-		start_services(&p);
+		start_services(&p, cmdline && cmdline_has(cmdline, "kiln.shim_per_service=1"));
 	init_log("boot finished; reaping orphans");
 	pid1_loop(&p);
 	return 0;

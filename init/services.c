@@ -13,9 +13,25 @@
 
 #include "init.h"
 
-/* Reads BUNDLE/config.json and returns it with root.path made absolute
- * (BUNDLE/rootfs when relative), as containerd's shim needs.  Caller frees. */
-static char *service_spec(const char *bundle, size_t *len, struct kiln_error **err)
+struct splice {
+	size_t at, remove;
+	char *text; /* heap */
+};
+
+static int splice_cmp(const void *a, const void *b)
+{
+	const struct splice *x = a, *y = b;
+	return x->at < y->at ? -1 : x->at > y->at;
+}
+
+/* Reads BUNDLE/config.json and returns it (caller frees) edited in place,
+ * keeping every other byte: root.path made absolute (BUNDLE/rootfs when
+ * relative), as containerd's shim needs; and, when GROUP is set, the
+ * annotation io.containerd.runc.v2.group=GROUP, so that all services share one
+ * runc shim (one Go process and ~10 MB less per service, and under emulation
+ * a second less to start each). */
+static char *service_spec(const char *bundle, const char *group, size_t *len,
+			  struct kiln_error **err)
 {
 	cleanup_free char *path = path_join(bundle, "config.json");
 	size_t n;
@@ -23,47 +39,88 @@ static char *service_spec(const char *bundle, size_t *len, struct kiln_error **e
 	if (text == NULL)
 		return NULL;
 	struct json *j = json_parse(text, n, err);
-	if (j == NULL) {
+	if (j == NULL || j->type != JSON_OBJECT) {
+		if (j)
+			kiln_error_make(err, 0, "not a JSON object");
+		json_free(j);
 		kiln_error_wrap(err, "%s", path);
 		return NULL;
 	}
+	struct splice edits[3];
+	size_t nedits = 0;
+	/* Insertions right after the top-level '{' end with a comma when the
+	 * object has members; they are gathered in TOP. */
+	char *top = xstrdup("");
+	size_t top_at = (size_t)(j->raw - text) + 1;
+
 	struct json *root = json_get(j, "root");
 	struct json *rp = json_get(root, "path");
-	char *out;
-	if (rp && rp->type == JSON_STRING && rp->str[0] == '/') {
-		out = steal_pointer(&text);
-		*len = n;
-	} else {
+	if (!(rp && rp->type == JSON_STRING && rp->str[0] == '/')) {
 		cleanup_free char *abs =
 		    path_join(bundle, rp && rp->type == JSON_STRING ? rp->str : "rootfs");
 		size_t olen = 0;
 		char *lit = NULL;
 		json_append_string(&lit, &olen, abs);
 		if (rp) {
-			size_t before = (size_t)(rp->raw - text), after = before + rp->raw_len;
-			out = xmalloc(n + olen + 1);
-			memcpy(out, text, before);
-			memcpy(out + before, lit, olen);
-			memcpy(out + before + olen, text + after, n - after);
-			*len = n - rp->raw_len + olen;
+			edits[nedits++] =
+			    (struct splice){(size_t)(rp->raw - text), rp->raw_len, lit};
+		} else if (root && root->type == JSON_OBJECT) {
+			char *ins = xasprintf("\"path\":%s%s", lit, root->count ? "," : "");
+			edits[nedits++] = (struct splice){(size_t)(root->raw - text) + 1, 0, ins};
+			free(lit);
 		} else {
-			/* No root.path: add "root":{"path":…} after the opening brace. */
-			const char *brace = strchr(text, '{');
-			size_t before = brace ? (size_t)(brace - text) + 1 : 0;
-			cleanup_free char *ins = xasprintf("\"root\":{\"path\":%s},", lit);
-			size_t il = strlen(ins);
-			if (j->count == 0)
-				ins[--il] = '\0';
-			out = xmalloc(n + il + 1);
-			memcpy(out, text, before);
-			memcpy(out + before, ins, il);
-			memcpy(out + before + il, text + before, n - before);
-			*len = n + il;
+			char *t = xasprintf("%s\"root\":{\"path\":%s},", top, lit);
+			free(top);
+			top = t;
+			free(lit);
 		}
-		out[*len] = '\0';
-		free(lit);
+	}
+	if (group) {
+		cleanup_free char *g = NULL;
+		size_t glen = 0;
+		json_append_string(&g, &glen, group);
+		struct json *ann = json_get(j, "annotations");
+		if (ann && ann->type == JSON_OBJECT) {
+			if (json_get(ann, "io.containerd.runc.v2.group") == NULL) {
+				char *ins = xasprintf("\"io.containerd.runc.v2.group\":%s%s", g,
+						      ann->count ? "," : "");
+				edits[nedits++] =
+				    (struct splice){(size_t)(ann->raw - text) + 1, 0, ins};
+			}
+		} else if (ann == NULL) {
+			char *t = xasprintf(
+			    "%s\"annotations\":{\"io.containerd.runc.v2.group\":%s},", top, g);
+			free(top);
+			top = t;
+		}
+	}
+	if (*top) {
+		if (j->count == 0)
+			top[strlen(top) - 1] = '\0';
+		edits[nedits++] = (struct splice){top_at, 0, top};
+	} else {
+		free(top);
 	}
 	json_free(j);
+	qsort(edits, nedits, sizeof *edits, splice_cmp);
+	size_t total = n;
+	for (size_t i = 0; i < nedits; i++)
+		total += strlen(edits[i].text) - edits[i].remove;
+	char *out = xmalloc(total + 1);
+	size_t o = 0, from = 0;
+	for (size_t i = 0; i < nedits; i++) {
+		memcpy(out + o, text + from, edits[i].at - from);
+		o += edits[i].at - from;
+		size_t tl = strlen(edits[i].text);
+		memcpy(out + o, edits[i].text, tl);
+		o += tl;
+		from = edits[i].at + edits[i].remove;
+		free(edits[i].text);
+	}
+	memcpy(out + o, text + from, n - from);
+	o += n - from;
+	out[o] = '\0';
+	*len = o;
 	return out;
 }
 
@@ -134,7 +191,7 @@ int service_start(struct grpc_conn *c, const struct service_opts *o, const char 
 	int ret = -1;
 	const char *ns = service_ns(o, &rc);
 	size_t spec_len = 0;
-	cleanup_free char *spec = service_spec(bundle, &spec_len, err);
+	cleanup_free char *spec = service_spec(bundle, o->shim_group, &spec_len, err);
 	/* containerd's shim sends both streams of a file:// URI to one file; a
 	 * logging binary (this program, `kiln-log`) keeps them apart. */
 	cleanup_free char *log_uri = service_log_uri(o, name);
@@ -154,12 +211,17 @@ int service_start(struct grpc_conn *c, const struct service_opts *o, const char 
 	}
 	if (runtime_prepare_filesystem(&rc, err) < 0)
 		goto out_container;
+	double t0 = init_uptime();
 	if (ctrd_task_create(c, ns, name, log_uri, log_uri, &pid, err) < 0)
 		goto out_container;
+	init_debug_log("service %s: task created (pid %u) in %.3f s", name, pid,
+		       init_uptime() - t0);
+	t0 = init_uptime();
 	if (runtime_prepare_process(&rc, (pid_t)pid, err) < 0)
 		goto out_task;
 	if (ctrd_task_start(c, ns, name, NULL, err) < 0)
 		goto out_task;
+	init_debug_log("service %s: task started in %.3f s", name, init_uptime() - t0);
 	ret = 0;
 	goto out;
 out_task : {
@@ -280,7 +342,8 @@ static void service_usage(FILE *f)
 	    "  --address SOCK     containerd socket (default /run/containerd/containerd.sock)\n"
 	    "  --namespace NS     containerd namespace (default services.linuxkit)\n"
 	    "  --dir DIR          service bundles (default /containers/services)\n"
-	    "  --log-dir DIR      service logs (default /var/log)\n");
+	    "  --log-dir DIR      service logs (default /var/log)\n"
+	    "  --shim-per-service one containerd shim per service (default: one shared shim)\n");
 }
 
 int service_main(int argc, char **argv)
@@ -292,6 +355,7 @@ int service_main(int argc, char **argv)
 	    {"containerd-namespace", required_argument, NULL, 'n'},
 	    {"dir", required_argument, NULL, 'd'},
 	    {"log-dir", required_argument, NULL, 'l'},
+	    {"shim-per-service", no_argument, NULL, 's'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -310,6 +374,9 @@ int service_main(int argc, char **argv)
 			break;
 		case 'l':
 			o.log_dir = optarg;
+			break;
+		case 's':
+			o.shim_group = NULL;
 			break;
 		case 'h':
 			service_usage(stdout);

@@ -59,6 +59,19 @@ ok "list no longer shows hello" bash -c "! grep -q '^hello' <<<'$out'"
 ok "stop undid the runtime mounts" bash -c "! mountpoint -q '$SVC/hello/rootfs'"
 ok "ctr sees no container" bash -c "! ctr --address '$T/c.sock' -n '$NS' containers ls -q | grep -q hello"
 
+# Services share one runc shim by default (io.containerd.runc.v2.group);
+# --shim-per-service gives each its own.
+mkdir -p "$SVC/other/rootfs"
+make_busybox_rootfs "$SVC/other/rootfs"
+write_config "$SVC/other" '["/bin/sh", "-c", "trap \"exit 0\" TERM; sleep 1000 & wait"]'
+shims() { pgrep -f "containerd-shim-runc-v2 -namespace $NS" | wc -l; }
+svc start hello && svc start other
+ok "two services, one shared shim" test "$(shims)" -eq 1
+svc stop hello && svc stop other
+svc --shim-per-service start hello && svc --shim-per-service start other
+ok "--shim-per-service: one shim each" test "$(shims)" -eq 2
+svc stop hello && svc stop other
+
 # A service that exits is reported (containerd's /tasks/exit events).
 mkdir -p "$SVC/quitter/rootfs"
 make_busybox_rootfs "$SVC/quitter/rootfs"
