@@ -6,7 +6,11 @@
  * Blobs are written to a temp file in blobs/sha256/, hashed while written,
  * fsynced and renamed into place only when the digest matches, so a killed
  * process never leaves a corrupt blob under its final name.  index.json is
- * updated under flock(2) on <dir>/.lock and replaced atomically. */
+ * updated under flock(2) on <dir>/.lock and replaced atomically.  Every open
+ * store holds a shared flock on <dir>/.users.lock for its lifetime; garbage
+ * collection (store_gc, store_clear) needs it exclusively and refuses while
+ * another handle is open, so blobs written but not yet tagged are never
+ * collected.  Lock order: .users.lock, then .lock. */
 #ifndef KILN_STORE_H
 #define KILN_STORE_H
 
