@@ -331,36 +331,35 @@ static void module_closure(struct scan *s, struct module *m, struct strbuf *orde
 	strbuf_printf(order, "/%s\n", m->path);
 }
 
+/* The same script for both kinds, so that kernel+squashfs and kernel+erofs
+ * write the same NAME-initrd.img and may be asked for together. */
 static const char init_script[] =
 	"#!/bin/busybox sh\n"
-	"# kiln's small initrd: find the %s root image on any disk by its magic,\n"
-	"# mount it read-only under a tmpfs overlay and switch to it.\n"
+	"# kiln's small initrd: find the squashfs or erofs root image on any disk\n"
+	"# by its magic, mount it read-only under a tmpfs overlay, switch to it.\n"
 	"export PATH=/bin\n"
 	"busybox mount -t proc proc /proc\n"
 	"busybox mount -t sysfs sysfs /sys\n"
 	"busybox mount -t devtmpfs devtmpfs /dev\n"
 	"for m in $(busybox cat /etc/kiln-modules); do busybox insmod $m 2>/dev/null; done\n"
-	"kind=%s\n"
 	"found=\n"
+	"kind=\n"
 	"i=0\n"
 	"while [ -z \"$found\" ] && [ $i -lt 300 ]; do\n"
 	"  for d in /sys/class/block/*; do\n"
 	"    [ -e \"$d\" ] || continue\n"
 	"    n=${d##*/}\n"
 	"    [ -b \"/dev/$n\" ] || continue\n"
-	"    if [ $kind = squashfs ]; then\n"
-	"      m=$(busybox dd if=/dev/$n bs=4 count=1 2>/dev/null)\n"
-	"      [ \"$m\" = hsqs ] && found=/dev/$n && break\n"
-	"    else\n"
-	"      m=$(busybox dd if=/dev/$n bs=1 skip=1024 count=4 2>/dev/null | busybox hexdump -e '4/1 \"%%02x\"')\n"
-	"      [ \"$m\" = e2e1f5e0 ] && found=/dev/$n && break\n"
-	"    fi\n"
+	"    m=$(busybox dd if=/dev/$n bs=4 count=1 2>/dev/null)\n"
+	"    if [ \"$m\" = hsqs ]; then found=/dev/$n; kind=squashfs; break; fi\n"
+	"    m=$(busybox dd if=/dev/$n bs=1 skip=1024 count=4 2>/dev/null | busybox hexdump -e '4/1 \"%02x\"')\n"
+	"    if [ \"$m\" = e2e1f5e0 ]; then found=/dev/$n; kind=erofs; break; fi\n"
 	"  done\n"
 	"  [ -n \"$found\" ] || { busybox usleep 100000; i=$((i+1)); }\n"
 	"done\n"
-	"if [ -z \"$found\" ]; then echo \"kiln: no $kind root image found on any disk\"; "
+	"if [ -z \"$found\" ]; then echo \"kiln: no squashfs or erofs root image on any disk\"; "
 	"busybox sleep 2; busybox poweroff -f; fi\n"
-	"echo \"kiln: root image on $found\"\n"
+	"echo \"kiln: $kind root image on $found\"\n"
 	"busybox mkdir -p /ro /rw /newroot\n"
 	"busybox mount -t $kind -o ro $found /ro || { echo \"kiln: cannot mount $found\"; "
 	"busybox poweroff -f; }\n"
@@ -396,8 +395,8 @@ static int cpio_add(struct archive *a, const char *path, unsigned mode, const vo
 
 /* Writes the small initrd: directories, busybox, /init, the modules in
  * SCAN marked wanted (read again from the tar) and their load order. */
-static int small_initrd(const struct format_ctx *ctx, enum rootfs_kind kind, struct scan *scan,
-			const char *out, struct kiln_error **err)
+static int small_initrd(const struct format_ctx *ctx, struct scan *scan, const char *out,
+			struct kiln_error **err)
 {
 	cleanup_strbuf struct strbuf order = STRBUF_INIT;
 	for (size_t w = 0; w < ARRAY_SIZE(wanted_modules); w++) {
@@ -412,8 +411,7 @@ static int small_initrd(const struct format_ctx *ctx, enum rootfs_kind kind, str
 	cleanup_free char *bb = read_file(bb_path, 64 * MIB, &bb_len, err);
 	if (!bb)
 		return kiln_error_wrap(err, "small initrd: static busybox");
-	const char *kname = kind == ROOTFS_SQUASHFS ? "squashfs" : "erofs";
-	cleanup_free char *script = xasprintf(init_script, kname, kname);
+	const char *script = init_script;
 
 	cleanup_archive_write struct archive *a = archive_write_new();
 	archive_write_set_format_cpio_newc(a);
@@ -546,7 +544,7 @@ static int rootfs_write(const struct format_ctx *ctx, enum rootfs_kind kind,
 	}
 	if (ctx->kernel_path && format_copy_file(ctx->kernel_path, kernel_tmp, err) < 0)
 		goto out;
-	if (small_initrd(ctx, kind, &scan, initrd_tmp, err) < 0)
+	if (small_initrd(ctx, &scan, initrd_tmp, err) < 0)
 		goto out;
 	const char *c = ctx->cmdline ? ctx->cmdline : "";
 	if (write_file_atomic(cmdline, c, strlen(c), 0644, err) < 0 ||
