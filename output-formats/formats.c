@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "format.h"
+#include "writer.h" /* the disk, ISO, UKI and rootfs-image rows */
 
 extern const struct output_format format_kernel_initrd;
 extern const struct output_format format_tar_kernel_initrd;
@@ -14,6 +15,21 @@ const struct output_format *const output_formats[] = {
 	&format_tar_kernel_initrd,
 	&format_tar,
 	&format_docker,
+	&format_iso_bios,
+	&format_iso_efi,
+	&format_iso_efi_initrd,
+	&format_raw_bios,
+	&format_raw_efi,
+	&format_uki,
+	&format_qcow2_bios,
+	&format_qcow2_efi,
+	&format_vhd,
+	&format_dynamic_vhd,
+	&format_vmdk,
+	&format_gcp,
+	&format_aws,
+	&format_kernel_squashfs,
+	&format_kernel_erofs,
 	NULL,
 };
 
