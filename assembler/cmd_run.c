@@ -70,7 +70,8 @@ static const char run_usage[] =
 	"  --until REGEX          stop when a console line matches (POSIX ERE): exit 0\n"
 	"  --then ACTION          after --until: kill (default), powerdown (QMP\n"
 	"                         system_powerdown, wait for the guest to power off) or\n"
-	"                         continue (keep running until the VM exits)\n"
+	"                         continue (keep running until the VM exits or\n"
+	"                         --timeout, which then still counts as a match)\n"
 	"  --fail-on REGEX        a console line matching it ends the run: exit 1\n"
 	"  --timeout SECONDS      give up (kill QEMU, exit 1) after this long\n"
 	"  --powerdown-timeout S  how long --then powerdown waits (60)\n"
@@ -662,6 +663,9 @@ static int run_qemu(struct run_args *a, const char *path)
 	switch (res.outcome) {
 	case QEMU_MATCHED:
 		log_verbose("matched /%s/ after %.1f s", a->until, res.match_s);
+		if (res.stopped_at_timeout)
+			log_info("run: QEMU stopped at the timeout (%.0f s), after the match",
+				 a->timeout_s);
 		rc = 0;
 		break;
 	case QEMU_EXITED:

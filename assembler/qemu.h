@@ -188,7 +188,7 @@ int qemu_qmp_command(const char *path, const char *command, int timeout_ms,
 enum qemu_then {
 	QEMU_THEN_KILL = 0, /* SIGTERM (then SIGKILL) QEMU */
 	QEMU_THEN_POWERDOWN, /* QMP system_powerdown; wait for the guest to power off */
-	QEMU_THEN_CONTINUE,  /* keep running and echoing until the VM exits */
+	QEMU_THEN_CONTINUE,  /* keep running and echoing until the VM exits (or --timeout) */
 };
 
 struct qemu_supervise_opts {
@@ -202,7 +202,7 @@ struct qemu_supervise_opts {
 	int echo_fd;             /* -1: none; gets every console byte (stdout) */
 	int input_fd;            /* -1: none; bytes forwarded to the console (a TTY in raw mode) */
 	int signal_fd;           /* -1: none; a signalfd: INT/TERM/HUP stop QEMU */
-	const char *qmp_socket;  /* for QEMU_THEN_POWERDOWN */
+	const char *qmp_socket;  /* for QEMU_THEN_POWERDOWN, and to quit QEMU cleanly */
 };
 
 enum qemu_outcome {
@@ -219,6 +219,7 @@ struct qemu_result {
 	int exit_status;  /* QEMU's exit status (-1 killed by a signal or by us) */
 	double elapsed_s; /* from start to the outcome */
 	double match_s;   /* when --until matched, else 0 */
+	bool stopped_at_timeout; /* --then continue: matched, then stopped at --timeout */
 	char detail[256]; /* why the powerdown failed, when it did */
 };
 

@@ -230,19 +230,36 @@ static __attribute__((noreturn)) void child_exec(const char *slave, char *const 
 	_exit(127);
 }
 
-static void stop_qemu(pid_t pid, int pidfd)
+static bool wait_exit(pid_t pid, int pidfd, double seconds)
 {
-	kill(pid, SIGTERM);
-	struct pollfd p = {.fd = pidfd, .events = POLLIN};
-	if (pidfd >= 0 && poll(&p, 1, (int)(KILL_GRACE_S * 1000)) > 0)
-		return;
-	if (pidfd < 0) {
-		for (int i = 0; i < 50; i++) {
-			if (waitpid(pid, NULL, WNOHANG | WNOWAIT) == pid)
-				return;
-			usleep(100000);
-		}
+	if (pidfd >= 0) {
+		struct pollfd p = {.fd = pidfd, .events = POLLIN};
+		return poll(&p, 1, (int)(seconds * 1000)) > 0;
 	}
+	siginfo_t si;
+	for (double waited = 0; waited < seconds; waited += 0.1) {
+		memset(&si, 0, sizeof si);
+		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid)
+			return true;
+		usleep(100000);
+	}
+	return false;
+}
+
+/* Ends QEMU: QMP `quit` when there is a socket (a clean exit, no "terminating
+ * on signal" noise), else or then SIGTERM, and SIGKILL as the last resort. */
+static void stop_qemu(pid_t pid, int pidfd, const char *qmp_socket)
+{
+	if (qmp_socket) {
+		struct kiln_error *e = NULL;
+		int r = qemu_qmp_command(qmp_socket, "quit", 2000, &e);
+		kiln_error_release(&e);
+		if (r == 0 && wait_exit(pid, pidfd, KILL_GRACE_S))
+			return;
+	}
+	kill(pid, SIGTERM);
+	if (wait_exit(pid, pidfd, KILL_GRACE_S))
+		return;
 	kill(pid, SIGKILL);
 }
 
@@ -362,7 +379,7 @@ int qemu_supervise(const struct qemu_supervise_opts *opts, struct qemu_result *r
 				outcome = QEMU_INTERRUPTED;
 				outcome_set = true;
 				state = STOPPING;
-				stop_qemu(pid, pidfd);
+				stop_qemu(pid, pidfd, opts->qmp_socket);
 			}
 		}
 		if (i_pid >= 0 && (p[i_pid].revents & POLLIN))
@@ -376,16 +393,18 @@ int qemu_supervise(const struct qemu_supervise_opts *opts, struct qemu_result *r
 				outcome = QEMU_FAILED_MATCH;
 				outcome_set = true;
 				state = STOPPING;
-				stop_qemu(pid, pidfd);
+				stop_qemu(pid, pidfd, opts->qmp_socket);
 			} else {
 				result->match_s = t - start;
 				outcome = QEMU_MATCHED;
 				outcome_set = true;
 				state = AFTER_MATCH;
-				deadline = 0;
+				/* --then continue: --timeout stays the limit of the whole run. */
+				if (opts->then != QEMU_THEN_CONTINUE)
+					deadline = 0;
 				if (opts->then == QEMU_THEN_KILL) {
 					state = STOPPING;
-					stop_qemu(pid, pidfd);
+					stop_qemu(pid, pidfd, opts->qmp_socket);
 				} else if (opts->then == QEMU_THEN_POWERDOWN) {
 					struct kiln_error *e = NULL;
 					if (qemu_qmp_command(opts->qmp_socket, "system_powerdown",
@@ -395,7 +414,7 @@ int qemu_supervise(const struct qemu_supervise_opts *opts, struct qemu_result *r
 						kiln_error_release(&e);
 						outcome = QEMU_POWERDOWN_TIMEOUT;
 						state = STOPPING;
-						stop_qemu(pid, pidfd);
+						stop_qemu(pid, pidfd, opts->qmp_socket);
 					} else {
 						unsigned ms = opts->powerdown_timeout_ms
 								      ? opts->powerdown_timeout_ms
@@ -406,11 +425,15 @@ int qemu_supervise(const struct qemu_supervise_opts *opts, struct qemu_result *r
 			}
 		}
 		if (!exited && deadline > 0 && state != STOPPING && now_s() >= deadline) {
-			outcome = state == AFTER_MATCH ? QEMU_POWERDOWN_TIMEOUT : QEMU_TIMED_OUT;
+			if (state == AFTER_MATCH && opts->then == QEMU_THEN_CONTINUE)
+				result->stopped_at_timeout = true; /* still a match */
+			else
+				outcome = state == AFTER_MATCH ? QEMU_POWERDOWN_TIMEOUT
+							       : QEMU_TIMED_OUT;
 			outcome_set = true;
 			state = STOPPING;
 			result->elapsed_s = now_s() - start;
-			stop_qemu(pid, pidfd);
+			stop_qemu(pid, pidfd, opts->qmp_socket);
 		}
 	}
 	/* QEMU is gone: take what is left on the console. */
