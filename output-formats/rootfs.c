@@ -57,6 +57,7 @@ struct scan {
 	size_t nmods, cap;
 	const char *kernel_out; /* write boot/kernel here when non-NULL */
 	bool kernel_found;
+	struct strbuf cmdline; /* boot/cmdline, when the build gave none */
 };
 
 static void scan_release(struct scan *s)
@@ -67,6 +68,7 @@ static void scan_release(struct scan *s)
 		free(s->mods[i].depends);
 	}
 	free(s->mods);
+	strbuf_release(&s->cmdline);
 }
 
 static void normalise(char *s)
@@ -244,6 +246,11 @@ static int filter_tar(const struct format_ctx *ctx, int fd, bool root_entry, str
 				if (copy_data(in, NULL, NULL, kfd, err) < 0)
 					return -1;
 				scan->kernel_found = true;
+			} else if (strcmp(rel, "boot/cmdline") == 0 &&
+				   archive_entry_filetype(e) == AE_IFREG) {
+				strbuf_reset(&scan->cmdline);
+				if (copy_data(in, NULL, &scan->cmdline, -1, err) < 0)
+					return -1;
 			}
 			continue;
 		}
@@ -546,7 +553,9 @@ static int rootfs_write(const struct format_ctx *ctx, enum rootfs_kind kind,
 		goto out;
 	if (small_initrd(ctx, &scan, initrd_tmp, err) < 0)
 		goto out;
-	const char *c = ctx->cmdline ? ctx->cmdline : "";
+	const char *c = ctx->cmdline && *ctx->cmdline ? ctx->cmdline
+			: scan.cmdline.buf			? scan.cmdline.buf
+							      : "";
 	if (write_file_atomic(cmdline, c, strlen(c), 0644, err) < 0 ||
 	    format_publish(img_tmp, img, err) < 0 || format_publish(kernel_tmp, kernel, err) < 0 ||
 	    format_publish(initrd_tmp, initrd, err) < 0)
