@@ -44,8 +44,12 @@ make_boot_initrd() {
 	ln "$ROOT/init" "$ROOT/usr/bin/kiln-service"
 	cp /bin/busybox "$ROOT/bin/busybox"
 	ln -s busybox "$ROOT/bin/sh"
-	for bin in /usr/sbin/runc /usr/bin/containerd /usr/bin/containerd-shim-runc-v2; do
-		cp "$bin" "$ROOT/usr/bin/"
+	# BOOT_RUNTIME=crun installs crun (C, CLI-compatible) as /usr/bin/runc, so
+	# init's onboot runner and containerd's runc shim both use it.
+	local runtime=/usr/sbin/runc
+	[ "${BOOT_RUNTIME:-runc}" = crun ] && runtime=/usr/bin/crun
+	for bin in "$runtime" /usr/bin/containerd /usr/bin/containerd-shim-runc-v2; do
+		if [ "$bin" = "$runtime" ]; then cp "$bin" "$ROOT/usr/bin/runc"; else cp "$bin" "$ROOT/usr/bin/"; fi
 		for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do
 			mkdir -p "$ROOT$(dirname "$lib")"
 			cp -L "$lib" "$ROOT$lib"

@@ -3,7 +3,8 @@
 # runc, containerd, one onboot container, two services) N times under QEMU
 # TCG and prints the guest uptime when init starts, when the last onboot
 # container has ended and when the last service has started, and their median.
-#   KILN_BENCH_BOOTS (default 5), KILN_BENCH_APPEND (extra kernel arguments)
+#   KILN_BENCH_BOOTS (default 5), KILN_BENCH_APPEND (extra kernel arguments),
+#   BOOT_RUNTIME=crun (crun as /usr/bin/runc instead of runc)
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/init/tests/hostlib.sh"
 source "$TOP/init/tests/bootlib.sh"
@@ -32,7 +33,7 @@ for i in $(seq "$N"); do
 done
 nres=$(wc -l <"$T/results")
 load=$(cut -d' ' -f1 /proc/loadavg)
-echo "median of $nres boots: guest uptime, TCG, kernel args: ${APPEND:-none}, host load average $load"
+echo "median of $nres boots: guest uptime, TCG, runtime ${BOOT_RUNTIME:-runc}, kernel args: ${APPEND:-none}, host load average $load"
 echo "  init start:            $(cut -d' ' -f1 "$T/results" | median) s"
 echo "  last onboot ended:     $(cut -d' ' -f2 "$T/results" | median) s"
 echo "  last service started:  $(cut -d' ' -f3 "$T/results" | median) s"

@@ -11,7 +11,7 @@ command -v runc >/dev/null || skip_all "runc not installed"
 [ -x "$INIT_BIN" ] || skip_all "build/init/init not built (make init)"
 
 OB=$T/onboot
-RUNC=$(command -v runc)
+RUNC=${INIT_TEST_RUNC:-$(command -v runc)}
 NET=$(ip link add kt$$a type veth peer name kt$$b 2>/dev/null && ip link del kt$$a && echo yes)
 
 # 000-hello: writable image → lower/ + tmp/ + rootfs/, as LinuxKit's builder lays it out.
