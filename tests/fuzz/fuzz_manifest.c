@@ -1,7 +1,8 @@
 /* libFuzzer target for the manifest parser: no crash, no leak, no
  * undefined behaviour on any input; every error is one line starting with
  * "fuzz.yml:LINE:COL: "; every accepted manifest dumps, parses back and
- * dumps to the same bytes (YAML and JSON).  The same bytes are also read as
+ * dumps to the same bytes (YAML and JSON), validates and merges with itself
+ * (repeated service names must be refused).  The same bytes are also read as
  * an org.mobyproject.config label, merged with themselves and copied. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -46,6 +47,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char *j2 = manifest_dump_string(m2, "json", &err);
 		if (y2 == NULL || j2 == NULL || strcmp(y1, y2) != 0 || strcmp(j1, j2) != 0)
 			abort();
+		/* the checks made after merging, and the merge itself */
+		if (manifest_validate(m2, &err) < 0) {
+			check_error(err, "fuzz.yml:");
+			kiln_error_release(&err);
+		}
+		struct manifest *m3 =
+			manifest_parse((const char *)data, size, "fuzz.yml", "/nonexistent", NULL, &err);
+		if (m3 == NULL)
+			abort();
+		if (manifest_append(m2, m3, &err) < 0) {
+			check_error(err, "fuzz.yml:");
+			kiln_error_release(&err);
+		} else if (m->services.n > 0) {
+			abort(); /* appending a manifest to itself repeats its service names */
+		}
 		for (size_t i = 0; i < m->services.n; i++) {
 			struct image_config *c = image_config_merge(&m->services.v[i].config,
 								    &m->services.v[0].config);
