@@ -129,6 +129,54 @@ ok "the cached answer is the same and quick" [ "$a2" = "$a1" -a "$ms" -lt 500 ]
 ok "KILN_QEMU_ACCEL overrides" [ "$(KILN_QEMU_ACCEL=kvm "$KILN" run --print-accel)" = kvm ]
 ok "--accel overrides" [ "$("$KILN" run --accel tcg --print-accel)" = tcg ]
 
+# The console supervisor against real QEMU, cheaply: an empty disk, SeaBIOS
+# prints to the serial console and finds nothing to boot (no NIC: no iPXE).
+if command -v qemu-system-x86_64 >/dev/null; then
+	export KILN_QEMU_ACCEL=tcg
+	qemu-img create -q -f raw empty.img 1M
+	sb() { "$KILN" run --networking none --state "$T/sb-state" "$@" empty.img >"$T/out" 2>"$T/err"; echo $?; }
+	[ "$(sb --until 'No bootable device' --timeout 60 --console-log "$T/sb.log")" = 0 ] &&
+		pass "SeaBIOS: --until matched, exit 0" || fail "SeaBIOS --until" "$(cat err)"
+	ok "  ... console echoed to stdout" grep -q "SeaBIOS (version" out
+	ok "  ... and in --console-log" grep -q "Boot failed: not a bootable disk" sb.log
+	ok "  ... QEMU quit through QMP: no signal message" bash -c "! grep -q 'terminating on signal' '$T/err'"
+	[ "$(sb -q --until 'No bootable device' --timeout 60)" = 0 ] && [ ! -s out ] &&
+		pass "-q: nothing echoed" || fail "-q"
+	s=$(date +%s)
+	[ "$(sb --until NEVER-PRINTED --timeout 3)" = 1 ] && grep -q "timed out after 3.0 s" err &&
+		pass "--timeout 3: exit 1, says so" || fail "--timeout" "$(cat err)"
+	ok "  ... within the bound" [ $(($(date +%s) - s)) -le 12 ]
+	[ "$(sb --until NEVER-PRINTED --fail-on 'Boot failed' --timeout 60)" = 1 ] &&
+		grep -q "fail-on /Boot failed/" err && pass "--fail-on: exit 1" || fail "--fail-on" "$(cat err)"
+	[ "$(sb --until 'No bootable' --then powerdown --powerdown-timeout 2 --timeout 60)" = 1 ] &&
+		grep -q "did not power off within 2 s" err &&
+		pass "--then powerdown ignored by the guest (SeaBIOS): exit 1, says so" ||
+		fail "powerdown ignored" "$(cat err)"
+	[ "$(sb --until X --timeout 30 --qemu-arg -no-such-option)" = 1 ] && grep -q "exited" err &&
+		pass "QEMU failing to start: exit 1" || fail "QEMU fails to start" "$(cat err)"
+	# --monitor: QEMU's human monitor on a socket; `quit` there ends the run.
+	"$KILN" run --networking none --state "$T/mon-state" --monitor "$T/mon.sock" \
+		--until 'No bootable' --then continue --timeout 60 empty.img >/dev/null 2>"$T/mon.err" &
+	monpid=$!
+	at_exit "kill $monpid"
+	for _ in $(seq 100); do [ -S "$T/mon.sock" ] && break; sleep 0.1; done
+	sleep 2
+	s=$(date +%s)
+	python3 - "$T/mon.sock" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+time.sleep(0.3)
+s.sendall(b"quit\n")
+time.sleep(0.5)
+PY
+	wait "$monpid"
+	monrc=$?
+	ok "--monitor: \`quit\` on the monitor socket ends QEMU; exit 0 after the match" [ "$monrc" = 0 ]
+	ok "  ... promptly" [ $(($(date +%s) - s)) -le 10 ]
+	unset KILN_QEMU_ACCEL
+fi
+
 # A state dir in use by a running QEMU is refused (its disks would be shared).
 cp "$(command -v sleep)" "$T/qemu-sleeper"
 "$T/qemu-sleeper" 30 &
