@@ -51,6 +51,9 @@ static const char run_usage[] =
 	"  --qemu-arg ARG         an extra QEMU argument (repeatable)\n"
 	"  --gui                  show a display; the serial console stays on stdio\n"
 	"  --no-reboot            exit when the guest reboots\n"
+	"  --overlay              boot a disk image through a qcow2 overlay kept in STATE:\n"
+	"                         the image stays untouched, several VMs can share it\n"
+	"  --snapshot             discard every disk write when QEMU exits\n"
 	"  --state DIR            state directory (NAME-state): qemu.pid, mac-addr,\n"
 	"                         qmp.sock, created disks, firmware variables\n"
 	"Network:\n"
@@ -123,6 +126,8 @@ enum {
 	OPT_ARCH,
 	OPT_DETACHED,
 	OPT_PRINT_ACCEL,
+	OPT_OVERLAY,
+	OPT_SNAPSHOT,
 };
 
 static const struct option run_options[] = {
@@ -162,6 +167,8 @@ static const struct option run_options[] = {
 	{"arch", required_argument, 0, OPT_ARCH},
 	{"detached", no_argument, 0, OPT_DETACHED},
 	{"print-accel", no_argument, 0, OPT_PRINT_ACCEL},
+	{"overlay", no_argument, 0, OPT_OVERLAY},
+	{"snapshot", no_argument, 0, OPT_SNAPSHOT},
 	CLI_COMMON_LONGOPTS,
 	{0, 0, 0, 0},
 };
@@ -180,7 +187,7 @@ static void strlist_add(struct strlist *l, const char *s)
 
 struct run_args {
 	unsigned cpus, mem_mb;
-	bool uefi, gui, no_reboot, dry_run, print_accel;
+	bool uefi, gui, no_reboot, dry_run, print_accel, overlay, snapshot;
 	const char *fw, *fw_vars, *accel, *mac, *state, *cmdline_append, *qemu_bin;
 	const char *data, *data_file, *cidata, *config_drive;
 	const char *until, *fail_on, *console_log, *monitor;
@@ -378,6 +385,12 @@ static int parse_args(int argc, char **argv, struct run_args *a, struct kiln_err
 				return kiln_error_make(err, 0, "--arch `%s`: only x86_64 is supported",
 						       optarg);
 			break;
+		case OPT_OVERLAY:
+			a->overlay = true;
+			break;
+		case OPT_SNAPSHOT:
+			a->snapshot = true;
+			break;
 		case OPT_PRINT_ACCEL:
 			a->print_accel = true;
 			break;
@@ -516,6 +529,22 @@ static int run_qemu(struct run_args *a, const char *path)
 		if (esp == NULL)
 			goto fail;
 	}
+	if (a->overlay) {
+		if (target.kind != QEMU_BOOT_DISK) {
+			kiln_error_make(&err, 0, "--overlay applies to disk images, not a %s boot",
+					qemu_boot_name(target.kind));
+			goto fail;
+		}
+		char *overlay = qemu_make_overlay(target.image, target.disk_format, state, &err);
+		if (overlay == NULL)
+			goto fail;
+		free(target.image);
+		target.image = overlay;
+		free(target.disk_format);
+		target.disk_format = xstrdup("qcow2");
+	}
+	if (a->snapshot)
+		strlist_add(&a->extra_args, "-snapshot");
 	if (a->cmdline_append && target.kind != QEMU_BOOT_KERNEL &&
 	    target.kind != QEMU_BOOT_SQUASHFS)
 		log_warn("--cmdline-append only applies to kernel boots; ignored for %s",

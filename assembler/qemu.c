@@ -717,6 +717,31 @@ int qemu_disk_prepare(struct qemu_disk *disk, const char *state_dir, size_t inde
 	return 0;
 }
 
+char *qemu_make_overlay(const char *image, const char *format, const char *state_dir,
+			struct kiln_error **err)
+{
+	cleanup_free char *overlay = path_join(state_dir, "boot-overlay.qcow2");
+	if (access(overlay, F_OK) == 0)
+		return steal_pointer(&overlay);
+	/* The backing path is stored in the overlay: make it absolute. */
+	cleanup_free char *abs = realpath(image, NULL);
+	if (abs == NULL)
+		return kiln_error_make(err, errno, "`%s`", image), NULL;
+	cleanup_free char *tmp = path_join(state_dir, "boot-overlay.qcow2.tmp");
+	unlink(tmp);
+	const char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-F", format, "-b", abs,
+			      tmp, NULL};
+	if (qemu_tool_run(argv, err) < 0) {
+		unlink(tmp);
+		return kiln_error_wrap(err, "overlay for `%s`", image), NULL;
+	}
+	if (rename(tmp, overlay) < 0) {
+		unlink(tmp);
+		return kiln_error_make(err, errno, "rename to `%s`", overlay), NULL;
+	}
+	return steal_pointer(&overlay);
+}
+
 char *qemu_make_esp(const char *uki, const char *state_dir, struct kiln_error **err)
 {
 	struct stat st;

@@ -154,6 +154,12 @@ char *qemu_state_mac(const char *state_dir, const char *file, struct kiln_error 
 int qemu_disk_prepare(struct qemu_disk *disk, const char *state_dir, size_t index,
 		      struct kiln_error **err);
 
+/* Makes STATE/boot-overlay.qcow2 (once): a qcow2 overlay whose backing
+ * file is IMAGE (FORMAT), so several VMs boot one image and each keeps its
+ * own writes.  Returns its path (heap). */
+char *qemu_make_overlay(const char *image, const char *format, const char *state_dir,
+			struct kiln_error **err);
+
 /* Makes STATE/esp.img: a FAT image holding UKI as EFI/BOOT/BOOTX64.EFI
  * (mkfs.fat + mtools).  Returns its path (heap). */
 char *qemu_make_esp(const char *uki, const char *state_dir, struct kiln_error **err);

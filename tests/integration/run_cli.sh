@@ -174,6 +174,20 @@ PY
 	monrc=$?
 	ok "--monitor: \`quit\` on the monitor socket ends QEMU; exit 0 after the match" [ "$monrc" = 0 ]
 	ok "  ... promptly" [ $(($(date +%s) - s)) -le 10 ]
+	# --overlay: two VMs boot one disk image, each through its own overlay;
+	# without it QEMU's image lock refuses the second.
+	"$KILN" run -q --networking none --overlay --state "$T/ov1" --until 'No bootable' \
+		--then continue --timeout 8 empty.img >/dev/null 2>&1 &
+	ovpid=$!
+	at_exit "kill $ovpid"
+	for _ in $(seq 100); do [ -S "$T/ov1/qmp.sock" ] && break; sleep 0.1; done
+	[ "$(sb --overlay --until 'No bootable' --timeout 60)" = 0 ] &&
+		pass "--overlay: a second VM boots the image the first one uses" || fail "--overlay" "$(cat err)"
+	ok "  ... the overlay is qcow2 backed by the image" \
+		bash -c "qemu-img info '$T/sb-state/boot-overlay.qcow2' | grep -q 'backing file: $T/empty.img'"
+	[ "$(sb --until 'No bootable' --timeout 60)" = 1 ] && grep -q 'lock' err &&
+		pass "without --overlay the shared image is refused (QEMU's lock)" || fail "no overlay" "$(cat err)"
+	wait "$ovpid"
 	unset KILN_QEMU_ACCEL
 fi
 
