@@ -253,6 +253,11 @@ struct service_opts {
 		    "services.linuxkit", SERVICE_SHIM_GROUP                                        \
 	}
 
+/* The config.json TEXT (N bytes) of BUNDLE as containerd gets it: root.path
+ * made absolute, the shim GROUP annotation added (when not NULL); every other
+ * byte kept.  Returns a heap string (caller frees) of *LEN bytes. */
+char *service_spec_edit(const char *text, size_t n, const char *bundle, const char *group,
+			size_t *len, struct kiln_error **err);
 /* Starts service NAME from OPTS->dir/NAME: prepares its filesystem, creates the
  * container (config.json with root.path made absolute) and its task, runs
  * prepareProcess, starts it.  A stale container of the same id is removed first. */

@@ -30,20 +30,14 @@ static int splice_cmp(const void *a, const void *b)
  * annotation io.containerd.runc.v2.group=GROUP, so that all services share one
  * runc shim (one Go process and ~10 MB less per service, and under emulation
  * a second less to start each). */
-static char *service_spec(const char *bundle, const char *group, size_t *len,
-			  struct kiln_error **err)
+char *service_spec_edit(const char *text, size_t n, const char *bundle, const char *group,
+			size_t *len, struct kiln_error **err)
 {
-	cleanup_free char *path = path_join(bundle, "config.json");
-	size_t n;
-	cleanup_free char *text = read_file(path, 4 << 20, &n, err);
-	if (text == NULL)
-		return NULL;
 	struct json *j = json_parse(text, n, err);
 	if (j == NULL || j->type != JSON_OBJECT) {
 		if (j)
 			kiln_error_make(err, 0, "not a JSON object");
 		json_free(j);
-		kiln_error_wrap(err, "%s", path);
 		return NULL;
 	}
 	struct splice edits[3];
@@ -121,6 +115,20 @@ static char *service_spec(const char *bundle, const char *group, size_t *len,
 	o += n - from;
 	out[o] = '\0';
 	*len = o;
+	return out;
+}
+
+static char *service_spec(const char *bundle, const char *group, size_t *len,
+			  struct kiln_error **err)
+{
+	cleanup_free char *path = path_join(bundle, "config.json");
+	size_t n;
+	cleanup_free char *text = read_file(path, 4 << 20, &n, err);
+	if (text == NULL)
+		return NULL;
+	char *out = service_spec_edit(text, n, bundle, group, len, err);
+	if (out == NULL)
+		kiln_error_wrap(err, "%s", path);
 	return out;
 }
 

@@ -135,3 +135,42 @@ TEST(runtime_json)
 	ok(runtime_config_load(".", &rc, &err) == 0 && rc.nmounts == 0, "missing file = empty");
 	runtime_config_release(&rc);
 }
+
+static void check_spec(const char *in, const char *group, const char *want)
+{
+	struct kiln_error *err = NULL;
+	size_t len = 0;
+	cleanup_free char *got = service_spec_edit(in, strlen(in), "/c/s/x", group, &len, &err);
+	ok(got != NULL, "edits %s", in);
+	if (got) {
+		is_str(got, want, "spec");
+		is_int((int)len, (int)strlen(want), "length");
+		struct json *j = json_parse(got, len, &err);
+		ok(j != NULL, "result is JSON");
+		json_free(j);
+	}
+	kiln_error_release(&err);
+}
+
+TEST(service_spec_edits)
+{
+	check_spec("{\"a\": 1, \"root\": {\"path\": \"rootfs\", \"readonly\": true}}", NULL,
+		   "{\"a\": 1, \"root\": {\"path\": \"/c/s/x/rootfs\", \"readonly\": true}}");
+	check_spec("{\"root\": {\"path\": \"/abs\"}}", NULL, "{\"root\": {\"path\": \"/abs\"}}");
+	check_spec("{\"root\": {\"readonly\": true}}", NULL,
+		   "{\"root\": {\"path\":\"/c/s/x/rootfs\",\"readonly\": true}}");
+	check_spec("{\"b\": 2}", NULL, "{\"root\":{\"path\":\"/c/s/x/rootfs\"},\"b\": 2}");
+	check_spec("{}", "g",
+		   "{\"root\":{\"path\":\"/c/s/x/rootfs\"},"
+		   "\"annotations\":{\"io.containerd.runc.v2.group\":\"g\"}}");
+	check_spec("{\"root\": {\"path\": \"rootfs\"}, \"annotations\": {\"k\": \"v\"}}", "g",
+		   "{\"root\": {\"path\": \"/c/s/x/rootfs\"}, \"annotations\": "
+		   "{\"io.containerd.runc.v2.group\":\"g\",\"k\": \"v\"}}");
+	check_spec("{\"root\": {\"path\": \"/r\"}, \"annotations\": {}}", "g",
+		   "{\"root\": {\"path\": \"/r\"}, \"annotations\": "
+		   "{\"io.containerd.runc.v2.group\":\"g\"}}");
+	struct kiln_error *err = NULL;
+	size_t len;
+	ok(service_spec_edit("[1]", 3, "/b", NULL, &len, &err) == NULL, "an array is refused");
+	kiln_error_release(&err);
+}
