@@ -26,6 +26,7 @@ struct ynode {
 	bool bool_value;
 	int64_t int_value;
 	bool int_overflow;
+	bool merge_key; /* a plain "<<" (YAML merge key) */
 	/* sequence: items[i]; mapping: items[2i] key, items[2i+1] value */
 	size_t n, cap;
 	struct ynode **items;

@@ -212,6 +212,105 @@ static const char *tag_short(const char *tag)
 	return tag;
 }
 
+static int key_compare(const struct ynode *a, const struct ynode *b);
+
+/* A pair of a mapping being rebuilt by apply_merge_keys(). */
+struct merge_pair {
+	struct ynode *key, *value;
+	size_t order; /* explicit pairs first, then merged ones by priority */
+	bool keep;
+};
+
+static int merge_pair_compare(const void *x, const void *y)
+{
+	const struct merge_pair *a = x, *b = y;
+	int c = key_compare(a->key, b->key);
+	if (c != 0)
+		return c;
+	return a->order < b->order ? -1 : a->order > b->order;
+}
+
+static int merge_pair_order(const void *x, const void *y)
+{
+	const struct merge_pair *a = x, *b = y;
+	return a->order < b->order ? -1 : a->order > b->order;
+}
+
+/* YAML merge keys, as yaml.v3 (LinuxKit) applies them: `<<: *map` or
+ * `<<: [*a, *b]` adds the pairs of those mappings whose keys M does not
+ * have itself; with a list, earlier mappings win.  O(n log n). */
+static int apply_merge_keys(struct ybuilder *b, struct ynode *m)
+{
+	size_t npairs = m->n / 2, total = 0;
+	bool any = false;
+	for (size_t i = 0; i < npairs; i++) {
+		const struct ynode *k = m->items[2 * i], *v = m->items[2 * i + 1];
+		if (!k->merge_key) {
+			total++;
+			continue;
+		}
+		any = true;
+		if (v->kind == YNODE_MAPPING) {
+			total += v->n / 2;
+		} else if (v->kind == YNODE_SEQUENCE) {
+			for (size_t j = 0; j < v->n; j++) {
+				if (v->items[j]->kind != YNODE_MAPPING)
+					return yfail(b, v->items[j]->line, v->items[j]->col,
+						     "a merge key (<<) takes a mapping or a list of "
+						     "mappings (got %s)",
+						     ynode_type_name(v->items[j]));
+				total += v->items[j]->n / 2;
+			}
+		} else {
+			return yfail(b, v->line, v->col,
+				     "a merge key (<<) takes a mapping or a list of mappings (got %s)",
+				     ynode_type_name(v));
+		}
+	}
+	if (!any)
+		return 0;
+	struct merge_pair *pairs = xcalloc(total + 1, sizeof *pairs);
+	size_t n = 0;
+	for (size_t i = 0; i < npairs; i++)
+		if (!m->items[2 * i]->merge_key)
+			pairs[n] = (struct merge_pair){m->items[2 * i], m->items[2 * i + 1], n, false},
+			n++;
+	for (size_t i = 0; i < npairs; i++) {
+		const struct ynode *v = m->items[2 * i + 1];
+		if (!m->items[2 * i]->merge_key)
+			continue;
+		size_t nsrc = v->kind == YNODE_MAPPING ? 1 : v->n;
+		for (size_t s = 0; s < nsrc; s++) {
+			const struct ynode *src = v->kind == YNODE_MAPPING ? v : v->items[s];
+			for (size_t j = 0; j + 1 < src->n; j += 2)
+				pairs[n] = (struct merge_pair){src->items[j], src->items[j + 1], n,
+							      false},
+				n++;
+		}
+	}
+	/* keep the first pair (explicit, else highest priority) of every key */
+	qsort(pairs, n, sizeof *pairs, merge_pair_compare);
+	for (size_t i = 0; i < n; i++)
+		pairs[i].keep = i == 0 || key_compare(pairs[i - 1].key, pairs[i].key) != 0;
+	qsort(pairs, n, sizeof *pairs, merge_pair_order);
+	size_t out = 0;
+	for (size_t i = 0; i < n; i++)
+		if (pairs[i].keep)
+			out++;
+	if (2 * out > m->cap) {
+		m->cap = 2 * out;
+		m->items = xrealloc(m->items, m->cap * sizeof *m->items);
+	}
+	m->n = 0;
+	for (size_t i = 0; i < n; i++)
+		if (pairs[i].keep) {
+			m->items[m->n++] = pairs[i].key;
+			m->items[m->n++] = pairs[i].value;
+		}
+	free(pairs);
+	return 0;
+}
+
 static int register_anchor(struct ybuilder *b, char *name, struct ynode *n)
 {
 	if (name == NULL)
@@ -366,6 +465,7 @@ static int handle_event(struct ybuilder *b, yaml_event_t *ev, int *documents, bo
 			}
 		} else if (ev->data.scalar.plain_implicit && !tag) {
 			resolve_plain(n);
+			n->merge_key = strcmp(n->value, "<<") == 0;
 		} else {
 			n->type = YS_STRING;
 		}
@@ -400,7 +500,8 @@ static int handle_event(struct ybuilder *b, yaml_event_t *ev, int *documents, bo
 		struct ynode *n = b->stack[--b->depth];
 		char *anchor = b->stack_anchor[b->depth];
 		b->stack_anchor[b->depth] = NULL;
-		if ((n->kind == YNODE_MAPPING && check_unique_keys(b, n) < 0) ||
+		if ((n->kind == YNODE_MAPPING &&
+		     (check_unique_keys(b, n) < 0 || apply_merge_keys(b, n) < 0)) ||
 		    add_child(b, n, ev->start_mark) < 0) {
 			free(anchor);
 			return -1;

@@ -549,3 +549,26 @@ TEST(validate_after_merge)
 	   "unknown gid name positioned: %s", err ? err->msg : "");
 	manifest_free(m);
 }
+
+TEST(yaml_merge_keys)
+{
+	cleanup_error struct kiln_error *err = NULL;
+	struct manifest *m = parse("onboot:\n  - &a {name: a, image: alpine, cwd: /a, net: host}\n"
+				   "  - &b {name: b, image: alpine, cwd: /b, pid: host}\n"
+				   "  - <<: [*a, *b]\n    name: c\n    net: new\n",
+				   &err);
+	ok(m != NULL, "parsed: %s", err ? err->msg : "");
+	if (!m)
+		return;
+	const struct manifest_image *c = &m->onboot.v[2];
+	is_str(c->name, "c", "explicit name wins");
+	is_str(c->image, "alpine", "merged image");
+	is_str(c->config.cwd, "/a", "first mapping of the list wins");
+	is_str(c->config.pid, "host", "later mapping fills the rest");
+	is_str(c->config.net, "new", "explicit key wins over merged");
+	manifest_free(m);
+	ok(strstr(parse_error("onboot:\n  - <<: foo\n    name: a\n    image: b\n"), "merge key (<<) takes a mapping") != NULL,
+	   "scalar merge value refused");
+	ok(strstr(parse_error("onboot:\n  - {name: a, image: b, \"<<\": {cwd: /x}}\n"), "unknown field \"<<\"") != NULL,
+	   "a quoted << is an ordinary (unknown) key");
+}
