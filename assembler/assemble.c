@@ -9,11 +9,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <openssl/evp.h>
 
 #include "flatten.h"
+#include "cli.h"
 #include "pathsafe.h"
+#include "sha256.h"
 #include "spec.h"
+#include "strbuf.h"
 #include "tarw.h"
 #include "util.h"
 
@@ -33,6 +39,14 @@ struct assembly {
 	const char *source;     /* LINUXKIT.source of what is being written */
 	char location[64];      /* LINUXKIT.location */
 	const char *prefix;     /* of the image being extracted */
+	/* sections */
+	const char *work_dir, *cache_dir;
+	struct assemble_result *res;
+	unsigned char prev_key[32];
+	int fd;              /* the current section's temp file */
+	char *tmp_path;      /* its name */
+	struct strbuf delta; /* paths the current section adds (type byte, path, NUL) */
+	bool recording;
 };
 
 int64_t assemble_epoch(void)
@@ -97,6 +111,11 @@ static void tree_record(struct assembly *A, struct archive_entry *e)
 			t = PATHSAFE_SYMLINK;
 	}
 	*(uint8_t *)pathmap_put(A->tree, p, len, NULL) = (uint8_t)t;
+	if (A->recording) {
+		strbuf_putc(&A->delta, (char)('0' + t));
+		strbuf_append(&A->delta, p, len);
+		strbuf_putc(&A->delta, '\0');
+	}
 }
 
 /* Entries from images were checked by the flattener against their own root. */
@@ -256,6 +275,165 @@ static int extract_image(struct assembly *A, const struct image *img, const char
 	return 0;
 }
 
+
+/* ---- sections ---- */
+
+#define SECTION_FORMAT "kiln-section-v1"
+
+static void hex(const unsigned char *raw, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[raw[i] >> 4];
+		out[2 * i + 1] = digits[raw[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static int load_delta(struct assembly *A, const char *tree_path, uint64_t *tar_size,
+		      struct kiln_error **err)
+{
+	size_t len;
+	cleanup_free char *buf = read_file(tree_path, (size_t)1 << 30, &len, err);
+	if (!buf)
+		return -1;
+	char *nl = memchr(buf, '\n', len);
+	unsigned long long size;
+	if (!nl || sscanf(buf, SECTION_FORMAT " %llu", &size) != 1)
+		return kiln_error_make(err, EINVAL, "`%s`: not a section tree", tree_path);
+	*tar_size = size;
+	for (char *p = nl + 1; p < buf + len;) {
+		char *end = memchr(p, '\0', (size_t)(buf + len - p));
+		if (!end || end == p)
+			return kiln_error_make(err, EINVAL, "`%s`: truncated", tree_path);
+		*(uint8_t *)pathmap_put(A->tree, p + 1, (size_t)(end - p - 1), NULL) =
+			(uint8_t)(p[0] - '0');
+		p = end + 1;
+	}
+	return 0;
+}
+
+static void add_result(struct assembly *A, const char *key, char *tar_path, bool cacheable,
+		       bool reused)
+{
+	struct assemble_result *r = A->res;
+	r->v = xrealloc(r->v, (r->n + 1) * sizeof(*r->v));
+	struct assemble_section *sec = &r->v[r->n++];
+	memset(sec, 0, sizeof(*sec));
+	snprintf(sec->key, sizeof(sec->key), "%s", key);
+	sec->tar_path = tar_path;
+	sec->cacheable = cacheable;
+	sec->reused = reused;
+}
+
+/* Starts a section described by DESC: returns 1 when it was found in the
+ * cache (its paths are now in the tree, nothing to write), 0 when the
+ * caller writes it (A->w is ready), -1 on error. */
+static int begin_section(struct assembly *A, const struct strbuf *desc, bool cacheable,
+			 struct kiln_error **err)
+{
+	unsigned char raw[32];
+	unsigned int rawlen = 0;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	if (!md)
+		oom();
+	char epoch[32];
+	snprintf(epoch, sizeof(epoch), "%lld\n", (long long)A->o->epoch);
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	EVP_DigestUpdate(md, A->prev_key, sizeof(A->prev_key));
+	EVP_DigestUpdate(md, SECTION_FORMAT "\n" KILN_VERSION "\n", strlen(SECTION_FORMAT "\n" KILN_VERSION "\n"));
+	EVP_DigestUpdate(md, epoch, strlen(epoch));
+	EVP_DigestUpdate(md, desc->buf ? desc->buf : "", desc->len);
+	EVP_DigestFinal_ex(md, raw, &rawlen);
+	EVP_MD_CTX_free(md);
+	memcpy(A->prev_key, raw, sizeof(A->prev_key));
+	char key[65];
+	hex(raw, 32, key);
+	bool cache = cacheable && A->cache_dir;
+	char *final = cache ? xasprintf("%s/%s.tar", A->cache_dir, key)
+			    : xasprintf("%s/section-%03zu.tar", A->work_dir, A->res->n);
+	if (cache) {
+		cleanup_free char *tree = xasprintf("%s/%s.tree", A->cache_dir, key);
+		struct stat st;
+		uint64_t size = 0;
+		struct kiln_error *e = NULL;
+		if (stat(final, &st) == 0 && access(tree, R_OK) == 0 &&
+		    load_delta(A, tree, &size, &e) == 0 && (uint64_t)st.st_size == size) {
+			utimensat(AT_FDCWD, final, NULL, 0);
+			utimensat(AT_FDCWD, tree, NULL, 0);
+			add_result(A, key, final, true, true);
+			return 1;
+		}
+		kiln_error_release(&e);
+	}
+	free(A->tmp_path);
+	A->tmp_path = xasprintf("%s.tmp-%ld", final, (long)getpid());
+	A->fd = open(A->tmp_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (A->fd < 0) {
+		int e = errno;
+		free(final);
+		return kiln_error_make(err, e, "create `%s`", A->tmp_path);
+	}
+	A->w = tarw_new(A->fd);
+	strbuf_reset(&A->delta);
+	A->recording = true;
+	add_result(A, key, final, cacheable, false);
+	return 0;
+}
+
+static int end_section(struct assembly *A, struct kiln_error **err)
+{
+	struct assemble_section *sec = &A->res->v[A->res->n - 1];
+	int r = tarw_flush(A->w, err);
+	uint64_t size = tarw_offset(A->w);
+	tarw_free(A->w);
+	A->w = NULL;
+	A->recording = false;
+	if (r == 0 && close(A->fd) < 0)
+		r = kiln_error_make(err, errno, "close `%s`", A->tmp_path);
+	else if (r < 0)
+		close(A->fd);
+	A->fd = -1;
+	if (r == 0 && rename(A->tmp_path, sec->tar_path) < 0)
+		r = kiln_error_make(err, errno, "rename `%s`", sec->tar_path);
+	if (r < 0) {
+		unlink(A->tmp_path);
+		return -1;
+	}
+	free(A->tmp_path);
+	A->tmp_path = NULL;
+	if (sec->cacheable && A->cache_dir) {
+		cleanup_free char *tree = xasprintf("%s/%s.tree", A->cache_dir, sec->key);
+		struct strbuf t = STRBUF_INIT;
+		strbuf_printf(&t, SECTION_FORMAT " %llu\n", (unsigned long long)size);
+		strbuf_append(&t, A->delta.buf ? A->delta.buf : "", A->delta.len);
+		/* The cache is an optimisation: failing to keep an entry is not an error. */
+		struct kiln_error *e = NULL;
+		if (write_file_atomic(tree, t.buf, t.len, 0644, &e) < 0)
+			kiln_error_release(&e);
+		strbuf_release(&t);
+	}
+	return 0;
+}
+
+static void abort_section(struct assembly *A)
+{
+	if (A->w) {
+		tarw_free(A->w);
+		A->w = NULL;
+	}
+	if (A->fd >= 0) {
+		close(A->fd);
+		A->fd = -1;
+	}
+	if (A->tmp_path) {
+		unlink(A->tmp_path);
+		free(A->tmp_path);
+		A->tmp_path = NULL;
+	}
+	A->recording = false;
+}
+
 /* ---- kernel ---- */
 
 struct kernel_ctx {
@@ -328,6 +506,15 @@ static int kernel_section(struct assembly *A, struct kiln_error **err)
 		return kiln_error_wrap(err, "kernel %s", mk->image);
 	A->source = mk->image;
 	set_location(A, "kernel", (size_t)-1);
+	struct strbuf desc = STRBUF_INIT;
+	strbuf_printf(&desc, "kernel\n%s\n%s\n%s\n%s\n%s\n%s\n%d\n", img->manifest_digest,
+		      mk->binary ? mk->binary : "-", mk->tar ? mk->tar : "-",
+		      mk->ucode ? mk->ucode : "-", mk->cmdline ? mk->cmdline : "-", mk->image,
+		      (int)A->o->decompress_kernel);
+	int b = begin_section(A, &desc, true, err);
+	strbuf_release(&desc);
+	if (b != 0)
+		return b < 0 ? -1 : 0;
 	if (gen_dir(A, "boot", 0755, err) < 0)
 		return -1;
 	struct kernel_ctx k = {A, mk->binary && *mk->binary ? mk->binary : "kernel",
@@ -350,8 +537,10 @@ static int kernel_section(struct assembly *A, struct kiln_error **err)
 		return kiln_error_make(err, ENOENT, "kernel image %s has no file `%s`", mk->image,
 				       k.binary);
 	const char *cmdline = mk->cmdline ? mk->cmdline : "";
-	return gen_entry(A, "boot/cmdline", AE_IFREG, 0644, 0, 0, NULL, cmdline, strlen(cmdline),
-			 -1, err);
+	if (gen_entry(A, "boot/cmdline", AE_IFREG, 0644, 0, 0, NULL, cmdline, strlen(cmdline), -1,
+		      err) < 0)
+		return -1;
+	return end_section(A, err);
 }
 
 /* ---- init, volumes, containers, files ---- */
@@ -365,8 +554,18 @@ static int init_section(struct assembly *A, struct kiln_error **err)
 			return kiln_error_wrap(err, "init[%zu] %s", i, ref);
 		A->source = ref;
 		set_location(A, "init", i);
+		struct strbuf desc = STRBUF_INIT;
+		strbuf_printf(&desc, "init\n%zu\n%s\n%s\n", i, img->manifest_digest, ref);
+		int b = begin_section(A, &desc, true, err);
+		strbuf_release(&desc);
+		if (b < 0)
+			return -1;
+		if (b == 1)
+			continue;
 		if (extract_image(A, img, "", true, err) < 0)
 			return kiln_error_wrap(err, "init[%zu]", i);
+		if (end_section(A, err) < 0)
+			return -1;
 	}
 	return 0;
 }
@@ -377,29 +576,43 @@ static int volume_section(struct assembly *A, struct kiln_error **err)
 		const struct manifest_volume *v = &A->o->m->volumes[i];
 		A->source = "linuxkit.volumes";
 		set_location(A, "volume", i);
+		cleanup_image struct image *vimg = NULL;
+		if (v->image && *v->image) {
+			if (v->format && strcmp(v->format, "oci") == 0)
+				return kiln_error_make(err, ENOTSUP,
+						       "volume %s: format oci is not supported yet",
+						       v->name);
+			vimg = A->o->load(A->o->load_ctx, v->image, err);
+			if (!vimg)
+				return kiln_error_wrap(err, "volume %s", v->name);
+		}
+		struct strbuf desc = STRBUF_INIT;
+		strbuf_printf(&desc, "volume\n%zu\n%s\n%s\n%s\n", i, v->name,
+			      vimg ? vimg->manifest_digest : "-", v->image ? v->image : "-");
+		int b = begin_section(A, &desc, vimg != NULL, err);
+		strbuf_release(&desc);
+		if (b < 0)
+			return -1;
+		if (b == 1)
+			continue;
 		cleanup_free char *dir = xasprintf("containers/volumes/%s", v->name);
 		if (gen_dirs(A, dir, err) < 0)
 			return -1;
 		cleanup_free char *lower = xasprintf("%s/lower", dir);
 		if (gen_dir(A, lower, 0755, err) < 0)
 			return -1;
-		if (v->image && *v->image) {
-			if (v->format && strcmp(v->format, "oci") == 0)
-				return kiln_error_make(err, ENOTSUP,
-						       "volume %s: format oci is not supported yet",
-						       v->name);
-			cleanup_image struct image *img = A->o->load(A->o->load_ctx, v->image, err);
-			if (!img)
-				return kiln_error_wrap(err, "volume %s", v->name);
+		if (vimg) {
 			A->source = v->image;
 			cleanup_free char *prefix = xasprintf("%s/", lower);
-			if (extract_image(A, img, prefix, true, err) < 0)
+			if (extract_image(A, vimg, prefix, true, err) < 0)
 				return kiln_error_wrap(err, "volume %s", v->name);
 			A->source = "linuxkit.volumes";
 		}
 		cleanup_free char *tmp = xasprintf("%s/tmp", dir);
 		cleanup_free char *merged = xasprintf("%s/merged", dir);
 		if (gen_dir(A, tmp, 0755, err) < 0 || gen_dir(A, merged, 0755, err) < 0)
+			return -1;
+		if (end_section(A, err) < 0)
 			return -1;
 	}
 	return 0;
@@ -425,6 +638,23 @@ static int container(struct assembly *A, const char *section, size_t i,
 	if (spec_is_readonly(&in, &readonly, err) < 0 ||
 	    spec_generate(&in, &config, &runtime, err) < 0)
 		return -1;
+	/* The generated specs capture every YAML, label and manifest input. */
+	struct strbuf desc = STRBUF_INIT;
+	strbuf_printf(&desc, "container\n%s\n%zu\n%s\n%s\n%s\n%d\n%s\n%s\n%s\n", section, i,
+		      entry->name, img->manifest_digest, entry->image, (int)readonly,
+		      shared ? *shared : "-", config, runtime);
+	int b = begin_section(A, &desc, true, err);
+	strbuf_release(&desc);
+	if (b < 0)
+		return -1;
+	if (b == 1) {
+		if (!shared) {
+			char **slot = pathmap_put(A->shared, img->manifest_digest,
+						  strlen(img->manifest_digest), NULL);
+			*slot = xasprintf("%s/%s", bundle, readonly ? "rootfs" : "lower");
+		}
+		return 0;
+	}
 	if (gen_dirs(A, bundle, err) < 0)
 		return -1;
 	cleanup_free char *rootfs = xasprintf("%s/rootfs", bundle);
@@ -452,7 +682,7 @@ static int container(struct assembly *A, const char *section, size_t i,
 	if (gen_entry(A, cpath, AE_IFREG, 0644, 0, 0, NULL, config, strlen(config), -1, err) < 0 ||
 	    gen_entry(A, rpath, AE_IFREG, 0644, 0, 0, NULL, runtime, strlen(runtime), -1, err) < 0)
 		return -1;
-	return 0;
+	return end_section(A, err);
 }
 
 static int containers_section(struct assembly *A, const char *section,
@@ -543,13 +773,21 @@ static int file_entry(struct assembly *A, size_t i, const struct manifest_file *
 
 static int files_section(struct assembly *A, struct kiln_error **err)
 {
+	if (A->o->m->nfiles == 0)
+		return 0;
+	struct strbuf desc = STRBUF_INIT;
+	strbuf_puts(&desc, "files\n");
+	int b = begin_section(A, &desc, false, err);
+	strbuf_release(&desc);
+	if (b < 0)
+		return -1;
 	for (size_t i = 0; i < A->o->m->nfiles; i++) {
 		A->source = "linuxkit.files";
 		set_location(A, "files", i);
 		if (file_entry(A, i, &A->o->m->files[i], err) < 0)
 			return kiln_error_wrap(err, "files[%zu] %s", i, A->o->m->files[i].path);
 	}
-	return 0;
+	return end_section(A, err);
 }
 
 static void free_shared(void *v, void *ctx)
@@ -558,12 +796,20 @@ static void free_shared(void *v, void *ctx)
 	free(*(char **)v);
 }
 
-int assemble_tar(const struct assemble_options *o, int fd, struct kiln_error **err)
+int assemble_sections(const struct assemble_options *o, const char *work_dir,
+		      const char *cache_dir, struct assemble_result *res, struct kiln_error **err)
 {
+	memset(res, 0, sizeof(*res));
+	if (cache_dir && mkdir_p(cache_dir, 0755, err) < 0)
+		return -1;
 	struct assembly A = {.o = o,
-			.w = tarw_new(fd),
-			.tree = pathmap_new(1),
-			.shared = pathmap_new(sizeof(char *))};
+			     .tree = pathmap_new(1),
+			     .shared = pathmap_new(sizeof(char *)),
+			     .work_dir = work_dir,
+			     .cache_dir = cache_dir,
+			     .res = res,
+			     .fd = -1,
+			     .delta = STRBUF_INIT};
 	int r = kernel_section(&A, err);
 	if (r == 0)
 		r = init_section(&A, err);
@@ -577,11 +823,78 @@ int assemble_tar(const struct assemble_options *o, int fd, struct kiln_error **e
 		r = containers_section(&A, "services", &o->m->services, err);
 	if (r == 0)
 		r = files_section(&A, err);
-	if (r == 0)
-		r = tarw_finish(A.w, err);
-	tarw_free(A.w);
+	abort_section(&A);
+	strbuf_release(&A.delta);
 	pathmap_free(A.tree);
 	pathmap_foreach(A.shared, free_shared, NULL);
 	pathmap_free(A.shared);
+	if (r < 0)
+		assemble_result_release(res);
+	return r;
+}
+
+int assemble_concat(const struct assemble_result *res, int fd, struct kiln_error **err)
+{
+	struct tarw *w = tarw_new(fd);
+	int r = 0;
+	for (size_t i = 0; i < res->n && r == 0; i++) {
+		cleanup_close int in = open(res->v[i].tar_path, O_RDONLY | O_CLOEXEC);
+		struct stat st;
+		if (in < 0 || fstat(in, &st) < 0)
+			r = kiln_error_make(err, errno, "open `%s`", res->v[i].tar_path);
+		else
+			r = tarw_splice(w, in, (uint64_t)st.st_size, err);
+	}
+	if (r == 0)
+		r = tarw_finish(w, err);
+	tarw_free(w);
+	return r;
+}
+
+void assemble_result_release(struct assemble_result *res)
+{
+	for (size_t i = 0; i < res->n; i++)
+		free(res->v[i].tar_path);
+	free(res->v);
+	res->v = NULL;
+	res->n = 0;
+}
+
+void assemble_cache_prune(const char *cache_dir, const struct assemble_result *res,
+			  int64_t max_age)
+{
+	cleanup_dir DIR *d = cache_dir ? opendir(cache_dir) : NULL;
+	if (!d)
+		return;
+	time_t now = time(NULL);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || strlen(de->d_name) < 64)
+			continue;
+		bool used = false;
+		for (size_t i = 0; i < res->n && !used; i++)
+			used = strncmp(de->d_name, res->v[i].key, 64) == 0;
+		struct stat st;
+		if (used || fstatat(dirfd(d), de->d_name, &st, 0) < 0)
+			continue;
+		if (now - st.st_mtime > max_age)
+			unlinkat(dirfd(d), de->d_name, 0);
+	}
+}
+
+int assemble_tar(const struct assemble_options *o, int fd, struct kiln_error **err)
+{
+	const char *tmp = getenv("TMPDIR");
+	cleanup_free char *work = xasprintf("%s/kiln-assemble-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(work))
+		return kiln_error_make(err, errno, "mkdtemp `%s`", work);
+	struct assemble_result res;
+	int r = assemble_sections(o, work, NULL, &res, err);
+	if (r == 0)
+		r = assemble_concat(&res, fd, err);
+	assemble_result_release(&res);
+	struct kiln_error *e = NULL;
+	rm_rf(work, &e);
+	kiln_error_release(&e);
 	return r;
 }

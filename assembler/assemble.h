@@ -64,6 +64,43 @@ int64_t assemble_epoch(void);
 /* Writes the whole intermediate tar to FD (borrowed). */
 int assemble_tar(const struct assemble_options *o, int fd, struct kiln_error **err);
 
+/* ---- Sections and the rebuild cache ----
+ *
+ * The tar is made of sections, in order: kernel, init[i], volume[i],
+ * onboot[i], onshutdown[i], services[i], files.  Each section's bytes depend
+ * only on its inputs and on the sections before it, so each gets a key:
+ * sha256(previous key, kiln's section format version, epoch, the section's
+ * inputs: image manifest digest, kernel fields, the generated config.json
+ * and runtime.json, …).  With a cache directory, sections that carry an
+ * image are kept there as CACHE/<key>.tar (entries, no end blocks) with
+ * CACHE/<key>.tree (the paths they add), and a later build whose section
+ * has the same key reuses them without reading a layer.  The initrd writer
+ * keeps its compressed members per section key too (outputs.h), so a
+ * rebuild after a `files` change costs the files section only. */
+struct assemble_section {
+	char key[2 * 32 + 1]; /* hex sha256 */
+	char *tar_path;       /* the section's entries (no end blocks) */
+	bool cacheable;       /* kept in the cache directory */
+	bool reused;          /* taken from the cache by this build */
+};
+
+struct assemble_result {
+	size_t n;
+	struct assemble_section *v;
+};
+
+/* Writes every section as its own file: into CACHE_DIR when the section is
+ * cacheable and CACHE_DIR is not NULL, else into WORK_DIR.  Fills RES
+ * (release with assemble_result_release). */
+int assemble_sections(const struct assemble_options *o, const char *work_dir,
+		      const char *cache_dir, struct assemble_result *res, struct kiln_error **err);
+/* The intermediate tar: every section's entries, then the end blocks. */
+int assemble_concat(const struct assemble_result *res, int fd, struct kiln_error **err);
+void assemble_result_release(struct assemble_result *res);
+/* Removes cache files older than MAX_AGE seconds that RES does not use. */
+void assemble_cache_prune(const char *cache_dir, const struct assemble_result *res,
+			  int64_t max_age);
+
 /* The bundle directory of a container, e.g. "containers/onboot/000-dhcpcd"
  * (SECTION is "onboot", "onshutdown" or "services").  Caller frees. */
 char *assemble_bundle_dir(const char *section, size_t index, const char *name);

@@ -93,33 +93,66 @@ static int run(const struct build_options *opts, struct manifest *m, const char 
 		need_ki |= fmts[i]->needs_kernel_initrd;
 	}
 	int64_t epoch = assemble_epoch();
+	/* The rebuild cache lives beside the store's blobs (KILN_SECTION_CACHE=0
+	 * turns it off). */
+	const char *sc = getenv("KILN_SECTION_CACHE");
+	cleanup_free char *cache_dir = (sc && strcmp(sc, "0") == 0)
+					       ? NULL
+					       : xasprintf("%s/kiln-sections", store_dir(ld->store));
+	struct assemble_options ao = {.m = m,
+				      .store = ld->store,
+				      .load = load_image,
+				      .load_ctx = ld,
+				      .epoch = epoch,
+				      .decompress_kernel = opts->decompress_kernel};
+	struct assemble_result sections;
+	if (assemble_sections(&ao, work, cache_dir, &sections, err) < 0)
+		return -1;
+	size_t reused = 0;
+	for (size_t i = 0; i < sections.n; i++)
+		reused += sections.v[i].reused;
+	log_verbose("%zu sections, %zu reused from the cache", sections.n, reused);
+	/* The whole intermediate tar is written only for formats that read it. */
+	bool need_tar = false;
+	for (size_t i = 0; i < nf; i++)
+		need_tar |= strcmp(fmts[i]->name, "kernel+initrd") != 0 &&
+			    strcmp(fmts[i]->name, "tar-kernel-initrd") != 0;
 	cleanup_free char *tar_path = xasprintf("%s/rootfs.tar", work);
-	{
+	if (need_tar) {
 		cleanup_close int fd = open(tar_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		if (fd < 0)
-			return kiln_error_make(err, errno, "create `%s`", tar_path);
-		struct assemble_options ao = {.m = m,
-					      .store = ld->store,
-					      .load = load_image,
-					      .load_ctx = ld,
-					      .epoch = epoch,
-					      .decompress_kernel = opts->decompress_kernel};
-		if (assemble_tar(&ao, fd, err) < 0)
+		if (fd < 0 || assemble_concat(&sections, fd, err) < 0) {
+			if (fd < 0)
+				kiln_error_make(err, errno, "create `%s`", tar_path);
+			assemble_result_release(&sections);
 			return -1;
+		}
 	}
 	cleanup_free char *kernel = xasprintf("%s/kernel", work);
 	cleanup_free char *initrd = xasprintf("%s/initrd.img", work);
 	struct initrd_result res = {0};
 	if (need_ki) {
-		struct initrd_options io = {.compress = compress_of(opts), .work_dir = work};
-		if (initrd_from_tar(tar_path, kernel, initrd, &io, &res, err) < 0)
+		struct initrd_section *secs = xcalloc(sections.n ? sections.n : 1, sizeof(*secs));
+		for (size_t i = 0; i < sections.n; i++)
+			secs[i] = (struct initrd_section){sections.v[i].tar_path, sections.v[i].key,
+							  sections.v[i].cacheable};
+		struct initrd_options io = {
+			.compress = compress_of(opts), .work_dir = work, .cache_dir = cache_dir};
+		int r = initrd_from_sections(secs, sections.n, kernel, initrd, &io, &res, err);
+		free(secs);
+		if (r < 0) {
+			assemble_result_release(&sections);
 			return kiln_error_wrap(err, "kernel+initrd");
-		log_verbose("initrd: %llu bytes of cpio in %llu members",
-			    (unsigned long long)res.cpio_bytes, (unsigned long long)res.members);
+		}
+		log_verbose("initrd: %llu bytes of cpio in %llu members (%llu sections reused)",
+			    (unsigned long long)res.cpio_bytes, (unsigned long long)res.members,
+			    (unsigned long long)res.reused);
 	}
+	if (cache_dir)
+		assemble_cache_prune(cache_dir, &sections, 7 * 24 * 3600);
+	assemble_result_release(&sections);
 	struct format_ctx ctx = {.name = name,
 				 .dir = dir,
-				 .tar_path = tar_path,
+				 .tar_path = need_tar ? tar_path : NULL,
 				 .kernel_path = need_ki ? kernel : NULL,
 				 .initrd_path = need_ki ? initrd : NULL,
 				 .cmdline = res.cmdline,

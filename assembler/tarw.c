@@ -332,6 +332,11 @@ int tarw_splice(struct tarw *w, int fd, uint64_t len, struct kiln_error **err)
 	return 0;
 }
 
+int tarw_flush(struct tarw *w, struct kiln_error **err)
+{
+	return flush(w, err);
+}
+
 int tarw_finish(struct tarw *w, struct kiln_error **err)
 {
 	static const unsigned char zero[2 * BLOCK];

@@ -45,6 +45,10 @@ int tarw_splice(struct tarw *w, int fd, uint64_t len, struct kiln_error **err);
 /* Bytes written so far. */
 uint64_t tarw_offset(const struct tarw *w);
 
+/* Writes out buffered bytes (no end blocks: the entries can be spliced
+ * into another tar). */
+int tarw_flush(struct tarw *w, struct kiln_error **err);
+
 /* Writes the two end blocks and flushes.  Does not free W. */
 int tarw_finish(struct tarw *w, struct kiln_error **err);
 

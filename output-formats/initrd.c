@@ -465,28 +465,67 @@ static int online_cpus(void)
 	return n < 1 ? 1 : n > 16 ? 16 : (int)n;
 }
 
-int initrd_from_tar(const char *tar_path, const char *kernel_out, const char *initrd_out,
-		    const struct initrd_options *o, struct initrd_result *res,
-		    struct kiln_error **err)
+
+/* ---- per-section boot files in the cache: KEY.boot says what the section
+ * held ("kiln-boot-v1 KERNEL UCODE MEMBERS CMDLINE_LEN\nCMDLINE"). ---- */
+
+struct boot_meta {
+	bool kernel, ucode, members;
+	char *cmdline;
+};
+
+static int read_boot_meta(const char *path, struct boot_meta *bm)
 {
-	memset(res, 0, sizeof(*res));
-	cleanup_free char *ucode = xasprintf("%s/ucode.cpio", o->work_dir);
-	struct scan sc = {0};
-	if (scan_tar(tar_path, kernel_out, ucode, &sc, err) < 0) {
-		free(sc.ents);
-		free(sc.cmdline);
+	memset(bm, 0, sizeof(*bm));
+	struct kiln_error *e = NULL;
+	size_t len;
+	char *buf = read_file(path, 1 << 20, &len, &e);
+	if (!buf) {
+		kiln_error_release(&e);
 		return -1;
 	}
-	if (kernel_out && !sc.kernel) {
-		free(sc.ents);
-		free(sc.cmdline);
-		return kiln_error_make(err, ENOENT, "no boot/kernel in the image (no kernel: section?)");
+	int k, u, m;
+	size_t clen;
+	int off = 0;
+	if (sscanf(buf, "kiln-boot-v1 %d %d %d %zu\n%n", &k, &u, &m, &clen, &off) != 4 || off <= 0 ||
+	    (size_t)off + clen > len) {
+		free(buf);
+		return -1;
 	}
+	bm->kernel = k, bm->ucode = u, bm->members = m;
+	bm->cmdline = (k || clen) ? xstrndup(buf + off, clen) : NULL;
+	free(buf);
+	return 0;
+}
+
+static int write_boot_meta(const char *path, bool kernel, bool ucode, bool members,
+			   const char *cmdline, struct kiln_error **err)
+{
+	cleanup_free char *text = xasprintf("kiln-boot-v1 %d %d %d %zu\n%s", kernel, ucode, members,
+					    cmdline ? strlen(cmdline) : (size_t)0,
+					    cmdline ? cmdline : "");
+	return write_file_atomic(path, text, strlen(text), 0644, err);
+}
+
+static int copy_file_to(const char *src, const char *dst, struct kiln_error **err)
+{
+	cleanup_close int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (out < 0)
+		return kiln_error_make(err, errno, "create `%s`", dst);
+	return append_file(out, src, err);
+}
+
+/* Compresses the entries of one scanned section into members appended, in
+ * order, to OUT. */
+static int convert_section(const char *tar_path, struct scan *sc, int out,
+			   const struct initrd_options *o, struct initrd_result *res,
+			   struct kiln_error **err)
+{
 	struct member *ms = NULL;
-	size_t nms = plan_members(&sc, o->work_dir, &ms);
+	size_t nms = plan_members(sc, o->work_dir, &ms);
 	struct job j = {.tar_path = tar_path,
 			.o = o,
-			.ents = sc.ents,
+			.ents = sc->ents,
 			.members = ms,
 			.nmembers = nms,
 			.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -494,32 +533,19 @@ int initrd_from_tar(const char *tar_path, const char *kernel_out, const char *in
 	int nthreads = o->threads > 0 ? o->threads : online_cpus();
 	pthread_t th[16];
 	int started = 0;
-	for (int i = 0; i < nthreads && i < 16; i++)
+	for (int i = 0; i < nthreads && i < 16 && (size_t)i < nms; i++)
 		if (pthread_create(&th[i], NULL, worker, &j) == 0)
 			started++;
-	int rc = 0;
-	cleanup_close int out = open(initrd_out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (out < 0)
-		rc = kiln_error_make(err, errno, "create `%s`", initrd_out);
-	if (rc == 0 && sc.ucode)
-		rc = append_file(out, ucode, err);
-	if (started == 0 && rc == 0)
+	if (started == 0)
 		worker(&j);
+	int rc = 0;
 	for (size_t k = 0; k < nms; k++) {
 		pthread_mutex_lock(&j.lock);
 		while (ms[k].done == 0 && !(j.stop && j.next <= k))
 			pthread_cond_wait(&j.cond, &j.lock);
 		int done = ms[k].done;
 		pthread_mutex_unlock(&j.lock);
-		if (done != 1 || rc < 0) {
-			pthread_mutex_lock(&j.lock);
-			j.stop = true;
-			pthread_mutex_unlock(&j.lock);
-			if (rc == 0)
-				rc = -1;
-			break;
-		}
-		if (append_file(out, ms[k].path, err) < 0) {
+		if (done != 1 || append_file(out, ms[k].path, err) < 0) {
 			rc = -1;
 			pthread_mutex_lock(&j.lock);
 			j.stop = true;
@@ -532,36 +558,153 @@ int initrd_from_tar(const char *tar_path, const char *kernel_out, const char *in
 	}
 	for (int i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
-	if (rc < 0 && j.err && (!err || !*err)) {
+	if (j.err) {
+		kiln_error_release(err);
 		if (err)
 			*err = j.err;
-		j.err = NULL;
-	} else if (rc < 0 && j.err) {
-		kiln_error_release(err);
-		*err = j.err;
-		j.err = NULL;
-	}
-	kiln_error_release(&j.err);
-	if (rc < 0 && err && !*err)
+		else
+			kiln_error_release(&j.err);
+		rc = -1;
+	} else if (rc < 0 && err && !*err) {
 		kiln_error_make(err, EIO, "initrd: a member failed");
+	}
 	for (size_t k = 0; k < nms; k++) {
 		unlink(ms[k].path);
 		free(ms[k].path);
 	}
 	free(ms);
-	free(sc.ents);
+	return rc;
+}
+
+static const char *member_ext(enum initrd_compress c)
+{
+	return c == INITRD_GZIP ? "cpio.gz" : c == INITRD_ZSTD ? "cpio.zst" : "cpio";
+}
+
+int initrd_from_sections(const struct initrd_section *secs, size_t n, const char *kernel_out,
+			 const char *initrd_out, const struct initrd_options *o,
+			 struct initrd_result *res, struct kiln_error **err)
+{
+	memset(res, 0, sizeof(*res));
+	cleanup_free char *ucode = xasprintf("%s/ucode.cpio", o->work_dir);
+	cleanup_close int out = open(initrd_out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (out < 0)
+		return kiln_error_make(err, errno, "create `%s`", initrd_out);
+	char *cmdline = NULL;
+	bool kernel = false, wrote = false;
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		bool cacheable = o->cache_dir && secs[i].cacheable && secs[i].key;
+		cleanup_free char *cached = NULL, *meta = NULL, *ckernel = NULL, *cucode = NULL;
+		if (cacheable) {
+			cached = xasprintf("%s/%s.%s", o->cache_dir, secs[i].key,
+					   member_ext(o->compress));
+			meta = xasprintf("%s/%s.boot", o->cache_dir, secs[i].key);
+			ckernel = xasprintf("%s/%s.kernel", o->cache_dir, secs[i].key);
+			cucode = xasprintf("%s/%s.ucode", o->cache_dir, secs[i].key);
+		}
+		/* A section seen before: its boot files and members come from the
+		 * cache without reading its tar. */
+		struct boot_meta bm;
+		if (cacheable && read_boot_meta(meta, &bm) == 0 &&
+		    (!bm.members || access(cached, R_OK) == 0)) {
+			if (bm.ucode) {
+				if (wrote)
+					rc = kiln_error_make(err, EINVAL, "boot/ucode.cpio must come first");
+				else
+					rc = append_file(out, cucode, err);
+				res->has_ucode = true;
+			}
+			if (rc == 0 && bm.kernel && kernel_out)
+				rc = copy_file_to(ckernel, kernel_out, err);
+			kernel |= bm.kernel;
+			if (bm.cmdline) {
+				free(cmdline);
+				cmdline = bm.cmdline;
+				bm.cmdline = NULL;
+			}
+			if (rc == 0 && bm.members) {
+				rc = append_file(out, cached, err);
+				wrote = true;
+			}
+			utimensat(AT_FDCWD, cached, NULL, 0);
+			utimensat(AT_FDCWD, meta, NULL, 0);
+			free(bm.cmdline);
+			res->reused++;
+			continue;
+		}
+		struct scan sc = {0};
+		rc = scan_tar(secs[i].tar_path, kernel_out, ucode, &sc, err);
+		if (rc == 0 && sc.ucode) {
+			if (wrote)
+				rc = kiln_error_make(err, EINVAL,
+						     "boot/ucode.cpio must come before other content");
+			else
+				rc = append_file(out, ucode, err);
+			res->has_ucode = true;
+		}
+		kernel |= sc.kernel;
+		bool any = false;
+		for (size_t k = 0; k < sc.n && !any; k++)
+			any = !sc.ents[k].skip;
+		if (rc == 0 && any && cacheable) {
+			/* Compress into the cache entry, then append it. */
+			cleanup_free char *tmp = xasprintf("%s.tmp-%ld", cached, (long)getpid());
+			int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+			if (fd < 0) {
+				rc = kiln_error_make(err, errno, "create `%s`", tmp);
+			} else {
+				rc = convert_section(secs[i].tar_path, &sc, fd, o, res, err);
+				if (close(fd) < 0 && rc == 0)
+					rc = kiln_error_make(err, errno, "close `%s`", tmp);
+				if (rc == 0 && rename(tmp, cached) < 0)
+					rc = kiln_error_make(err, errno, "rename `%s`", cached);
+				if (rc < 0)
+					unlink(tmp);
+				else
+					rc = append_file(out, cached, err);
+			}
+		} else if (rc == 0 && any) {
+			rc = convert_section(secs[i].tar_path, &sc, out, o, res, err);
+		}
+		if (rc == 0 && cacheable) {
+			/* Boot files for the next build; the cache is an optimisation, so
+			 * failing to keep them is not an error. */
+			struct kiln_error *e = NULL;
+			bool okk = (!sc.kernel || copy_file_to(kernel_out, ckernel, &e) == 0) &&
+				   (!sc.ucode || copy_file_to(ucode, cucode, &e) == 0) &&
+				   write_boot_meta(meta, sc.kernel, sc.ucode, any, sc.cmdline, &e) == 0;
+			(void)okk;
+			kiln_error_release(&e);
+		}
+		if (sc.cmdline) {
+			free(cmdline);
+			cmdline = sc.cmdline;
+			sc.cmdline = NULL;
+		}
+		if (any)
+			wrote = true;
+		free(sc.ents);
+	}
 	unlink(ucode);
+	if (rc == 0 && kernel_out && !kernel)
+		rc = kiln_error_make(err, ENOENT, "no boot/kernel in the image (no kernel: section?)");
+	/* No fsync here: this is a work file that the format writers install
+	 * by link + rename (atomic against a killed build). */
 	if (rc < 0) {
-		free(sc.cmdline);
+		free(cmdline);
 		return -1;
 	}
-	if (fsync(out) < 0) {
-		free(sc.cmdline);
-		return kiln_error_make(err, errno, "fsync `%s`", initrd_out);
-	}
-	res->cmdline = sc.cmdline ? sc.cmdline : xstrdup("");
-	res->has_ucode = sc.ucode;
+	res->cmdline = cmdline ? cmdline : xstrdup("");
 	return 0;
+}
+
+int initrd_from_tar(const char *tar_path, const char *kernel_out, const char *initrd_out,
+		    const struct initrd_options *o, struct initrd_result *res,
+		    struct kiln_error **err)
+{
+	struct initrd_section sec = {tar_path, NULL, false};
+	return initrd_from_sections(&sec, 1, kernel_out, initrd_out, o, res, err);
 }
 
 void initrd_result_release(struct initrd_result *res)

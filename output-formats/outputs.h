@@ -49,6 +49,22 @@ int initrd_from_tar(const char *tar_path, const char *kernel_out, const char *in
 		    struct kiln_error **err);
 void initrd_result_release(struct initrd_result *res);
 
+/* One section of the intermediate tar (assemble.h): its file holds entries
+ * only.  With o->cache_dir and CACHEABLE, the section's compressed members
+ * are kept as CACHE/<KEY>.cpio.gz|.cpio.zst|.cpio and reused by a later
+ * build with the same key. */
+struct initrd_section {
+	const char *tar_path;
+	const char *key;
+	bool cacheable;
+};
+
+/* initrd_from_tar over a list of sections, in order; the members of one
+ * section never span another, so the cached ones can be concatenated. */
+int initrd_from_sections(const struct initrd_section *secs, size_t n, const char *kernel_out,
+			 const char *initrd_out, const struct initrd_options *o,
+			 struct initrd_result *res, struct kiln_error **err);
+
 /* DIR/NAME. Caller frees. */
 char *format_output_path(const struct format_ctx *ctx, const char *suffix);
 
