@@ -3,9 +3,12 @@
 # here with xorriso), the same hybrid ISO as a raw disk and converted to
 # qcow2 (format from the magic), a unified kernel image (.efi, made here with
 # objcopy and systemd's stub) booted by OVMF from an ESP kiln makes, and an
-# ESP named NAME-efi.img (UEFI implied by the name).  TCG, two VMs at a time.
+# ESP named NAME-efi.img and an EFI CD named NAME-efi.iso (UEFI implied by
+# the name), and NAME-kernel with
+# NAME-squashfs.img / NAME-erofs.img (the root disk attached as /dev/sda).
+# TCG, two VMs at a time.
 source "$(dirname "$0")/../lib.sh"
-for t in qemu-system-x86_64 qemu-img xorriso objcopy mkfs.fat mcopy; do
+for t in qemu-system-x86_64 qemu-img xorriso objcopy mkfs.fat mcopy mksquashfs mkfs.erofs; do
 	command -v $t >/dev/null || skip_all "$t not installed"
 done
 [ -f /usr/lib/ISOLINUX/isolinux.bin ] || skip_all "isolinux not installed"
@@ -37,6 +40,17 @@ objcopy --add-section .osrel=osrel --change-section-vma .osrel=0x20000 \
 	--add-section .cmdline=uki-cmdline --change-section-vma .cmdline=0x30000 \
 	--add-section .linux="$kdir/vmlinuz" --change-section-vma .linux=0x2000000 \
 	--add-section .initrd=initrd.img --change-section-vma .initrd=0x3000000 "$stub" t.efi
+
+# kernel+squashfs and kernel+erofs: a root filesystem holding /hello.
+mkdir -p rootdir
+echo hello-from-the-root-disk >rootdir/hello
+mksquashfs rootdir sq-squashfs.img -quiet -noappend >/dev/null
+mkfs.erofs er-erofs.img rootdir >/dev/null 2>&1
+for n in sq er; do
+	cp "$kdir/vmlinuz" $n-kernel
+	cp initrd.img $n-initrd.img
+	echo "console=ttyS0 quiet kiln.test=rootfs" >$n-cmdline
+done
 
 boot() { # NAME PATH KILN-OPTIONS...
 	local name=$1 path=$2; shift 2
@@ -78,8 +92,26 @@ ok "raw: format raw" grep -q "disk.img,format=raw,index=0,media=disk" "$T/raw.er
 # NAME-efi.img: the UEFI firmware comes without --uefi.
 cp "$T/uki-state/esp.img" t-efi.img
 boot efiimg t-efi.img
+boot squashfs sq --until '^ROOTFS'
 wait
 show efiimg
+show squashfs
 ok "NAME-efi.img: UEFI implied by the name, booted" [ "$(rc efiimg)" = 0 ]
 ok "  ... with OVMF as pflash" grep -q "if=pflash" "$T/efiimg.err"
+ok "NAME-squashfs.img: detected, booted" bash -c "[ '$(rc squashfs)' = 0 ] && grep -q 'squashfs boot of' '$T/squashfs.err'"
+ok "  ... the guest mounted it as root=/dev/sda" grep -q "ROOTFS /dev/sda: hello-from-the-root-disk" "$T/squashfs.out"
+# NAME-efi.iso: an El Torito EFI CD whose boot image is that ESP; UEFI
+# implied by the name.
+mkdir -p efiiso
+cp "$T/uki-state/esp.img" efiiso/efiboot.img
+xorriso -no_rc -as mkisofs -quiet -o t-efi.iso -e efiboot.img -no-emul-boot efiiso 2>/dev/null
+boot efiiso t-efi.iso
+boot erofs er --until '^ROOTFS'
+wait
+show efiiso
+show erofs
+ok "NAME-efi.iso: UEFI implied, booted from the CD by OVMF" \
+	bash -c "[ '$(rc efiiso)' = 0 ] && grep -q 'if=pflash' '$T/efiiso.err' && grep -q -- '-boot d' '$T/efiiso.err'"
+ok "NAME-erofs.img: detected, booted, mounted as /dev/sda" \
+	grep -q "ROOTFS /dev/sda: hello-from-the-root-disk" "$T/erofs.out"
 done_testing
