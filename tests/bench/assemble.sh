@@ -56,7 +56,7 @@ raw=$(stat -c %s "$W/raw/bench-initrd.img")
 s=$(date +%s.%N)
 gzip -6 -c <"$W/raw/bench-initrd.img" >"$W/ref.gz"
 e=$(date +%s.%N)
-gz=$(echo "$e - $s" | bc)
+gz=$(awk -v a="$s" -v b="$e" "BEGIN{printf \"%.2f\", b-a}")
 unset KILN_SECTION_CACHE
 write_manifest "cache fill"
 run >/dev/null # fills the rebuild cache
@@ -66,7 +66,7 @@ for i in 1 2 3 4 5; do
 	run | cut -d' ' -f1 >>"$W/rebuilds"
 done
 rebuild=$(median <"$W/rebuilds")
-ratio=$(echo "scale=2; $wall / $gz" | bc)
+ratio=$(awk -v a="$wall" -v b="$gz" "BEGIN{printf \"%.2f\", a/b}")
 echo "bench-assemble: kernel+initrd of $((raw / 1048576)) MiB uncompressed cpio -> $((initrd / 1048576)) MiB initrd ($(nproc) CPUs)"
 echo "  full build (warm store, no rebuild cache, median of 5):  wall ${wall} s, peak RSS $((rss / 1024)) MiB (max $((maxrss / 1024)) MiB)   goal < 64 MiB"
 echo "  gzip -6, one core, same bytes: ${gz} s   -> build/gzip = ${ratio}   goal <= 1.5"
