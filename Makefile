@@ -32,7 +32,7 @@ DEBS := build-essential pkg-config git ca-certificates curl python3 \
 	docker-registry apache2-utils umoci skopeo runc containerd busybox-static crun cpio zstd openssl \
 	binutils file hyperfine jq kmod
 
-.PHONY: all deps test check-asan unit fuzz compat clean install bench
+.PHONY: all deps test check-asan unit fuzz compat clean install bench demo
 all: $(BUILD)/kiln
 
 $(BUILD)/obj/%.o: %.c
@@ -71,6 +71,11 @@ deps:
 test: deps
 	$(MAKE) all unit
 	tests/run.sh all
+
+# The README's first command: set up, build, and boot examples/minimal.yml.
+demo: deps
+	$(MAKE) all
+	examples/demo.sh
 
 check-asan:
 	$(MAKE) BUILD=build-asan SAN=1 all unit
