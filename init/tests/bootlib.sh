@@ -104,7 +104,7 @@ qemu_boot() {
 		-kernel "$kdir/vmlinuz" -initrd "$initrd" \
 		-append "console=ttyS0 panic=-1 $append" \
 		-nic user,model=virtio-net-pci,mac=52:54:00:12:34:56 \
-		-serial "file:$console" -monitor "unix:$mon,server,nowait" 2>"$console.qemu" &
+		-serial "file:$console" -monitor "unix:$mon,server,nowait" ${QEMU_EXTRA:-} 2>"$console.qemu" &
 	QEMU_PID=$!
 }
 
