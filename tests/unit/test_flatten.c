@@ -128,7 +128,7 @@ static int collect_emit(void *ctx, struct archive_entry *e, struct archive *data
 static char *flat(size_t n, const char *prefix, char **errmsg)
 {
 	struct flatten_layer layers[8];
-	char names[8][16];
+	char names[8][32];
 	for (size_t i = 0; i < n; i++) {
 		snprintf(names[i], sizeof(names[i]), "l%zu", i);
 		layers[i] = (struct flatten_layer){names[i], NULL, NULL};
