@@ -50,26 +50,42 @@ static int copy_file(int sfd, int dfd, struct kiln_error **err)
 	}
 }
 
+static int move_entry(struct mover *mv, const char *src, const char *dst, const char *name,
+		      struct kiln_error **err);
+
 /* Moves the contents of directory SRC to DST (which exists), entry by entry,
  * deleting each source as soon as it is copied so the peak RAM stays low. */
 static int move_tree(struct mover *mv, const char *src, const char *dst, struct kiln_error **err)
 {
-	cleanup_dir DIR *d = opendir(src);
-	if (d == NULL)
+	/* The names are read first: entries are deleted as they are moved. */
+	struct dirent **names;
+	int count = scandir(src, &names, NULL, NULL);
+	if (count < 0)
 		return kiln_error_make(err, errno, "open `%s`", src);
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		cleanup_free char *s = path_join(src, e->d_name);
-		cleanup_free char *t = path_join(dst, e->d_name);
+	int rc = 0;
+	for (int i = 0; i < count && rc == 0; i++)
+		rc = move_entry(mv, src, dst, names[i]->d_name, err);
+	for (int i = 0; i < count; i++)
+		free(names[i]);
+	free(names);
+	return rc;
+}
+
+static int move_entry(struct mover *mv, const char *src, const char *dst, const char *name,
+		      struct kiln_error **err)
+{
+	{
+		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+			return 0;
+		cleanup_free char *s = path_join(src, name);
+		cleanup_free char *t = path_join(dst, name);
 		if (strcmp(s, NEWROOT) == 0)
-			continue;
+			return 0;
 		struct stat st;
 		if (lstat(s, &st) < 0)
 			return kiln_error_make(err, errno, "stat `%s`", s);
 		if (st.st_dev != mv->root_dev)
-			continue; /* a mount point's contents are not ours to move */
+			return 0; /* a mount point's contents are not ours to move */
 		if (S_ISDIR(st.st_mode)) {
 			if (mkdir(t, st.st_mode & 07777) < 0 && errno != EEXIST)
 				return kiln_error_make(err, errno, "mkdir `%s`", t);
@@ -78,7 +94,7 @@ static int move_tree(struct mover *mv, const char *src, const char *dst, struct 
 			if (lchown(t, st.st_uid, st.st_gid) < 0 || chmod(t, st.st_mode & 07777) < 0)
 				return kiln_error_make(err, errno, "chown `%s`", t);
 			rmdir(s);
-			continue;
+			return 0;
 		}
 		if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
 			bool done = false;
@@ -91,7 +107,7 @@ static int move_tree(struct mover *mv, const char *src, const char *dst, struct 
 				}
 			if (done) {
 				unlink(s);
-				continue;
+				return 0;
 			}
 			mv->links = xrealloc(mv->links, (mv->nlinks + 1) * sizeof *mv->links);
 			mv->links[mv->nlinks++] =
@@ -126,7 +142,7 @@ static int move_tree(struct mover *mv, const char *src, const char *dst, struct 
 				/* not fatal */
 			}
 		} else {
-			continue; /* sockets cannot be moved: leave them */
+			return 0; /* sockets cannot be moved: leave them */
 		}
 		unlink(s);
 	}
