@@ -342,6 +342,26 @@ static int parse_options(int argc, char **argv, struct build_options *o, bool *h
 
 int cmd_build(int argc, char **argv);
 
+/* true when MSG starts "FILE:LINE:COL: " (a manifest error with a position) */
+static bool has_position(const char *msg)
+{
+	for (const char *p = strstr(msg, ": "); p; p = strstr(p + 1, ": ")) {
+		/* walk back over ":COL" and ":LINE" */
+		const char *q = p;
+		for (int field = 0; field < 2; field++) {
+			const char *d = q;
+			while (d > msg && d[-1] >= '0' && d[-1] <= '9')
+				d--;
+			if (d == q || d == msg || d[-1] != ':')
+				goto next;
+			q = d - 1;
+		}
+		return q > msg;
+	next:;
+	}
+	return false;
+}
+
 static char *resolve_pkg(const char *dir, void *data, struct kiln_error **err)
 {
 	const struct build_options *o = data;
@@ -377,9 +397,14 @@ int cmd_build(int argc, char **argv)
 	};
 	struct manifest *m = manifest_load_files(opts.files, opts.nfiles, &popts, &err);
 	if (m == NULL) {
-		/* FILE:LINE:COL: message, alone on its line */
-		fprintf(stderr, "%s\n", err ? err->msg : "invalid manifest");
-		kiln_error_release(&err);
+		if (err && has_position(err->msg)) {
+			/* FILE:LINE:COL: message, alone on its line */
+			fprintf(stderr, "%s\n", err->msg);
+			kiln_error_release(&err);
+		} else {
+			kiln_error_wrap(&err, "build");
+			cli_fail(&err);
+		}
 		goto out;
 	}
 	if (m->has_trust)
