@@ -661,7 +661,11 @@ static int run_qemu(struct run_args *a, const char *path)
 	sigprocmask(SIG_BLOCK, &sigs, &old_sigs);
 	sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC);
 	signal(SIGPIPE, SIG_IGN);
-	bool tty = isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved_tty) == 0;
+	/* Forward the terminal only when kiln is in its foreground: a run put in
+	 * the background (cluster demos) must neither take the terminal into raw
+	 * mode nor read keystrokes meant for the shell. */
+	bool tty = isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp() &&
+		   tcgetattr(STDIN_FILENO, &saved_tty) == 0;
 	if (tty) {
 		struct termios raw = saved_tty;
 		cfmakeraw(&raw);

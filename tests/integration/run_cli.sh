@@ -174,6 +174,15 @@ PY
 	monrc=$?
 	ok "--monitor: \`quit\` on the monitor socket ends QEMU; exit 0 after the match" [ "$monrc" = 0 ]
 	ok "  ... promptly" [ $(($(date +%s) - s)) -le 10 ]
+	# A terminal on stdin (script(1) makes one) is forwarded raw: ctrl-a x
+	# reaches QEMU's multiplexer and quits; kiln exits with QEMU's status 0.
+	if command -v script >/dev/null; then
+		(sleep 3; printf '\001x'; sleep 5) | script -qec "'$KILN' run --networking none \
+			--state '$T/tty-state' --timeout 60 empty.img" /dev/null >"$T/tty.out" 2>&1
+		ttyrc=$?
+		ok "TTY: ctrl-a x quits QEMU, exit 0" [ "$ttyrc" = 0 ]
+		ok "  ... QEMU said so" grep -q "QEMU: Terminated" "$T/tty.out"
+	fi
 	# --overlay: two VMs boot one disk image, each through its own overlay;
 	# without it QEMU's image lock refuses the second.
 	"$KILN" run -q --networking none --overlay --state "$T/ov1" --until 'No bootable' \
