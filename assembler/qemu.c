@@ -159,7 +159,7 @@ int qemu_detect(const char *path, enum qemu_boot force, struct qemu_target *out,
 		}
 		return 0;
 	}
-	if (force == QEMU_BOOT_AUTO && !is_regular(path)) {
+	if (force == QEMU_BOOT_AUTO && access(path, F_OK) != 0) {
 		cleanup_free char *kernel = xasprintf("%s-kernel", path);
 		if (is_regular(kernel)) {
 			if (detect_prefix(path, force, out, err) < 0) {
@@ -168,11 +168,8 @@ int qemu_detect(const char *path, enum qemu_boot force, struct qemu_target *out,
 			}
 			return 0;
 		}
-		if (access(path, F_OK) != 0)
-			return kiln_error_make(err, 0,
-					       "`%s`: no such file, and no `%s-kernel` either", path,
-					       path);
-		return kiln_error_make(err, 0, "`%s` is not a regular file", path);
+		return kiln_error_make(err, 0, "`%s`: no such file, and no `%s-kernel` either",
+				       path, path);
 	}
 	if (force == QEMU_BOOT_AUTO && str_has_suffix(path, "-kernel")) {
 		cleanup_free char *prefix = xstrndup(path, strlen(path) - strlen("-kernel"));
@@ -182,8 +179,11 @@ int qemu_detect(const char *path, enum qemu_boot force, struct qemu_target *out,
 		}
 		return 0;
 	}
-	if (!is_regular(path))
-		return kiln_error_make(err, errno ? errno : ENOENT, "`%s`", path);
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return kiln_error_make(err, errno, "`%s`", path);
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		return kiln_error_make(err, 0, "`%s` is not a regular file", path);
 	out->image = xstrdup(path);
 	out->name = strip_extension(path);
 	out->uefi = name_says_efi(path);
