@@ -456,6 +456,44 @@ static la_ssize_t nested_read(struct archive *a, void *ctx, const void **buf)
 	return r;
 }
 
+/* --decompress-kernel: a gzip (or other compressed) kernel is stored
+ * decompressed; an uncompressed one as it is.  The size must be known
+ * before the tar header, so the data is spooled to a work file. */
+static int emit_decompressed(struct assembly *A, struct archive_entry *e, struct archive *data,
+			     struct kiln_error **err)
+{
+	struct nested n = {.outer = data};
+	struct archive *raw = archive_read_new();
+	archive_read_support_filter_all(raw);
+	archive_read_support_format_raw(raw);
+	struct archive_entry *re;
+	if (archive_read_open(raw, &n, NULL, nested_read, NULL) != ARCHIVE_OK ||
+	    archive_read_next_header(raw, &re) != ARCHIVE_OK) {
+		kiln_error_make(err, 0, "decompress kernel: %s", archive_error_string(raw));
+		archive_read_free(raw);
+		return -1;
+	}
+	cleanup_free char *path = xasprintf("%s/kernel.decompressed", A->work_dir ? A->work_dir : "/tmp");
+	cleanup_close int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int r = fd < 0 ? kiln_error_make(err, errno, "create `%s`", path) : 0;
+	char buf[65536];
+	la_ssize_t got;
+	while (r == 0 && (got = archive_read_data(raw, buf, sizeof(buf))) > 0)
+		r = write_all(fd, buf, (size_t)got, err);
+	if (r == 0 && got < 0)
+		r = kiln_error_make(err, 0, "decompress kernel: %s", archive_error_string(raw));
+	archive_read_free(raw);
+	unlink(path);
+	if (r < 0)
+		return -1;
+	off_t size = lseek(fd, 0, SEEK_CUR);
+	if (size < 0 || lseek(fd, 0, SEEK_SET) < 0)
+		return kiln_error_make(err, errno, "seek `%s`", path);
+	archive_entry_set_size(e, size);
+	tree_record(A, e);
+	return tarw_add_fd(A->w, e, fd, A->source, A->location, err);
+}
+
 static int kernel_emit(void *ctx, struct archive_entry *e, struct archive *data,
 		       struct kiln_error **err)
 {
@@ -467,6 +505,8 @@ static int kernel_emit(void *ctx, struct archive_entry *e, struct archive *data,
 	if (strcmp(name, k->binary) == 0) {
 		archive_entry_set_pathname(e, "boot/kernel");
 		k->got_kernel = true;
+		if (A->o->decompress_kernel && data)
+			return emit_decompressed(A, e, data, err);
 		return image_emit(A, e, data, err);
 	}
 	if (k->ucode && strcmp(name, k->ucode) == 0) {

@@ -22,6 +22,8 @@ L.add_image(["docker.io/kiln/init:1"], [(Tar().dir("bin").file("bin/init", "#!/b
                                          .file("etc/resolv.conf", "replaced").bytes(), "gzip")])
 L.add_image(["docker.io/kiln/app:1"], [(Tar().dir("bin").file("bin/app", "app", 0o755).bytes(), "zstd")],
             {"Entrypoint": ["/bin/app"]})
+import gzip
+L.add_image(["docker.io/kiln/kgz:1"], [(Tar().file("kernel", gzip.compress(b"plain kernel", mtime=0)).bytes(), "gzip")])
 L.add_image(["docker.io/kiln/data:1"], [(Tar().file("data.txt", "volume data").bytes(), "none")])
 EOF
 write() { # CONTENTS
@@ -89,6 +91,11 @@ ok "a changed files entry changes the initrd" bash -c "! cmp -s '$T/k1/m-initrd.
 ok "docker format" "$KILN" build --cache "$L" -format docker --dir "$T/d" "$T/m.yml"
 ok "Dockerfile is the last entry" bash -c "tar --warning=no-unknown-keyword -tf '$T/d/m.docker' | tail -1 | grep -qx Dockerfile"
 ok "docker = tar + Dockerfile" bash -c "tar --warning=no-unknown-keyword -xOf '$T/d/m.docker' Dockerfile | grep -q 'FROM scratch'"
+
+printf 'kernel:\n  image: kiln/kgz:1\n' >"$T/kgz.yml"
+ok "--decompress-kernel" "$KILN" build --cache "$L" --decompress-kernel --dir "$T/kgz" "$T/kgz.yml"
+ok "the gzip kernel is stored decompressed" test "$(cat "$T/kgz/kgz-kernel")" = "plain kernel"
+ok "without the flag it is kept as is" bash -c "'$KILN' build --cache '$L' --dir '$T/kgz2' '$T/kgz.yml' && ! cmp -s '$T/kgz/kgz-kernel' '$T/kgz2/kgz-kernel'"
 
 # A failing build (unknown image) leaves nothing under a final name.
 sed -i 's|kiln/app:1|kiln/absent:1|' "$T/m.yml"
