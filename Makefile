@@ -89,3 +89,5 @@ clean:
 
 install: all
 	install -D -m 0755 $(BUILD)/kiln $(DESTDIR)$(PREFIX)/bin/kiln
+	install -D -m 0644 man/kiln.1 $(DESTDIR)$(PREFIX)/share/man/man1/kiln.1
+	install -D -m 0644 contrib/bash-completion/kiln $(DESTDIR)$(PREFIX)/share/bash-completion/completions/kiln
