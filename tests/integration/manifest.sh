@@ -76,5 +76,5 @@ ok "unknown option is an error" grep -q '^kiln: build: unknown option' "$T/err"
 "$KILN" build 2>"$T/err"
 ok "no manifest is an error" grep -q 'no manifest given' "$T/err"
 "$KILN" build --dry-run "$T/nonexistent.yml" 2>"$T/err"
-ok "missing file names the file" grep -q "nonexistent.yml" "$T/err"
+ok "missing file: kiln: build: cannot read FILE" grep -q "^kiln: build: cannot read .*nonexistent.yml: No such file" "$T/err"
 done_testing
