@@ -170,22 +170,45 @@ static int gz_flush_zeros(struct gz *g)
 	return rest ? gz_data(g, gz_zeros, (size_t)rest) : 0;
 }
 
+/* Length of the all-zero prefix of BUF (word at a time). */
+static size_t zero_prefix(const unsigned char *buf, size_t len)
+{
+	size_t z = 0;
+	while (z < len && ((uintptr_t)(buf + z) & 7))
+		if (buf[z])
+			return z;
+		else
+			z++;
+	while (z + 8 <= len) {
+		uint64_t w;
+		memcpy(&w, buf + z, 8);
+		if (w)
+			break;
+		z += 8;
+	}
+	while (z < len && !buf[z])
+		z++;
+	return z;
+}
+
 static int gz_write(struct gz *g, const unsigned char *buf, size_t len)
 {
 	while (len) {
-		/* Zero bytes extend the run; the first non-zero byte ends it. */
-		size_t z = 0;
-		while (z < len && buf[z] == 0)
-			z++;
+		/* Zero bytes extend the run; data ends it at the next 4 KiB of
+		 * zeros (aligned to BUF) or the end. */
+		size_t z = zero_prefix(buf, len);
 		g->zero_run += z;
 		buf += z;
 		len -= z;
 		if (!len)
 			break;
 		size_t nz = 0;
-		while (nz < len && (buf[nz] != 0 || nz + 64 > len ||
-				    memcmp(buf + nz, gz_zeros, 64) != 0))
-			nz++;
+		while (nz < len) {
+			size_t step = len - nz < 4096 ? len - nz : 4096;
+			if (step == 4096 && zero_prefix(buf + nz, step) == step)
+				break;
+			nz += step;
+		}
 		if (gz_flush_zeros(g) < 0 || gz_data(g, buf, nz) < 0)
 			return -1;
 		buf += nz;
@@ -276,6 +299,7 @@ static int gcp_pack(const struct format_ctx *ctx, const char *raw, const char *o
 	cleanup_close int fd = -1;
 	cleanup_free char *buf = NULL;
 	archive_write_set_format_gnutar(a);
+	archive_write_set_bytes_per_block(a, 1 << 20);
 	archive_write_set_bytes_in_last_block(a, 1);
 	if (archive_write_open(a, &g, NULL, gz_archive_write, NULL) != ARCHIVE_OK) {
 		kiln_error_make(err, 0, "write `%s`: %s", out, archive_error_string(a));
