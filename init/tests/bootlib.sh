@@ -97,11 +97,11 @@ TOML
 }
 
 # qemu_boot INITRD KERNEL_DIR CONSOLE_FILE MONITOR_SOCKET [APPEND]: starts QEMU
-# (TCG) in the background; sets QEMU_PID.
+# (TCG) in the background; sets QEMU_PID.  BOOT_KERNEL overrides the kernel.
 qemu_boot() {
 	local initrd=$1 kdir=$2 console=$3 mon=$4 append=${5:-}
 	qemu-system-x86_64 -accel tcg -m 1024 -smp 1 -display none -no-reboot \
-		-kernel "$kdir/vmlinuz" -initrd "$initrd" \
+		-kernel "${BOOT_KERNEL:-$kdir/vmlinuz}" -initrd "$initrd" \
 		-append "console=ttyS0 panic=-1 $append" \
 		-nic user,model=virtio-net-pci,mac=52:54:00:12:34:56 \
 		-serial "file:$console" -monitor "unix:$mon,server,nowait" ${QEMU_EXTRA:-} 2>"$console.qemu" &
