@@ -347,7 +347,7 @@ static int pid1_main(char **argv)
 		init_debug = cmdline_has(cmdline, "kiln.debug") ||
 			     cmdline_has(cmdline, "kiln.debug=1") ||
 			     cmdline_has(cmdline, "linuxkit.runc_debug=1");
-		if (!cmdline_has(cmdline, "kiln.rw") &&
+		if (!cmdline_has(cmdline, "kiln.rw") && !cmdline_has(cmdline, "kiln.rw=1") &&
 		    mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY, NULL) < 0)
 			init_log("warning: remount / read-only: %s", strerror(errno));
 	}
