@@ -613,6 +613,8 @@ int initrd_from_sections(const struct initrd_section *secs, size_t n, const char
 					rc = kiln_error_make(err, EINVAL, "boot/ucode.cpio must come first");
 				else
 					rc = append_file(out, cucode, err);
+				if (rc == 0)
+					rc = copy_file_to(cucode, ucode, err);
 				res->has_ucode = true;
 			}
 			if (rc == 0 && bm.kernel && kernel_out)
@@ -686,7 +688,10 @@ int initrd_from_sections(const struct initrd_section *secs, size_t n, const char
 			wrote = true;
 		free(sc.ents);
 	}
-	unlink(ucode);
+	/* WORK_DIR/ucode.cpio stays for tar-kernel-initrd, which carries it
+	 * as its own entry. */
+	if (!res->has_ucode)
+		unlink(ucode);
 	if (rc == 0 && kernel_out && !kernel)
 		rc = kiln_error_make(err, ENOENT, "no boot/kernel in the image (no kernel: section?)");
 	/* No fsync here: this is a work file that the format writers install

@@ -96,8 +96,9 @@ static int docker_write(const struct format_ctx *ctx, struct kiln_error **err)
 	return close_stream_out(fd, tmp, dst, rc, err);
 }
 
-static int add_file(struct archive *a, const char *name, const char *path, const char *text,
-		    int64_t epoch, struct kiln_error **err)
+/* Adds NAME from PATH (skipping its first SKIP bytes) or from TEXT. */
+static int add_file(struct archive *a, const char *name, const char *path, off_t skip,
+		    const char *text, int64_t epoch, struct kiln_error **err)
 {
 	cleanup_close int fd = -1;
 	struct stat st = {0};
@@ -105,6 +106,9 @@ static int add_file(struct archive *a, const char *name, const char *path, const
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0 || fstat(fd, &st) < 0)
 			return kiln_error_make(err, errno, "open `%s`", path);
+		if (skip > st.st_size || lseek(fd, skip, SEEK_SET) < 0)
+			return kiln_error_make(err, EINVAL, "`%s`: shorter than expected", path);
+		st.st_size -= skip;
 	} else {
 		st.st_size = (off_t)strlen(text);
 	}
@@ -145,12 +149,19 @@ static int tar_kernel_initrd_write(const struct format_ctx *ctx, struct kiln_err
 	int rc = archive_write_open_fd(a, fd) == ARCHIVE_OK
 			 ? 0
 			 : kiln_error_make(err, 0, "tar: %s", archive_error_string(a));
+	/* As LinuxKit: the microcode is its own entry, not prepended to
+	 * initrd.img (the kernel+initrd writer left it in the work dir). */
+	cleanup_free char *ucode = xasprintf("%s/ucode.cpio", ctx->work_dir ? ctx->work_dir : ".");
+	struct stat ust;
+	off_t usize = ctx->work_dir && stat(ucode, &ust) == 0 ? ust.st_size : 0;
 	if (rc == 0)
-		rc = add_file(a, "kernel", ctx->kernel_path, NULL, ctx->epoch, err);
+		rc = add_file(a, "kernel", ctx->kernel_path, 0, NULL, ctx->epoch, err);
 	if (rc == 0)
-		rc = add_file(a, "initrd.img", ctx->initrd_path, NULL, ctx->epoch, err);
+		rc = add_file(a, "initrd.img", ctx->initrd_path, usize, NULL, ctx->epoch, err);
 	if (rc == 0)
-		rc = add_file(a, "cmdline", NULL, ctx->cmdline ? ctx->cmdline : "", ctx->epoch, err);
+		rc = add_file(a, "cmdline", NULL, 0, ctx->cmdline ? ctx->cmdline : "", ctx->epoch, err);
+	if (rc == 0 && usize)
+		rc = add_file(a, "ucode.cpio", ucode, 0, NULL, ctx->epoch, err);
 	if (rc == 0 && archive_write_close(a) != ARCHIVE_OK)
 		rc = kiln_error_make(err, 0, "tar: %s", archive_error_string(a));
 	archive_write_free(a);

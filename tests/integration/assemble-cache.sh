@@ -80,6 +80,9 @@ ok "files come last" bash -c "tar --warning=no-unknown-keyword -tf '$T/o1/m.tar'
 
 ok "kernel+initrd" "$KILN" build --cache "$L" --dir "$T/k1" "$T/m.yml"
 ok "ucode prepended uncompressed" python3 -c "import sys; sys.exit(open('$T/k1/m-initrd.img','rb').read(6)!=b'070701')"
+ok "tar-kernel-initrd" "$KILN" build --cache "$L" -format tar-kernel-initrd --dir "$T/tki" "$T/m.yml"
+ok "tar-kernel-initrd: kernel, initrd.img, cmdline, ucode.cpio" bash -c "tar -tf '$T/tki/m-initrd.tar' | tr '\n' ' ' | grep -qx 'kernel initrd.img cmdline ucode.cpio '"
+ok "tar-kernel-initrd: initrd.img without the microcode" bash -c "tar -xOf '$T/tki/m-initrd.tar' initrd.img | head -c 2 | od -An -tx1 | grep -q '1f 8b'"
 write two
 log=$("$KILN" build -v --cache "$L" --dir "$T/k2" "$T/m.yml" 2>&1)
 case $log in *"sections reused"*) pass "rebuild: $(echo "$log" | grep -o '[0-9]* sections, [0-9]* reused')" ;; *) fail "rebuild log" "$log" ;; esac
