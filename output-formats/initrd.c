@@ -37,6 +37,8 @@ struct entry_info {
 	uint32_t ino;      /* inode number in the cpio (group leader's index + 1) */
 	uint32_t nlink;
 	uint32_t group_end; /* last index of the hard-link group this entry leads */
+	uint32_t lead;     /* for a hard link: the index of the entry it links to */
+	uint8_t symlead;   /* a symlink other entries hard-link to */
 	uint8_t skip;      /* boot/… or the root */
 	uint8_t ftype;     /* for links: the target's file type >> 12 */
 };
@@ -170,6 +172,12 @@ static char *cpio_name(const char *tarname)
 	return xstrndup(tarname, n);
 }
 
+static void free_string_value(void *v, void *ctx)
+{
+	(void)ctx;
+	free(*(char **)v);
+}
+
 static int write_member(struct job *j, struct member *m, struct kiln_error **err)
 {
 	cleanup_close int in = open(j->tar_path, O_RDONLY | O_CLOEXEC);
@@ -200,6 +208,7 @@ static int write_member(struct job *j, struct member *m, struct kiln_error **err
 		goto out;
 	}
 	char *buf = xmalloc(128 * 1024);
+	struct pathmap *symt = pathmap_new(sizeof(char *));
 	for (size_t i = m->start; i < m->end && rc == 0; i++) {
 		struct archive_entry *e;
 		int h = archive_read_next_header(r, &e);
@@ -213,10 +222,24 @@ static int write_member(struct job *j, struct member *m, struct kiln_error **err
 			continue;
 		cleanup_free char *name = cpio_name(archive_entry_pathname(e));
 		archive_entry_set_pathname(e, name);
+		if (ei->symlead) {
+			char key[16];
+			int kl = snprintf(key, sizeof(key), "%zu", i);
+			char **slot = pathmap_put(symt, key, (size_t)kl, NULL);
+			free(*slot);
+			*slot = xstrdup(archive_entry_symlink(e) ? archive_entry_symlink(e) : "");
+		}
 		if (archive_entry_hardlink(e)) {
 			archive_entry_set_hardlink(e, NULL);
 			archive_entry_set_filetype(e, (unsigned)ei->ftype << 12);
 			archive_entry_set_size(e, 0);
+			if (ei->ftype == (AE_IFLNK >> 12)) {
+				char key[16];
+				int kl = snprintf(key, sizeof(key), "%u", ei->lead);
+				char **slot = pathmap_get(symt, key, (size_t)kl);
+				archive_entry_set_symlink(e, slot ? *slot : "");
+				archive_entry_set_perm(e, 0777);
+			}
 		}
 		archive_entry_set_ino(e, ei->ino);
 		archive_entry_set_nlink(e, ei->nlink);
@@ -246,6 +269,8 @@ static int write_member(struct job *j, struct member *m, struct kiln_error **err
 		}
 	}
 	free(buf);
+	pathmap_foreach(symt, free_string_value, NULL);
+	pathmap_free(symt);
 	if (rc == 0 && archive_write_close(w) != ARCHIVE_OK)
 		rc = kiln_error_make(err, s->failed_errno, "cpio: %s", archive_error_string(w));
 	if (rc == 0 && sink_feed(s, NULL, 0, true) < 0)
@@ -411,11 +436,18 @@ static int scan_tar(const char *tar_path, const char *kernel_out, const char *uc
 				goto out;
 			}
 			struct entry_info *lead = &sc->ents[*t];
-			lead->nlink++;
 			lead->group_end = (uint32_t)idx;
-			ei->ino = lead->ino;
+			ei->lead = *t;
 			ei->ftype = lead->ftype;
 			ei->size = 0;
+			if (lead->ftype == (AE_IFLNK >> 12)) {
+				/* The kernel does not hard-link symlinks: the link
+				 * becomes a second symlink with the same target. */
+				lead->symlead = 1;
+			} else {
+				lead->nlink++;
+				ei->ino = lead->ino;
+			}
 			*(uint32_t *)pathmap_put(names, name, strlen(name), NULL) = *t;
 		} else if (archive_entry_filetype(e) != AE_IFDIR) {
 			*(uint32_t *)pathmap_put(names, name, strlen(name), NULL) = (uint32_t)idx;

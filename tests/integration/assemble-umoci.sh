@@ -59,4 +59,30 @@ ok "second build" "$KILN" build --cache "$L" -format tar --dir "$T/out2" "$T/awk
 ok "two builds, same sha256" cmp -s "$T/out/awk.tar" "$T/out2/awk.tar"
 ok "-o - streams the same tar" bash -c "'$KILN' build --cache '$L' -o - '$T/awk.yml' | cmp -s - '$T/out/awk.tar'"
 ok "no work directory left behind" bash -c "! ls -A '$T/out' | grep -q kiln-build"
+# The same image through kernel+initrd: the cpio keeps what the kernel can.
+PYTHONPATH=$TOP/tests/fixtures python3 -c "
+from ocilayout import Layout, Tar
+Layout('$L').add_image(['docker.io/kiln/k:1'], [(Tar().file('kernel', 'K').bytes(), 'gzip')])"
+printf 'kernel:\n  image: kiln/k:1\ninit:\n  - kiln/awkward:1\n' >"$T/ki.yml"
+ok "kernel+initrd of the awkward image" "$KILN" build --cache "$L" --dir "$T/ki" "$T/ki.yml"
+ok "cpio: hard links share an inode, a hard-linked symlink is a symlink, names and devices kept" python3 - "$T/ki/ki-initrd.img" <<'EOF2'
+import gzip, sys
+d = gzip.open(sys.argv[1]).read()
+off, e = 0, {}
+while off < len(d):
+    if d[off] == 0: off += 1; continue
+    f = [int(d[off + 6 + 8 * i: off + 14 + 8 * i], 16) for i in range(13)]
+    ns = f[11]; name = d[off + 110: off + 110 + ns - 1].decode()
+    p = (off + 110 + ns + 3) & ~3
+    e[name] = dict(ino=f[0], mode=f[1], nlink=f[4], size=f[6], rmaj=f[9], rmin=f[10], data=d[p:p + f[6]])
+    off = (p + f[6] + 3) & ~3
+a, b, c = e["hl/a"], e["hl/b"], e["hl/c"]
+assert a["ino"] == b["ino"] == c["ino"] and a["nlink"] == 3 and a["data"] == b"hardlinked", (a, b)
+assert e["hl/sl2"]["mode"] & 0o170000 == 0o120000 and e["hl/sl2"]["data"] == b"a", e["hl/sl2"]
+assert e["gone/link1"]["ino"] == e["gone/link2"]["ino"] and e["gone/link1"]["data"] == b"orig data"
+assert e["bin/tool2"]["data"] == b"tool v1" and e["bin/tool"]["data"] == b"tool v3"
+assert e["devs/null"]["mode"] & 0o170000 == 0o020000 and (e["devs/null"]["rmaj"], e["devs/null"]["rmin"]) == (1, 3)
+assert "utf8/caf\u00e9-\u00fc-\u65e5\u672c" in e and "opq/old1" not in e and "delfile" not in e
+assert not any(n.startswith("boot") for n in e)
+EOF2
 done_testing
