@@ -55,7 +55,7 @@ cat >"$b2/runtime.json" <<JSON
 {"mounts": [{"source": "$b2/rootfs", "destination": "$b2/rootfs", "type": "", "options": ["bind"]}]}
 JSON
 
-at_exit "for m in \$(grep -o '$T[^ ]*' /proc/self/mounts | sort -r); do umount -l \$m; done; ip link del kt$$d"
+at_exit "umount $T/netns/hello; for m in \$(grep -o '$T[^ ]*' /proc/self/mounts | sort -r); do umount -l \$m; done; ip link del kt$$d"
 "$INIT_BIN" onboot "$OB" "$T/log" "$RUNC" >"$T/console" 2>&1
 rc=$?
 sed 's/^/# /' "$T/console"
@@ -74,7 +74,10 @@ ok "the overlay and tmpfs are unmounted" bash -c "! grep -q '$OB' /proc/self/mou
 ok "runc has no leftover container" bash -c "! runc list | grep -q -- '-$$'"
 if [ -n "$NET" ]; then
 	ok "the veth end was moved into the container" grep -qx "kt$$c" "$T/out/net"
-	ok "its peer stayed in the root namespace" ip link show "kt$$d"
+	ok "its peer stayed in the root namespace" ip link show "kt$$d" >/dev/null
+	ok "bindNS: the container's network namespace is bound at the path" \
+		bash -c "grep -q ' $T/netns/hello nsfs ' /proc/self/mounts"
+	ok "and holds the veth end" bash -c "nsenter --net='$T/netns/hello' ip link show kt$$c >/dev/null"
 else
 	diag "no veth support here: interfaces not tested"
 fi
