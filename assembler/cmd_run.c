@@ -23,71 +23,71 @@
 int cmd_run(int argc, char **argv);
 
 static const char run_usage[] =
-	"Usage: kiln run [qemu] [OPTIONS] PATH\n"
-	"\n"
-	"Boots PATH in QEMU with the serial console on stdio.  PATH is one of:\n"
-	"  NAME               NAME-kernel [+ NAME-initrd.img, NAME-cmdline]; with\n"
-	"                     NAME-squashfs.img or NAME-erofs.img, that disk is the root\n"
-	"  FILE.iso           booted from CD-ROM\n"
-	"  FILE               a raw, qcow2, vhd or vmdk disk (format from its magic)\n"
-	"  FILE.efi           a unified kernel image, booted by OVMF from an ESP\n"
-	"  NAME-efi.{img,qcow2,iso,...} imply --uefi.\n"
-	"\n"
-	"Machine:\n"
-	"  --cpus N               virtual CPUs (1)\n"
-	"  --mem MB               memory in MiB (1024)\n"
-	"  --disk [file=]PATH[,size=N[M|G]][,format=F][,if=ide|virtio]\n"
-	"                         add a disk (repeatable); created with qemu-img when\n"
-	"                         missing (qcow2 when a size is given); size alone:\n"
-	"                         STATE/disk.img\n"
-	"  --uefi                 boot with OVMF (split CODE + a VARS copy in STATE)\n"
-	"  --fw FILE              UEFI firmware (copied to STATE); --fw-vars FILE: its VARS\n"
-	"  --accel kvm|tcg        (default: kvm only if a probe guest really runs, else\n"
-	"                         tcg; $KILN_QEMU_ACCEL overrides)\n"
-	"  --kernel | --squashfs | --iso | --uki   force the type of PATH\n"
-	"  --cmdline-append STR   added to the kernel command line (kernel boots)\n"
-	"  --device ARG           an extra QEMU -device (repeatable)\n"
-	"  --qemu BIN             the QEMU binary (qemu-system-x86_64)\n"
-	"  --qemu-arg ARG         an extra QEMU argument (repeatable)\n"
-	"  --gui                  show a display; the serial console stays on stdio\n"
-	"  --no-reboot            exit when the guest reboots\n"
-	"  --overlay              boot a disk image through a qcow2 overlay kept in STATE:\n"
-	"                         the image stays untouched, several VMs can share it\n"
-	"  --snapshot             discard every disk write when QEMU exits\n"
-	"  --state DIR            state directory (NAME-state): qemu.pid, mac-addr,\n"
-	"                         qmp.sock, created disks, firmware variables\n"
-	"Network:\n"
-	"  --networking MODE      one NIC per use (default: user); MODE: user, none,\n"
-	"                         socket-listen=[H:]PORT, socket-connect=[H:]PORT,\n"
-	"                         mcast=ADDR:PORT (VMs on one segment, no root needed)\n"
-	"  --publish [IP:]HOST:GUEST[/tcp|/udp]   forward a host port (repeatable)\n"
-	"  --mac MAC              the first NIC's MAC (default: persisted in STATE)\n"
-	"Metadata (read-only CD-ROMs):\n"
-	"  --data STRING          LinuxKit's metadata: ISO holding the file `config`\n"
-	"  --data-file FILE       the same with FILE's contents\n"
-	"  --cidata PATH          cloud-init NoCloud ISO (label cidata): a directory of\n"
-	"                         user-data, meta-data, ...; or a file used as user-data\n"
-	"                         (meta-data generated: instance-id and local-hostname NAME)\n"
-	"  --config-drive DIR     OpenStack config drive (label config-2) holding DIR\n"
-	"Tests and CI:\n"
-	"  --until REGEX          stop when a console line matches (POSIX ERE): exit 0\n"
-	"  --then ACTION          after --until: kill (default), powerdown (QMP\n"
-	"                         system_powerdown, wait for the guest to power off) or\n"
-	"                         continue (keep running until the VM exits or\n"
-	"                         --timeout, which then still counts as a match)\n"
-	"  --fail-on REGEX        a console line matching it ends the run: exit 1\n"
-	"  --timeout SECONDS      give up (kill QEMU, exit 1) after this long\n"
-	"  --powerdown-timeout S  how long --then powerdown waits (60)\n"
-	"  --console-log FILE     write everything the console printed to FILE\n"
-	"  --monitor PATH         a unix socket with QEMU's human monitor\n"
-	"  --dry-run              print the QEMU command line and exit\n"
-	"  --print-accel          print the accelerator kiln would pick and exit\n"
-	"  -q, --quiet            do not echo the console to stdout\n"
-	"  -v, --verbose          print the QEMU command line\n"
-	"\n"
-	"Exit status: 0 when --until matched (or, without it, QEMU exited with 0);\n"
-	"1 on timeout, on the VM exiting before a match, on --fail-on; 2 on usage.\n"
-	"Interactive: ctrl-a x quits QEMU, ctrl-a c switches to its monitor.\n";
+    "Usage: kiln run [qemu] [OPTIONS] PATH\n"
+    "\n"
+    "Boots PATH in QEMU with the serial console on stdio.  PATH is one of:\n"
+    "  NAME               NAME-kernel [+ NAME-initrd.img, NAME-cmdline]; with\n"
+    "                     NAME-squashfs.img or NAME-erofs.img, that disk is the root\n"
+    "  FILE.iso           booted from CD-ROM\n"
+    "  FILE               a raw, qcow2, vhd or vmdk disk (format from its magic)\n"
+    "  FILE.efi           a unified kernel image, booted by OVMF from an ESP\n"
+    "  NAME-efi.{img,qcow2,iso,...} imply --uefi.\n"
+    "\n"
+    "Machine:\n"
+    "  --cpus N               virtual CPUs (1)\n"
+    "  --mem MB               memory in MiB (1024)\n"
+    "  --disk [file=]PATH[,size=N[M|G]][,format=F][,if=ide|virtio]\n"
+    "                         add a disk (repeatable); created with qemu-img when\n"
+    "                         missing (qcow2 when a size is given); size alone:\n"
+    "                         STATE/disk.img\n"
+    "  --uefi                 boot with OVMF (split CODE + a VARS copy in STATE)\n"
+    "  --fw FILE              UEFI firmware (copied to STATE); --fw-vars FILE: its VARS\n"
+    "  --accel kvm|tcg        (default: kvm only if a probe guest really runs, else\n"
+    "                         tcg; $KILN_QEMU_ACCEL overrides)\n"
+    "  --kernel | --squashfs | --iso | --uki   force the type of PATH\n"
+    "  --cmdline-append STR   added to the kernel command line (kernel boots)\n"
+    "  --device ARG           an extra QEMU -device (repeatable)\n"
+    "  --qemu BIN             the QEMU binary (qemu-system-x86_64)\n"
+    "  --qemu-arg ARG         an extra QEMU argument (repeatable)\n"
+    "  --gui                  show a display; the serial console stays on stdio\n"
+    "  --no-reboot            exit when the guest reboots\n"
+    "  --overlay              boot a disk image through a qcow2 overlay kept in STATE:\n"
+    "                         the image stays untouched, several VMs can share it\n"
+    "  --snapshot             discard every disk write when QEMU exits\n"
+    "  --state DIR            state directory (NAME-state): qemu.pid, mac-addr,\n"
+    "                         qmp.sock, created disks, firmware variables\n"
+    "Network:\n"
+    "  --networking MODE      one NIC per use (default: user); MODE: user, none,\n"
+    "                         socket-listen=[H:]PORT, socket-connect=[H:]PORT,\n"
+    "                         mcast=ADDR:PORT (VMs on one segment, no root needed)\n"
+    "  --publish [IP:]HOST:GUEST[/tcp|/udp]   forward a host port (repeatable)\n"
+    "  --mac MAC              the first NIC's MAC (default: persisted in STATE)\n"
+    "Metadata (read-only CD-ROMs):\n"
+    "  --data STRING          LinuxKit's metadata: ISO holding the file `config`\n"
+    "  --data-file FILE       the same with FILE's contents\n"
+    "  --cidata PATH          cloud-init NoCloud ISO (label cidata): a directory of\n"
+    "                         user-data, meta-data, ...; or a file used as user-data\n"
+    "                         (meta-data generated: instance-id and local-hostname NAME)\n"
+    "  --config-drive DIR     OpenStack config drive (label config-2) holding DIR\n"
+    "Tests and CI:\n"
+    "  --until REGEX          stop when a console line matches (POSIX ERE): exit 0\n"
+    "  --then ACTION          after --until: kill (default), powerdown (QMP\n"
+    "                         system_powerdown, wait for the guest to power off) or\n"
+    "                         continue (keep running until the VM exits or\n"
+    "                         --timeout, which then still counts as a match)\n"
+    "  --fail-on REGEX        a console line matching it ends the run: exit 1\n"
+    "  --timeout SECONDS      give up (kill QEMU, exit 1) after this long\n"
+    "  --powerdown-timeout S  how long --then powerdown waits (60)\n"
+    "  --console-log FILE     write everything the console printed to FILE\n"
+    "  --monitor PATH         a unix socket with QEMU's human monitor\n"
+    "  --dry-run              print the QEMU command line and exit\n"
+    "  --print-accel          print the accelerator kiln would pick and exit\n"
+    "  -q, --quiet            do not echo the console to stdout\n"
+    "  -v, --verbose          print the QEMU command line\n"
+    "\n"
+    "Exit status: 0 when --until matched (or, without it, QEMU exited with 0);\n"
+    "1 on timeout, on the VM exiting before a match, on --fail-on; 2 on usage.\n"
+    "Interactive: ctrl-a x quits QEMU, ctrl-a c switches to its monitor.\n";
 
 enum {
 	OPT_CPUS = 256,
@@ -131,46 +131,46 @@ enum {
 };
 
 static const struct option run_options[] = {
-	{"cpus", required_argument, 0, OPT_CPUS},
-	{"mem", required_argument, 0, OPT_MEM},
-	{"disk", required_argument, 0, OPT_DISK},
-	{"uefi", no_argument, 0, OPT_UEFI},
-	{"fw", required_argument, 0, OPT_FW},
-	{"fw-vars", required_argument, 0, OPT_FW_VARS},
-	{"accel", required_argument, 0, OPT_ACCEL},
-	{"publish", required_argument, 0, OPT_PUBLISH},
-	{"networking", required_argument, 0, OPT_NETWORKING},
-	{"mac", required_argument, 0, OPT_MAC},
-	{"data", required_argument, 0, OPT_DATA},
-	{"data-file", required_argument, 0, OPT_DATA_FILE},
-	{"cidata", required_argument, 0, OPT_CIDATA},
-	{"config-drive", required_argument, 0, OPT_CONFIG_DRIVE},
-	{"state", required_argument, 0, OPT_STATE},
-	{"kernel", no_argument, 0, OPT_KERNEL},
-	{"iso", no_argument, 0, OPT_ISO},
-	{"squashfs", no_argument, 0, OPT_SQUASHFS},
-	{"uki", no_argument, 0, OPT_UKI},
-	{"cmdline-append", required_argument, 0, OPT_CMDLINE_APPEND},
-	{"qemu", required_argument, 0, OPT_QEMU},
-	{"qemu-arg", required_argument, 0, OPT_QEMU_ARG},
-	{"device", required_argument, 0, OPT_DEVICE},
-	{"gui", no_argument, 0, OPT_GUI},
-	{"no-reboot", no_argument, 0, OPT_NO_REBOOT},
-	{"timeout", required_argument, 0, OPT_TIMEOUT},
-	{"until", required_argument, 0, OPT_UNTIL},
-	{"then", required_argument, 0, OPT_THEN},
-	{"fail-on", required_argument, 0, OPT_FAIL_ON},
-	{"powerdown-timeout", required_argument, 0, OPT_POWERDOWN_TIMEOUT},
-	{"console-log", required_argument, 0, OPT_CONSOLE_LOG},
-	{"monitor", required_argument, 0, OPT_MONITOR},
-	{"dry-run", no_argument, 0, OPT_DRY_RUN},
-	{"arch", required_argument, 0, OPT_ARCH},
-	{"detached", no_argument, 0, OPT_DETACHED},
-	{"print-accel", no_argument, 0, OPT_PRINT_ACCEL},
-	{"overlay", no_argument, 0, OPT_OVERLAY},
-	{"snapshot", no_argument, 0, OPT_SNAPSHOT},
-	CLI_COMMON_LONGOPTS,
-	{0, 0, 0, 0},
+    {"cpus", required_argument, 0, OPT_CPUS},
+    {"mem", required_argument, 0, OPT_MEM},
+    {"disk", required_argument, 0, OPT_DISK},
+    {"uefi", no_argument, 0, OPT_UEFI},
+    {"fw", required_argument, 0, OPT_FW},
+    {"fw-vars", required_argument, 0, OPT_FW_VARS},
+    {"accel", required_argument, 0, OPT_ACCEL},
+    {"publish", required_argument, 0, OPT_PUBLISH},
+    {"networking", required_argument, 0, OPT_NETWORKING},
+    {"mac", required_argument, 0, OPT_MAC},
+    {"data", required_argument, 0, OPT_DATA},
+    {"data-file", required_argument, 0, OPT_DATA_FILE},
+    {"cidata", required_argument, 0, OPT_CIDATA},
+    {"config-drive", required_argument, 0, OPT_CONFIG_DRIVE},
+    {"state", required_argument, 0, OPT_STATE},
+    {"kernel", no_argument, 0, OPT_KERNEL},
+    {"iso", no_argument, 0, OPT_ISO},
+    {"squashfs", no_argument, 0, OPT_SQUASHFS},
+    {"uki", no_argument, 0, OPT_UKI},
+    {"cmdline-append", required_argument, 0, OPT_CMDLINE_APPEND},
+    {"qemu", required_argument, 0, OPT_QEMU},
+    {"qemu-arg", required_argument, 0, OPT_QEMU_ARG},
+    {"device", required_argument, 0, OPT_DEVICE},
+    {"gui", no_argument, 0, OPT_GUI},
+    {"no-reboot", no_argument, 0, OPT_NO_REBOOT},
+    {"timeout", required_argument, 0, OPT_TIMEOUT},
+    {"until", required_argument, 0, OPT_UNTIL},
+    {"then", required_argument, 0, OPT_THEN},
+    {"fail-on", required_argument, 0, OPT_FAIL_ON},
+    {"powerdown-timeout", required_argument, 0, OPT_POWERDOWN_TIMEOUT},
+    {"console-log", required_argument, 0, OPT_CONSOLE_LOG},
+    {"monitor", required_argument, 0, OPT_MONITOR},
+    {"dry-run", no_argument, 0, OPT_DRY_RUN},
+    {"arch", required_argument, 0, OPT_ARCH},
+    {"detached", no_argument, 0, OPT_DETACHED},
+    {"print-accel", no_argument, 0, OPT_PRINT_ACCEL},
+    {"overlay", no_argument, 0, OPT_OVERLAY},
+    {"snapshot", no_argument, 0, OPT_SNAPSHOT},
+    CLI_COMMON_LONGOPTS,
+    {0, 0, 0, 0},
 };
 
 /* A growable array of borrowed strings. */
@@ -382,8 +382,8 @@ static int parse_args(int argc, char **argv, struct run_args *a, struct kiln_err
 			break;
 		case OPT_ARCH:
 			if (strcmp(optarg, "x86_64") != 0 && strcmp(optarg, "amd64") != 0)
-				return kiln_error_make(err, 0, "--arch `%s`: only x86_64 is supported",
-						       optarg);
+				return kiln_error_make(
+				    err, 0, "--arch `%s`: only x86_64 is supported", optarg);
 			break;
 		case OPT_OVERLAY:
 			a->overlay = true;
@@ -395,17 +395,20 @@ static int parse_args(int argc, char **argv, struct run_args *a, struct kiln_err
 			a->print_accel = true;
 			break;
 		case OPT_DETACHED:
-			return kiln_error_make(err, 0, "--detached is not supported; run kiln in "
-						       "the background with --console-log instead");
+			return kiln_error_make(err, 0,
+					       "--detached is not supported; run kiln in "
+					       "the background with --console-log instead");
 		default:
 			if (optopt && optopt < 256)
-				return kiln_error_make(err, 0, "unknown option `-%c` or missing value "
-							       "(see 'kiln help run')",
+				return kiln_error_make(err, 0,
+						       "unknown option `-%c` or missing value "
+						       "(see 'kiln help run')",
 						       optopt);
-			return kiln_error_make(err, 0,
-					       "unknown option `%s` or missing value (see 'kiln help "
-					       "run')",
-					       argv[optind - 1]);
+			return kiln_error_make(
+			    err, 0,
+			    "unknown option `%s` or missing value (see 'kiln help "
+			    "run')",
+			    argv[optind - 1]);
 		}
 	}
 	if (a->then_given && a->until == NULL)
@@ -460,10 +463,11 @@ static int check_not_running(const char *state, struct kiln_error **err)
 	cleanup_free char *comm = read_file(comm_path, 256, NULL, &e);
 	kiln_error_release(&e);
 	if (comm && strstr(comm, "qemu"))
-		return kiln_error_make(err, 0,
-				       "a QEMU (pid %ld) is already running with state `%s`; stop it "
-				       "or give another --state",
-				       pid, state);
+		return kiln_error_make(
+		    err, 0,
+		    "a QEMU (pid %ld) is already running with state `%s`; stop it "
+		    "or give another --state",
+		    pid, state);
 	return 0;
 }
 
@@ -471,7 +475,8 @@ static void print_argv(FILE *f, char *const *argv)
 {
 	for (char *const *p = argv; *p; p++) {
 		bool quote = strpbrk(*p, " \t\"'$\\") != NULL || **p == '\0';
-		fprintf(f, "%s%s%s%s", p == argv ? "" : " ", quote ? "'" : "", *p, quote ? "'" : "");
+		fprintf(f, "%s%s%s%s", p == argv ? "" : " ", quote ? "'" : "", *p,
+			quote ? "'" : "");
 	}
 	fputc('\n', f);
 }
@@ -502,7 +507,8 @@ static int run_qemu(struct run_args *a, const char *path)
 	}
 	int rc = 1;
 	char **argv = NULL;
-	cleanup_free char *state = a->state ? xstrdup(a->state) : xasprintf("%s-state", target.name);
+	cleanup_free char *state =
+	    a->state ? xstrdup(a->state) : xasprintf("%s-state", target.name);
 	cleanup_free char *pidfile = path_join(state, "qemu.pid");
 	cleanup_free char *qmp = socket_path(state, "qmp.sock");
 	cleanup_free char *fw_code = NULL, *fw_vars = NULL, *esp = NULL, *uuid = read_uuid();
@@ -557,8 +563,8 @@ static int run_qemu(struct run_args *a, const char *path)
 	if (a->data || a->data_file) {
 		isos[0] = path_join(state, "data.iso");
 		size_t len = 0;
-		cleanup_free char *contents = a->data ? xstrdup(a->data)
-						      : read_file(a->data_file, 64u << 20, &len, &err);
+		cleanup_free char *contents =
+		    a->data ? xstrdup(a->data) : read_file(a->data_file, 64u << 20, &len, &err);
 		if (contents == NULL)
 			goto fail;
 		if (a->data)
@@ -591,7 +597,8 @@ static int run_qemu(struct run_args *a, const char *path)
 			macs[i] = xstrdup(a->mac);
 			continue;
 		}
-		cleanup_free char *file = i == 0 ? xstrdup("mac-addr") : xasprintf("mac-addr.%zu", i);
+		cleanup_free char *file =
+		    i == 0 ? xstrdup("mac-addr") : xasprintf("mac-addr.%zu", i);
 		macs[i] = qemu_state_mac(state, file, &err);
 		if (macs[i] == NULL)
 			goto fail;
@@ -601,38 +608,38 @@ static int run_qemu(struct run_args *a, const char *path)
 	const char *accel = a->accel;
 	if (accel == NULL)
 		accel = a->dry_run && getenv("KILN_QEMU_ACCEL") == NULL
-				? "tcg"
-				: qemu_default_accel(qemu_bin, cache);
+			    ? "tcg"
+			    : qemu_default_accel(qemu_bin, cache);
 	struct qemu_config cfg = {
-		.qemu_bin = qemu_bin,
-		.accel = accel,
-		.cpus = a->cpus,
-		.mem_mb = a->mem_mb,
-		.uefi = uefi,
-		.fw = fw_code,
-		.fw_vars = fw_vars,
-		.gui = a->gui,
-		.no_reboot = a->no_reboot,
-		.target = &target,
-		.disks = a->disks,
-		.n_disks = a->n_disks,
-		.nets = a->nets,
-		.n_nets = a->n_nets,
-		.macs = (const char *const *)macs,
-		.publish = a->publish,
-		.n_publish = a->n_publish,
-		.cdroms = cdroms.v,
-		.n_cdroms = cdroms.n,
-		.devices = a->devices.v,
-		.n_devices = a->devices.n,
-		.extra_args = a->extra_args.v,
-		.n_extra_args = a->extra_args.n,
-		.cmdline_append = a->cmdline_append,
-		.esp_image = esp,
-		.pidfile = pidfile,
-		.qmp_socket = qmp,
-		.monitor_socket = a->monitor,
-		.uuid = uuid,
+	    .qemu_bin = qemu_bin,
+	    .accel = accel,
+	    .cpus = a->cpus,
+	    .mem_mb = a->mem_mb,
+	    .uefi = uefi,
+	    .fw = fw_code,
+	    .fw_vars = fw_vars,
+	    .gui = a->gui,
+	    .no_reboot = a->no_reboot,
+	    .target = &target,
+	    .disks = a->disks,
+	    .n_disks = a->n_disks,
+	    .nets = a->nets,
+	    .n_nets = a->n_nets,
+	    .macs = (const char *const *)macs,
+	    .publish = a->publish,
+	    .n_publish = a->n_publish,
+	    .cdroms = cdroms.v,
+	    .n_cdroms = cdroms.n,
+	    .devices = a->devices.v,
+	    .n_devices = a->devices.n,
+	    .extra_args = a->extra_args.v,
+	    .n_extra_args = a->extra_args.n,
+	    .cmdline_append = a->cmdline_append,
+	    .esp_image = esp,
+	    .pidfile = pidfile,
+	    .qmp_socket = qmp,
+	    .monitor_socket = a->monitor,
+	    .uuid = uuid,
 	};
 	argv = qemu_build_argv(&cfg, &err);
 	if (argv == NULL)
@@ -674,17 +681,17 @@ static int run_qemu(struct run_args *a, const char *path)
 	}
 
 	struct qemu_supervise_opts so = {
-		.argv = argv,
-		.until = a->until,
-		.fail_on = a->fail_on,
-		.then = a->then,
-		.timeout_ms = (unsigned)(a->timeout_s * 1000),
-		.powerdown_timeout_ms = (unsigned)(a->powerdown_timeout_s * 1000),
-		.console_log_fd = log_fd,
-		.echo_fd = kiln_log_level > LOG_QUIET ? STDOUT_FILENO : -1,
-		.input_fd = raw_tty ? STDIN_FILENO : -1,
-		.signal_fd = sig_fd,
-		.qmp_socket = qmp,
+	    .argv = argv,
+	    .until = a->until,
+	    .fail_on = a->fail_on,
+	    .then = a->then,
+	    .timeout_ms = (unsigned)(a->timeout_s * 1000),
+	    .powerdown_timeout_ms = (unsigned)(a->powerdown_timeout_s * 1000),
+	    .console_log_fd = log_fd,
+	    .echo_fd = kiln_log_level > LOG_QUIET ? STDOUT_FILENO : -1,
+	    .input_fd = raw_tty ? STDIN_FILENO : -1,
+	    .signal_fd = sig_fd,
+	    .qmp_socket = qmp,
 	};
 	struct qemu_result res;
 	int sr = qemu_supervise(&so, &res, &err);
@@ -728,12 +735,14 @@ static int run_qemu(struct run_args *a, const char *path)
 		break;
 	case QEMU_POWERDOWN_TIMEOUT:
 		if (res.detail[0])
-			log_error("run: matched /%s/, but system_powerdown failed: %s; QEMU stopped",
-				  a->until, res.detail);
+			log_error(
+			    "run: matched /%s/, but system_powerdown failed: %s; QEMU stopped",
+			    a->until, res.detail);
 		else
-			log_error("run: matched /%s/, but the guest did not power off within %.0f s "
-				  "of system_powerdown; QEMU stopped",
-				  a->until, a->powerdown_timeout_s ? a->powerdown_timeout_s : 60);
+			log_error(
+			    "run: matched /%s/, but the guest did not power off within %.0f s "
+			    "of system_powerdown; QEMU stopped",
+			    a->until, a->powerdown_timeout_s ? a->powerdown_timeout_s : 60);
 		rc = 1;
 		break;
 	case QEMU_INTERRUPTED:
@@ -773,10 +782,10 @@ int cmd_run(int argc, char **argv)
 			argv++;
 			argc--;
 		} else {
-			static const char *const others[] = {"aws", "azure", "gcp", "hyperkit",
-							     "virtualization", "hyperv", "openstack",
-							     "equinixmetal", "scaleway", "vmware",
-							     "vbox", "vcenter"};
+			static const char *const others[] = {
+			    "aws",    "azure",	   "gcp",	   "hyperkit", "virtualization",
+			    "hyperv", "openstack", "equinixmetal", "scaleway", "vmware",
+			    "vbox",   "vcenter"};
 			for (size_t i = 0; i < ARRAY_SIZE(others); i++)
 				if (strcmp(argv[1], others[i]) == 0) {
 					fprintf(stderr,

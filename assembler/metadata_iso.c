@@ -73,8 +73,7 @@ int metadata_iso_config(const char *out, const void *data, size_t len, struct ki
 	return rc;
 }
 
-int metadata_iso_dir(const char *out, const char *label, const char *dir,
-		     struct kiln_error **err)
+int metadata_iso_dir(const char *out, const char *label, const char *dir, struct kiln_error **err)
 {
 	struct stat st;
 	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
@@ -122,8 +121,8 @@ int metadata_iso_cidata(const char *out, const char *source, const char *instanc
 	}
 	cleanup_free char *meta = path_join(dir, "meta-data");
 	if (rc == 0 && access(meta, F_OK) != 0) {
-		cleanup_free char *m = xasprintf("instance-id: %s\nlocal-hostname: %s\n", instance_id,
-						 hostname ? hostname : instance_id);
+		cleanup_free char *m = xasprintf("instance-id: %s\nlocal-hostname: %s\n",
+						 instance_id, hostname ? hostname : instance_id);
 		rc = write_file_atomic(meta, m, strlen(m), 0644, err);
 	}
 	if (rc == 0)

@@ -19,8 +19,7 @@
 int metadata_iso_config(const char *out, const void *data, size_t len, struct kiln_error **err);
 
 /* Writes OUT: an ISO with volume label LABEL holding the tree under DIR. */
-int metadata_iso_dir(const char *out, const char *label, const char *dir,
-		     struct kiln_error **err);
+int metadata_iso_dir(const char *out, const char *label, const char *dir, struct kiln_error **err);
 
 /* Writes OUT: a NoCloud `cidata` ISO.  SOURCE is a directory (its files as
  * they are; a missing meta-data is generated) or a file (becomes user-data).

@@ -151,8 +151,8 @@ int qemu_detect(const char *path, enum qemu_boot force, struct qemu_target *out,
 	if (force == QEMU_BOOT_KERNEL || force == QEMU_BOOT_SQUASHFS) {
 		/* Accept both NAME and NAME-kernel. */
 		cleanup_free char *prefix = str_has_suffix(path, "-kernel")
-						    ? xstrndup(path, strlen(path) - strlen("-kernel"))
-						    : xstrdup(path);
+						? xstrndup(path, strlen(path) - strlen("-kernel"))
+						: xstrdup(path);
 		if (detect_prefix(prefix, force, out, err) < 0) {
 			qemu_target_release(out);
 			return -1;
@@ -309,13 +309,14 @@ int qemu_parse_publish(const char *spec, struct qemu_publish *out, struct kiln_e
 		if (strcmp(slash, "/udp") == 0)
 			out->udp = true;
 		else if (strcmp(slash, "/tcp") != 0)
-			return kiln_error_make(err, 0, "--publish `%s`: protocol must be tcp or udp",
-					       spec);
+			return kiln_error_make(err, 0,
+					       "--publish `%s`: protocol must be tcp or udp", spec);
 		end = slash;
 	}
 	const char *colon = memrchr(spec, ':', (size_t)(end - spec));
 	if (colon == NULL)
-		return kiln_error_make(err, 0, "--publish `%s`: expected HOST:GUEST[/tcp|udp]", spec);
+		return kiln_error_make(err, 0, "--publish `%s`: expected HOST:GUEST[/tcp|udp]",
+				       spec);
 	const char *host = spec;
 	const char *hcolon = memrchr(spec, ':', (size_t)(colon - spec));
 	if (hcolon)
@@ -365,9 +366,9 @@ int qemu_parse_networking(const char *spec, struct qemu_net *out, struct kiln_er
 		enum qemu_net_kind kind;
 		const char *default_host;
 	} kinds[] = {
-		{"socket-listen=", QEMU_NET_LISTEN, "127.0.0.1"},
-		{"socket-connect=", QEMU_NET_CONNECT, "127.0.0.1"},
-		{"mcast=", QEMU_NET_MCAST, "230.0.0.1"},
+	    {"socket-listen=", QEMU_NET_LISTEN, "127.0.0.1"},
+	    {"socket-connect=", QEMU_NET_CONNECT, "127.0.0.1"},
+	    {"mcast=", QEMU_NET_MCAST, "230.0.0.1"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
 		if (!str_has_prefix(spec, kinds[i].prefix))
@@ -408,8 +409,8 @@ static void argv_add(struct argv_builder *a, const char *s)
 	argv_push(a, xstrdup(s));
 }
 
-__attribute__((format(printf, 2, 3))) static void argv_addf(struct argv_builder *a,
-							     const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void argv_addf(struct argv_builder *a, const char *fmt,
+							    ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -710,8 +711,8 @@ int qemu_disk_prepare(struct qemu_disk *disk, const char *state_dir, size_t inde
 	if (disk->format == NULL)
 		disk->format = xstrdup("qcow2");
 	cleanup_free char *size = xasprintf("%" PRIu64 "M", disk->size_mb);
-	const char *argv[] = {"qemu-img", "create", "-q", "-f", disk->format, disk->path, size,
-			      NULL};
+	const char *argv[] = {"qemu-img",   "create",	"-q", "-f",
+			      disk->format, disk->path, size, NULL};
 	if (qemu_tool_run(argv, err) < 0)
 		return kiln_error_wrap(err, "create disk `%s`", disk->path);
 	return 0;
@@ -729,8 +730,8 @@ char *qemu_make_overlay(const char *image, const char *format, const char *state
 		return kiln_error_make(err, errno, "`%s`", image), NULL;
 	cleanup_free char *tmp = path_join(state_dir, "boot-overlay.qcow2.tmp");
 	unlink(tmp);
-	const char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-F", format, "-b", abs,
-			      tmp, NULL};
+	const char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-F",
+			      format,	  "-b",	    abs,  tmp,	NULL};
 	if (qemu_tool_run(argv, err) < 0) {
 		unlink(tmp);
 		return kiln_error_wrap(err, "overlay for `%s`", image), NULL;
@@ -788,8 +789,8 @@ int qemu_firmware_prepare(const char *fw, const char *fw_vars, const char *state
 	*code_out = *vars_out = NULL;
 	if (fw == NULL) {
 		static const char *const split[][2] = {
-			{"/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/OVMF/OVMF_VARS.fd"},
-			{"/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"},
+		    {"/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/OVMF/OVMF_VARS.fd"},
+		    {"/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"},
 		};
 		for (size_t i = 0; i < ARRAY_SIZE(split); i++) {
 			if (is_regular(split[i][0]) && is_regular(split[i][1])) {
@@ -802,9 +803,8 @@ int qemu_firmware_prepare(const char *fw, const char *fw_vars, const char *state
 			fw = "/usr/share/ovmf/OVMF.fd";
 	}
 	if (!is_regular(fw))
-		return kiln_error_make(err, 0,
-				       "UEFI firmware `%s` not found (install ovmf or give --fw)",
-				       fw);
+		return kiln_error_make(
+		    err, 0, "UEFI firmware `%s` not found (install ovmf or give --fw)", fw);
 	if (fw_vars) {
 		cleanup_free char *vars = path_join(state_dir, "OVMF_VARS.fd");
 		if (copy_once(fw_vars, vars, err) < 0)

@@ -29,9 +29,9 @@ enum qemu_boot {
 	QEMU_BOOT_AUTO = 0,
 	QEMU_BOOT_KERNEL,   /* NAME-kernel [+ NAME-initrd.img, NAME-cmdline] */
 	QEMU_BOOT_SQUASHFS, /* NAME-kernel + NAME-squashfs.img|NAME-erofs.img as root disk */
-	QEMU_BOOT_ISO,      /* a CD-ROM image, -boot d */
-	QEMU_BOOT_DISK,     /* a raw/qcow2/vhd/vmdk disk image */
-	QEMU_BOOT_UKI,      /* a .efi unified kernel image, booted by OVMF from an ESP */
+	QEMU_BOOT_ISO,	    /* a CD-ROM image, -boot d */
+	QEMU_BOOT_DISK,	    /* a raw/qcow2/vhd/vmdk disk image */
+	QEMU_BOOT_UKI,	    /* a .efi unified kernel image, booted by OVMF from an ESP */
 };
 
 /* Returns "kernel", "squashfs", "iso", "disk", "uki" or "auto". */
@@ -41,14 +41,14 @@ const char *qemu_boot_name(enum qemu_boot kind);
  * released by qemu_target_release(). */
 struct qemu_target {
 	enum qemu_boot kind;
-	char *name;        /* the prefix: NAME for NAME-kernel, the file name minus extension otherwise */
-	char *kernel;      /* KERNEL, SQUASHFS */
-	char *initrd;      /* KERNEL, SQUASHFS: NULL when there is none */
-	char *cmdline;     /* KERNEL, SQUASHFS: contents of NAME-cmdline (trimmed), or NULL */
-	char *rootfs;      /* SQUASHFS: the root filesystem image */
-	char *image;       /* ISO, DISK, UKI: the file */
+	char *name; /* the prefix: NAME for NAME-kernel, the file name minus extension otherwise */
+	char *kernel;	   /* KERNEL, SQUASHFS */
+	char *initrd;	   /* KERNEL, SQUASHFS: NULL when there is none */
+	char *cmdline;	   /* KERNEL, SQUASHFS: contents of NAME-cmdline (trimmed), or NULL */
+	char *rootfs;	   /* SQUASHFS: the root filesystem image */
+	char *image;	   /* ISO, DISK, UKI: the file */
 	char *disk_format; /* DISK: raw, qcow2, vpc, vmdk */
-	bool uefi;         /* the name says -efi (NAME-efi.img, -efi.qcow2, -efi.iso) or a UKI */
+	bool uefi;	   /* the name says -efi (NAME-efi.img, -efi.qcow2, -efi.iso) or a UKI */
 };
 
 void qemu_target_release(struct qemu_target *t);
@@ -65,10 +65,10 @@ const char *qemu_disk_format(const char *path, struct kiln_error **err);
 
 /* --disk [file=]PATH[,size=N[G|M]][,format=F][,if=ide|virtio|none]. */
 struct qemu_disk {
-	char *path;       /* heap; NULL when only a size was given (prepare names it) */
+	char *path;	  /* heap; NULL when only a size was given (prepare names it) */
 	uint64_t size_mb; /* 0: not given */
-	char *format;     /* heap or NULL: detected from the file, or qcow2 when created with a size */
-	char *interface;  /* heap or NULL: QEMU's default (ide, which is AHCI on q35) */
+	char *format; /* heap or NULL: detected from the file, or qcow2 when created with a size */
+	char *interface; /* heap or NULL: QEMU's default (ide, which is AHCI on q35) */
 };
 int qemu_parse_disk(const char *spec, struct qemu_disk *out, struct kiln_error **err);
 void qemu_disk_release(struct qemu_disk *d);
@@ -105,13 +105,13 @@ void qemu_net_release(struct qemu_net *n);
  * borrowed: the caller owns them and keeps them alive while the config is
  * used. */
 struct qemu_config {
-	const char *qemu_bin;    /* NULL: qemu-system-x86_64 */
-	const char *accel;       /* "kvm", "tcg", ... */
-	unsigned cpus;           /* 0: 1 */
-	unsigned mem_mb;         /* 0: 1024 */
+	const char *qemu_bin; /* NULL: qemu-system-x86_64 */
+	const char *accel;    /* "kvm", "tcg", ... */
+	unsigned cpus;	      /* 0: 1 */
+	unsigned mem_mb;      /* 0: 1024 */
 	bool uefi;
-	const char *fw;          /* combined firmware (pflash unit 0, writable copy) or CODE (read-only) */
-	const char *fw_vars;     /* NULL: combined firmware; else the writable VARS copy (unit 1) */
+	const char *fw; /* combined firmware (pflash unit 0, writable copy) or CODE (read-only) */
+	const char *fw_vars; /* NULL: combined firmware; else the writable VARS copy (unit 1) */
 	bool gui;
 	bool no_reboot;
 	const struct qemu_target *target;
@@ -119,21 +119,21 @@ struct qemu_config {
 	size_t n_disks;
 	const struct qemu_net *nets; /* n_nets == 0: one user NIC */
 	size_t n_nets;
-	const char *const *macs;     /* one per NIC (prepare makes them) */
+	const char *const *macs; /* one per NIC (prepare makes them) */
 	const struct qemu_publish *publish;
 	size_t n_publish;
-	const char *const *cdroms;   /* extra read-only CD-ROMs (metadata ISOs) */
+	const char *const *cdroms; /* extra read-only CD-ROMs (metadata ISOs) */
 	size_t n_cdroms;
-	const char *const *devices;  /* extra -device ARG */
+	const char *const *devices; /* extra -device ARG */
 	size_t n_devices;
 	const char *const *extra_args; /* appended verbatim (--qemu-arg) */
 	size_t n_extra_args;
 	const char *cmdline_append;
-	const char *esp_image;   /* UKI: the FAT image holding EFI/BOOT/BOOTX64.EFI */
+	const char *esp_image; /* UKI: the FAT image holding EFI/BOOT/BOOTX64.EFI */
 	const char *pidfile;
-	const char *qmp_socket;  /* kiln's own QMP socket, NULL: none */
+	const char *qmp_socket;	    /* kiln's own QMP socket, NULL: none */
 	const char *monitor_socket; /* a human monitor for the user, NULL: none */
-	const char *uuid;        /* NULL: none */
+	const char *uuid;	    /* NULL: none */
 };
 
 /* Builds the qemu-system argument vector from CFG.  Returns a NULL-terminated
@@ -192,41 +192,41 @@ int qemu_qmp_command(const char *path, const char *command, int timeout_ms,
 
 /* What to do with the VM once --until matched. */
 enum qemu_then {
-	QEMU_THEN_KILL = 0, /* SIGTERM (then SIGKILL) QEMU */
+	QEMU_THEN_KILL = 0,  /* SIGTERM (then SIGKILL) QEMU */
 	QEMU_THEN_POWERDOWN, /* QMP system_powerdown; wait for the guest to power off */
 	QEMU_THEN_CONTINUE,  /* keep running and echoing until the VM exits (or --timeout) */
 };
 
 struct qemu_supervise_opts {
-	char *const *argv;       /* the qemu command line */
-	const char *until;       /* POSIX ERE matched against each console line, or NULL */
-	const char *fail_on;     /* POSIX ERE: a match ends the run as a failure, or NULL */
+	char *const *argv;   /* the qemu command line */
+	const char *until;   /* POSIX ERE matched against each console line, or NULL */
+	const char *fail_on; /* POSIX ERE: a match ends the run as a failure, or NULL */
 	enum qemu_then then;
-	unsigned timeout_ms;     /* 0: none.  For the match (or, without --until, the run) */
+	unsigned timeout_ms;	       /* 0: none.  For the match (or, without --until, the run) */
 	unsigned powerdown_timeout_ms; /* how long --then powerdown waits */
-	int console_log_fd;      /* -1: none; gets every console byte */
-	int echo_fd;             /* -1: none; gets every console byte (stdout) */
-	int input_fd;            /* -1: none; bytes forwarded to the console (a TTY in raw mode) */
-	int signal_fd;           /* -1: none; a signalfd: INT/TERM/HUP stop QEMU */
-	const char *qmp_socket;  /* for QEMU_THEN_POWERDOWN, and to quit QEMU cleanly */
+	int console_log_fd;	       /* -1: none; gets every console byte */
+	int echo_fd;		       /* -1: none; gets every console byte (stdout) */
+	int input_fd;		/* -1: none; bytes forwarded to the console (a TTY in raw mode) */
+	int signal_fd;		/* -1: none; a signalfd: INT/TERM/HUP stop QEMU */
+	const char *qmp_socket; /* for QEMU_THEN_POWERDOWN, and to quit QEMU cleanly */
 };
 
 enum qemu_outcome {
-	QEMU_MATCHED,      /* --until matched (and the --then action went well) */
-	QEMU_EXITED,       /* QEMU exited by itself (no --until, or before a match) */
-	QEMU_TIMED_OUT,    /* --timeout reached */
-	QEMU_FAILED_MATCH, /* --fail-on matched */
+	QEMU_MATCHED,		/* --until matched (and the --then action went well) */
+	QEMU_EXITED,		/* QEMU exited by itself (no --until, or before a match) */
+	QEMU_TIMED_OUT,		/* --timeout reached */
+	QEMU_FAILED_MATCH,	/* --fail-on matched */
 	QEMU_POWERDOWN_TIMEOUT, /* matched, but the guest ignored system_powerdown */
-	QEMU_INTERRUPTED,  /* a signal stopped us */
+	QEMU_INTERRUPTED,	/* a signal stopped us */
 };
 
 struct qemu_result {
 	enum qemu_outcome outcome;
-	int exit_status;  /* QEMU's exit status (-1 killed by a signal or by us) */
-	double elapsed_s; /* from start to the outcome */
-	double match_s;   /* when --until matched, else 0 */
+	int exit_status;	 /* QEMU's exit status (-1 killed by a signal or by us) */
+	double elapsed_s;	 /* from start to the outcome */
+	double match_s;		 /* when --until matched, else 0 */
 	bool stopped_at_timeout; /* --then continue: matched, then stopped at --timeout */
-	char detail[256]; /* why the powerdown failed, when it did */
+	char detail[256];	 /* why the powerdown failed, when it did */
 };
 
 /* Runs the VM to an outcome.  Returns 0 with *RESULT filled, -1 when QEMU

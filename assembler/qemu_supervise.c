@@ -29,7 +29,7 @@
 #include "util.h"
 
 #define LINE_MAX_KEEP 16384
-#define KILL_GRACE_S 5.0
+#define KILL_GRACE_S  5.0
 
 static double now_s(void)
 {
@@ -88,8 +88,7 @@ static int qmp_execute(int fd, const char *command, double deadline, struct kiln
 	}
 }
 
-int qemu_qmp_command(const char *path, const char *command, int timeout_ms,
-		     struct kiln_error **err)
+int qemu_qmp_command(const char *path, const char *command, int timeout_ms, struct kiln_error **err)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof sa.sun_path)
@@ -199,8 +198,7 @@ static int open_pty(int *master_out, char **slave_name, struct kiln_error **err)
 }
 
 /* In the child, between fork and exec: only async-signal-safe calls. */
-static __attribute__((noreturn)) void child_exec(const char *slave, char *const *argv,
-						 pid_t parent)
+static __attribute__((noreturn)) void child_exec(const char *slave, char *const *argv, pid_t parent)
 {
 	sigset_t all;
 	sigemptyset(&all);
@@ -239,7 +237,8 @@ static bool wait_exit(pid_t pid, int pidfd, double seconds)
 	siginfo_t si;
 	for (double waited = 0; waited < seconds; waited += 0.1) {
 		memset(&si, 0, sizeof si);
-		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid)
+		if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+		    si.si_pid == pid)
 			return true;
 		usleep(100000);
 	}
@@ -417,8 +416,8 @@ int qemu_supervise(const struct qemu_supervise_opts *opts, struct qemu_result *r
 						stop_qemu(pid, pidfd, opts->qmp_socket);
 					} else {
 						unsigned ms = opts->powerdown_timeout_ms
-								      ? opts->powerdown_timeout_ms
-								      : 60000;
+								  ? opts->powerdown_timeout_ms
+								  : 60000;
 						deadline = t + ms / 1000.0;
 					}
 				}
@@ -428,8 +427,8 @@ int qemu_supervise(const struct qemu_supervise_opts *opts, struct qemu_result *r
 			if (state == AFTER_MATCH && opts->then == QEMU_THEN_CONTINUE)
 				result->stopped_at_timeout = true; /* still a match */
 			else
-				outcome = state == AFTER_MATCH ? QEMU_POWERDOWN_TIMEOUT
-							       : QEMU_TIMED_OUT;
+				outcome =
+				    state == AFTER_MATCH ? QEMU_POWERDOWN_TIMEOUT : QEMU_TIMED_OUT;
 			outcome_set = true;
 			state = STOPPING;
 			result->elapsed_s = now_s() - start;

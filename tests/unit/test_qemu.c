@@ -170,7 +170,12 @@ TEST(parse_disk)
 	ok(d.path == NULL, "no path yet");
 	is_int(d.size_mb, 4096, "4 GB");
 	qemu_disk_release(&d);
-	const char *bad[] = {"", "size=0", "size=12X", "d.img,bogus=1", "d.img,extra", "size=-1",
+	const char *bad[] = {"",
+			     "size=0",
+			     "size=12X",
+			     "d.img,bogus=1",
+			     "d.img,extra",
+			     "size=-1",
 			     "d.img,format=raw,format=qcow2"};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		ok(qemu_parse_disk(bad[i], &d, &err) == -1, "rejects `%s`", bad[i]);
@@ -270,9 +275,9 @@ TEST(argv_iso_and_disks)
 {
 	struct qemu_target t = {.kind = QEMU_BOOT_ISO, .image = "a,b.iso"};
 	struct qemu_disk disks[] = {
-		{.path = "d0.qcow2", .format = "qcow2"},
-		{.path = "d1.img", .format = "raw"},
-		{.path = "d2.img", .format = "raw", .interface = "virtio"},
+	    {.path = "d0.qcow2", .format = "qcow2"},
+	    {.path = "d1.img", .format = "raw"},
+	    {.path = "d2.img", .format = "raw", .interface = "virtio"},
 	};
 	const char *cdroms[] = {"data.iso"};
 	struct qemu_config cfg = {.target = &t,
@@ -294,15 +299,16 @@ TEST(argv_iso_and_disks)
 	ok(argv_value(argv, "-drive", "file=d1.img,format=raw,index=1,media=disk") != NULL,
 	   "disk 1");
 	ok(argv_value(argv, "-drive", "file=d2.img,format=raw,index=3,media=disk,if=virtio") !=
-		   NULL,
+	       NULL,
 	   "disk 2 skips index 2 (the CD-ROM)");
 	ok(argv_value(argv, "-drive", "file=a,,b.iso,format=raw,index=2,media=cdrom") != NULL,
 	   "the ISO at index 2, comma doubled");
 	ok(argv_value(argv, "-drive", "file=data.iso,format=raw,index=4,media=cdrom,readonly=on") !=
-		   NULL,
+	       NULL,
 	   "metadata CD-ROM after");
 	is_str(argv_value(argv, "-boot", ""), "d", "-boot d");
-	ok(argv_value(argv, "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=code.fd") != NULL,
+	ok(argv_value(argv, "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=code.fd") !=
+	       NULL,
 	   "OVMF code read-only");
 	ok(argv_value(argv, "-drive", "if=pflash,format=raw,unit=1,file=s/vars.fd") != NULL,
 	   "OVMF vars writable");
@@ -314,9 +320,10 @@ TEST(argv_iso_and_disks)
 TEST(argv_squashfs_uki_networks)
 {
 	struct kiln_error *err = NULL;
-	struct qemu_target sq = {.kind = QEMU_BOOT_SQUASHFS, .kernel = "n-kernel",
-				 .rootfs = "n-squashfs.img"};
-	struct qemu_net nets[] = {{QEMU_NET_USER, NULL}, {QEMU_NET_MCAST, "230.0.0.1:1234"},
+	struct qemu_target sq = {
+	    .kind = QEMU_BOOT_SQUASHFS, .kernel = "n-kernel", .rootfs = "n-squashfs.img"};
+	struct qemu_net nets[] = {{QEMU_NET_USER, NULL},
+				  {QEMU_NET_MCAST, "230.0.0.1:1234"},
 				  {QEMU_NET_LISTEN, "127.0.0.1:4000"}};
 	struct qemu_config cfg = {.target = &sq, .nets = nets, .n_nets = 3};
 	char **argv = qemu_build_argv(&cfg, &err);
@@ -336,14 +343,15 @@ TEST(argv_squashfs_uki_networks)
 
 	struct qemu_target uki = {.kind = QEMU_BOOT_UKI, .image = "x.efi", .uefi = true};
 	struct qemu_net none = {QEMU_NET_NONE, NULL};
-	struct qemu_config c2 = {.target = &uki, .fw = "s/fw.fd", .esp_image = "s/esp.img",
-				 .nets = &none, .n_nets = 1};
+	struct qemu_config c2 = {
+	    .target = &uki, .fw = "s/fw.fd", .esp_image = "s/esp.img", .nets = &none, .n_nets = 1};
 	argv = qemu_build_argv(&c2, &err);
 	ok(argv != NULL, "uki built");
 	if (argv) {
 		ok(argv_value(argv, "-drive", "if=pflash,format=raw,unit=0,file=s/fw.fd") != NULL,
 		   "combined firmware, writable copy");
-		ok(argv_value(argv, "-drive", "file=s/esp.img,format=raw,index=0") != NULL, "the ESP");
+		ok(argv_value(argv, "-drive", "file=s/esp.img,format=raw,index=0") != NULL,
+		   "the ESP");
 		is_str(argv_value(argv, "-nic", ""), "none", "no NIC");
 		qemu_argv_free(argv);
 	}
@@ -357,8 +365,8 @@ TEST(argv_squashfs_uki_networks)
 	kiln_error_release(&err);
 	struct qemu_publish pub = {false, 80, 80};
 	struct qemu_net mc = {QEMU_NET_MCAST, "230.0.0.1:1"};
-	struct qemu_config c4 = {.target = &sq, .nets = &mc, .n_nets = 1, .publish = &pub,
-				 .n_publish = 1};
+	struct qemu_config c4 = {
+	    .target = &sq, .nets = &mc, .n_nets = 1, .publish = &pub, .n_publish = 1};
 	ok(qemu_build_argv(&c4, &err) == NULL, "--publish without user networking fails");
 	kiln_error_release(&err);
 }
