@@ -223,6 +223,17 @@ TEST(hardlink_original_replaced_above)
 	is_str(got, "f a =new\nf b =old\n", "b keeps the old data");
 }
 
+TEST(hardlink_to_hidden_file_of_same_layer)
+{
+	/* y links to x in the same layer, but a higher layer replaced x: the
+	 * flattener reads the layer again to give y the old data. */
+	make_layer("l0", "gzip",
+		   (struct ent[]){{'f', "x", "old"}, {'h', "y", "x"}, {'h', "z", "x"}, {0, 0, 0}});
+	make_layer("l1", NULL, (struct ent[]){{'f', "x", "new"}, {0, 0, 0}});
+	cleanup_free char *got = flat(2, "", NULL);
+	is_str(got, "f x =new\nf y =old\nh z -> y\n", "y and z keep the old data, linked");
+}
+
 TEST(xattr_and_long_names)
 {
 	char longname[400];
