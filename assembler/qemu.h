@@ -207,7 +207,7 @@ struct qemu_supervise_opts {
 	int console_log_fd;	       /* -1: none; gets every console byte */
 	int echo_fd;		       /* -1: none; gets every console byte (stdout) */
 	int input_fd;		/* -1: none; bytes forwarded to the console (a TTY in raw mode) */
-	int signal_fd;		/* -1: none; a signalfd: INT/TERM/HUP stop QEMU */
+	int signal_fd;		/* -1: none; a signalfd: WINCH resizes, others stop QEMU */
 	const char *qmp_socket; /* for QEMU_THEN_POWERDOWN, and to quit QEMU cleanly */
 };
 

@@ -373,8 +373,13 @@ int qemu_supervise(const struct qemu_supervise_opts *opts, struct qemu_result *r
 		}
 		if (i_sig >= 0 && (p[i_sig].revents & POLLIN)) {
 			struct signalfd_siginfo si;
-			if (read(opts->signal_fd, &si, sizeof si) == (ssize_t)sizeof si &&
-			    state != STOPPING) {
+			ssize_t n = read(opts->signal_fd, &si, sizeof si);
+			if (n == (ssize_t)sizeof si && si.ssi_signo == SIGWINCH) {
+				/* The user's terminal was resized: so is the guest's. */
+				struct winsize ws;
+				if (input_fd >= 0 && ioctl(input_fd, TIOCGWINSZ, &ws) == 0)
+					ioctl(master, TIOCSWINSZ, &ws);
+			} else if (n == (ssize_t)sizeof si && state != STOPPING) {
 				outcome = QEMU_INTERRUPTED;
 				outcome_set = true;
 				state = STOPPING;
