@@ -118,6 +118,9 @@ struct console {
 	bool has_until, has_fail_on;
 	struct strbuf line;
 	bool matched, failed;
+	/* Terminal escape sequences (SeaBIOS clears the screen, getty sets
+	 * colours) are left out of the matched text, so `^login:` matches. */
+	enum { TEXT, ESCAPE, ESCAPE_ARG, CSI, OSC } esc;
 };
 
 static bool console_match(struct console *c)
@@ -144,14 +147,41 @@ static void console_feed(struct console *c, const char *buf, size_t n, int *echo
 	if (!c->has_until && !c->has_fail_on)
 		return;
 	for (size_t i = 0; i < n; i++) {
-		char ch = buf[i];
+		unsigned char ch = (unsigned char)buf[i];
+		switch (c->esc) {
+		case TEXT:
+			break;
+		case ESCAPE: /* ESC [ is CSI, ESC ] is OSC, ESC ( B picks a charset */
+			c->esc = ch == '['		? CSI
+				 : ch == ']'		? OSC
+				 : strchr("()*+#%", ch) ? ESCAPE_ARG
+							: TEXT;
+			continue;
+		case ESCAPE_ARG:
+			c->esc = TEXT;
+			continue;
+		case CSI: /* parameters, then one final byte 0x40-0x7e */
+			if (ch >= 0x40 && ch <= 0x7e)
+				c->esc = TEXT;
+			continue;
+		case OSC: /* until BEL (or the ESC of ESC \) */
+			if (ch == 0x07)
+				c->esc = TEXT;
+			else if (ch == 0x1b)
+				c->esc = ESCAPE;
+			continue;
+		}
+		if (ch == 0x1b) {
+			c->esc = ESCAPE;
+			continue;
+		}
 		if (ch == '\n') {
 			console_match(c);
 			strbuf_reset(&c->line);
 		} else if (ch != '\r' && ch != '\0') {
 			if (c->line.len >= LINE_MAX_KEEP)
 				strbuf_reset(&c->line);
-			strbuf_putc(&c->line, ch);
+			strbuf_putc(&c->line, (char)ch);
 		}
 	}
 	console_match(c);

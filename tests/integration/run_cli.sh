@@ -140,6 +140,9 @@ if command -v qemu-system-x86_64 >/dev/null; then
 	ok "  ... console echoed to stdout" grep -q "SeaBIOS (version" out
 	ok "  ... and in --console-log" grep -q "Boot failed: not a bootable disk" sb.log
 	ok "  ... QEMU quit through QMP: no signal message" bash -c "! grep -q 'terminating on signal' '$T/err'"
+	[ "$(sb --until '^SeaBIOS \(version' --timeout 60)" = 0 ] &&
+		pass "--until ^ anchors past terminal escapes (SeaBIOS clears the screen first)" ||
+		fail "escapes" "$(cat err)"
 	[ "$(sb -q --until 'No bootable device' --timeout 60)" = 0 ] && [ ! -s out ] &&
 		pass "-q: nothing echoed" || fail "-q"
 	s=$(date +%s)
