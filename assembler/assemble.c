@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 
 #include "flatten.h"
+#include "oci.h"
 #include "cli.h"
 #include "pathsafe.h"
 #include "sha256.h"
@@ -610,6 +611,62 @@ static int init_section(struct assembly *A, struct kiln_error **err)
 	return 0;
 }
 
+/* `format: oci`: the image as an OCI image layout under DIR (the root
+ * index or manifest, and the manifest, config and layers of the platform
+ * in the store), blobs copied byte for byte. */
+static int volume_oci(struct assembly *A, const struct image *img, const char *dir,
+		      struct kiln_error **err)
+{
+	size_t len;
+	cleanup_free char *root = store_blob_read(A->o->store, img->root_digest, OCI_MANIFEST_MAX,
+						  &len, err);
+	if (!root)
+		return -1;
+	json_t *doc = oci_json_parse(root, len, "root", err);
+	if (!doc)
+		return -1;
+	const char *mt = oci_document_media_type(doc);
+	cleanup_free char *index = xasprintf(
+		"{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu}]}",
+		mt ? mt : OCI_MEDIA_MANIFEST, img->root_digest, len);
+	json_decref(doc);
+	static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
+	cleanup_free char *p1 = xasprintf("%s/oci-layout", dir);
+	cleanup_free char *p2 = xasprintf("%s/index.json", dir);
+	cleanup_free char *p3 = xasprintf("%s/blobs/sha256", dir);
+	if (gen_entry(A, p1, AE_IFREG, 0644, 0, 0, NULL, layout, strlen(layout), -1, err) < 0 ||
+	    gen_entry(A, p2, AE_IFREG, 0644, 0, 0, NULL, index, strlen(index), -1, err) < 0 ||
+	    gen_dirs(A, p3, err) < 0)
+		return -1;
+	size_t n = 3 + img->nlayers;
+	const char **digests = xcalloc(n, sizeof(*digests));
+	size_t k = 0;
+	digests[k++] = img->root_digest;
+	if (strcmp(img->manifest_digest, img->root_digest) != 0)
+		digests[k++] = img->manifest_digest;
+	digests[k++] = img->config_digest;
+	for (size_t i = 0; i < img->nlayers; i++)
+		digests[k++] = img->layers[i].digest;
+	int r = 0;
+	for (size_t i = 0; i < k && r == 0; i++) {
+		cleanup_free char *bp = xasprintf("%s/%s", p3, digests[i] + strlen("sha256:"));
+		if (tree_has(A, bp))
+			continue;
+		int64_t size = store_blob_size(A->o->store, digests[i]);
+		int fd = store_blob_open(A->o->store, digests[i], err);
+		if (fd < 0 || size < 0) {
+			if (fd >= 0)
+				close(fd);
+			r = fd < 0 ? -1 : kiln_error_make(err, ENOENT, "blob %s", digests[i]);
+			break;
+		}
+		r = gen_entry(A, bp, AE_IFREG, 0644, 0, 0, NULL, NULL, (size_t)size, fd, err);
+		close(fd);
+	}
+	free(digests);
+	return r;
+}
+
 static int volume_section(struct assembly *A, struct kiln_error **err)
 {
 	for (size_t i = 0; i < A->o->m->nvolumes; i++) {
@@ -617,18 +674,15 @@ static int volume_section(struct assembly *A, struct kiln_error **err)
 		A->source = "linuxkit.volumes";
 		set_location(A, "volume", i);
 		cleanup_image struct image *vimg = NULL;
+		bool oci = v->format && strcmp(v->format, "oci") == 0;
 		if (v->image && *v->image) {
-			if (v->format && strcmp(v->format, "oci") == 0)
-				return kiln_error_make(err, ENOTSUP,
-						       "volume %s: format oci is not supported yet",
-						       v->name);
 			vimg = A->o->load(A->o->load_ctx, v->image, err);
 			if (!vimg)
 				return kiln_error_wrap(err, "volume %s", v->name);
 		}
 		struct strbuf desc = STRBUF_INIT;
-		strbuf_printf(&desc, "volume\n%zu\n%s\n%s\n%s\n", i, v->name,
-			      vimg ? vimg->manifest_digest : "-", v->image ? v->image : "-");
+		strbuf_printf(&desc, "volume\n%zu\n%s\n%s\n%s\n%d\n", i, v->name,
+			      vimg ? vimg->manifest_digest : "-", v->image ? v->image : "-", (int)oci);
 		int b = begin_section(A, &desc, vimg != NULL, err);
 		strbuf_release(&desc);
 		if (b < 0)
@@ -641,7 +695,12 @@ static int volume_section(struct assembly *A, struct kiln_error **err)
 		cleanup_free char *lower = xasprintf("%s/lower", dir);
 		if (gen_dir(A, lower, 0755, err) < 0)
 			return -1;
-		if (vimg) {
+		if (vimg && oci) {
+			A->source = v->image;
+			if (volume_oci(A, vimg, lower, err) < 0)
+				return kiln_error_wrap(err, "volume %s", v->name);
+			A->source = "linuxkit.volumes";
+		} else if (vimg) {
 			A->source = v->image;
 			cleanup_free char *prefix = xasprintf("%s/", lower);
 			if (extract_image(A, vimg, prefix, true, err) < 0)
