@@ -53,6 +53,22 @@ static int syslinux_cfg(const struct format_ctx *ctx, const char *path, struct k
 	return write_file_atomic(path, cfg, strlen(cfg), 0644, err);
 }
 
+/* syslinux rewrites a FAT32 boot sector but not its backup copy (at the
+ * sector BPB_BkBootSec names): copy it, or fsck.fat reports a mismatch. */
+static int fat32_sync_backup_boot(const char *img, struct kiln_error **err)
+{
+	cleanup_close int fd = open(img, O_RDWR | O_CLOEXEC);
+	unsigned char boot[SECTOR];
+	if (fd < 0 || pread(fd, boot, SECTOR, 0) != (ssize_t)SECTOR)
+		return kiln_error_make(err, errno, "read `%s`", img);
+	unsigned backup = boot[50] | boot[51] << 8;
+	if (memcmp(boot + 82, "FAT32", 5) != 0 || backup == 0 || backup == 0xffff)
+		return 0;
+	if (pwrite(fd, boot, SECTOR, (off_t)backup * SECTOR) != (ssize_t)SECTOR)
+		return kiln_error_make(err, errno, "write `%s`", img);
+	return 0;
+}
+
 int raw_bios_build(const struct format_ctx *ctx, const char *out, uint64_t min_size,
 		   struct kiln_error **err)
 {
@@ -83,6 +99,8 @@ int raw_bios_build(const struct format_ctx *ctx, const char *out, uint64_t min_s
 		kiln_error_wrap(err, "install syslinux");
 		goto fail;
 	}
+	if (fat32_sync_backup_boot(fat, err) < 0)
+		goto fail;
 	uint64_t disk = 0;
 	if (disk_size(ctx, fat_bytes, min_size, &disk, err) < 0)
 		goto fail;
