@@ -171,8 +171,17 @@ int qemu_detect(const char *path, enum qemu_boot force, struct qemu_target *out,
 		return kiln_error_make(err, 0, "`%s`: no such file, and no `%s-kernel` either",
 				       path, path);
 	}
-	if (force == QEMU_BOOT_AUTO && str_has_suffix(path, "-kernel")) {
-		cleanup_free char *prefix = xstrndup(path, strlen(path) - strlen("-kernel"));
+	/* Any file of a kernel boot's set names the set: NAME-kernel,
+	 * NAME-initrd.img, NAME-cmdline, NAME-squashfs.img, NAME-erofs.img. */
+	static const char *const members[] = {"-kernel", "-initrd.img", "-cmdline", "-squashfs.img",
+					      "-erofs.img"};
+	for (size_t i = 0; force == QEMU_BOOT_AUTO && i < ARRAY_SIZE(members); i++) {
+		if (!str_has_suffix(path, members[i]))
+			continue;
+		cleanup_free char *prefix = xstrndup(path, strlen(path) - strlen(members[i]));
+		cleanup_free char *kernel = xasprintf("%s-kernel", prefix);
+		if (!is_regular(kernel))
+			break;
 		if (detect_prefix(prefix, force, out, err) < 0) {
 			qemu_target_release(out);
 			return -1;

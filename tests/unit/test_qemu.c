@@ -83,7 +83,22 @@ TEST(detect_kernel_prefix)
 	is_str(t.name, "img", "name without -kernel");
 	qemu_target_release(&t);
 
+	is_int(qemu_detect("img-initrd.img", QEMU_BOOT_AUTO, &t, &err), 0, "NAME-initrd.img");
+	is_int(t.kind, QEMU_BOOT_KERNEL, "names the kernel boot");
+	is_str(t.name, "img", "name");
+	qemu_target_release(&t);
+	is_int(qemu_detect("img-cmdline", QEMU_BOOT_AUTO, &t, &err), 0, "NAME-cmdline");
+	is_int(t.kind, QEMU_BOOT_KERNEL, "names the kernel boot");
+	qemu_target_release(&t);
+
 	touch("img-squashfs.img", "hsqs", 4);
+	is_int(qemu_detect("img-squashfs.img", QEMU_BOOT_AUTO, &t, &err), 0, "NAME-squashfs.img");
+	is_int(t.kind, QEMU_BOOT_SQUASHFS, "names the squashfs boot");
+	qemu_target_release(&t);
+	touch("lone-squashfs.img", "hsqs", 4);
+	is_int(qemu_detect("lone-squashfs.img", QEMU_BOOT_AUTO, &t, &err), 0, "no lone-kernel");
+	is_int(t.kind, QEMU_BOOT_DISK, "then it is just a disk");
+	qemu_target_release(&t);
 	is_int(qemu_detect("img", QEMU_BOOT_AUTO, &t, &err), 0, "detect with squashfs");
 	is_int(t.kind, QEMU_BOOT_SQUASHFS, "squashfs boot");
 	is_str(t.rootfs, "img-squashfs.img", "rootfs");
