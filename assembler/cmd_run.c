@@ -419,6 +419,22 @@ static int parse_args(int argc, char **argv, struct run_args *a, struct kiln_err
 	return 0;
 }
 
+/* Whether BIN can be executed: a path, or a name found in $PATH. */
+static bool executable_found(const char *bin)
+{
+	if (strchr(bin, '/'))
+		return access(bin, X_OK) == 0;
+	const char *path = getenv("PATH");
+	cleanup_free char *copy = xstrdup(path && *path ? path : "/usr/bin:/bin");
+	char *save = NULL;
+	for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		cleanup_free char *p = path_join(*dir ? dir : ".", bin);
+		if (access(p, X_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* Where the probe caches its answer. */
 static char *probe_cache_dir(void)
 {
@@ -523,6 +539,12 @@ static int run_qemu(struct run_args *a, const char *path)
 	sigset_t sigs, old_sigs;
 	sigemptyset(&sigs);
 
+	const char *qemu_bin = a->qemu_bin ? a->qemu_bin : "qemu-system-x86_64";
+	if (!a->dry_run && !executable_found(qemu_bin)) {
+		kiln_error_make(&err, 0, "`%s` not found (install qemu-system-x86 or give --qemu)",
+				qemu_bin);
+		goto fail;
+	}
 	if (mkdir_p(state, 0755, &err) < 0)
 		goto fail;
 	if (!a->dry_run && check_not_running(state, &err) < 0)
@@ -604,7 +626,6 @@ static int run_qemu(struct run_args *a, const char *path)
 			goto fail;
 	}
 
-	const char *qemu_bin = a->qemu_bin ? a->qemu_bin : "qemu-system-x86_64";
 	const char *accel = a->accel;
 	if (accel == NULL)
 		accel = a->dry_run && getenv("KILN_QEMU_ACCEL") == NULL

@@ -27,6 +27,8 @@ ok "kiln run --help exits 0" bash -c "'$KILN' run --help >/dev/null"
 [ "$(run_status a b)" = 2 ] && grep -q "expected one PATH" err && pass "two paths: exit 2" || fail "two paths"
 [ "$(run_status aws x)" = 2 ] && grep -q "aws backend is not supported" err && pass "other backends: a clear no" || fail "aws backend"
 [ "$(run_status --arch aarch64 x)" = 2 ] && pass "--arch aarch64: refused" || fail "--arch"
+printf K >q-kernel
+[ "$(run_status --qemu no-such-qemu-binary q)" = 1 ] && grep -q "not found (install qemu-system-x86" err && pass "a missing QEMU: exit 1, says what to install" || fail "missing qemu"
 [ "$(run_status --networking tap,tap0 x)" = 2 ] && grep -q "need root" err && pass "--networking tap: refused with the reason" || fail "tap"
 [ "$(run_status --dry-run nothing-here)" = 1 ] && grep -q "no \`nothing-here-kernel\` either" err && pass "missing PATH: exit 1, says what it looked for" || fail "missing path"
 
