@@ -17,8 +17,7 @@
 
 #define DEFAULT_VSIZE (1024 * MIB)
 
-typedef int (*raw_builder)(const struct format_ctx *, const char *, uint64_t,
-			   struct kiln_error **);
+typedef int (*raw_builder)(const struct format_ctx *, const char *, uint64_t, struct kiln_error **);
 enum container { C_QCOW2, C_VHD_FIXED, C_VHD_DYNAMIC, C_VMDK };
 
 static int container_write(const struct format_ctx *ctx, const char *fmt, const char *suffix,
@@ -38,12 +37,18 @@ static int container_write(const struct format_ctx *ctx, const char *fmt, const 
 	int r = build(&c, raw, vsize, err);
 	if (r == 0) {
 		switch (kind) {
-		case C_QCOW2: r = qcow2_write(raw, vsize, tmp, err); break;
-		case C_VHD_FIXED: r = vhd_write_fixed(raw, vsize, seed, ctx->epoch, tmp, err); break;
+		case C_QCOW2:
+			r = qcow2_write(raw, vsize, tmp, err);
+			break;
+		case C_VHD_FIXED:
+			r = vhd_write_fixed(raw, vsize, seed, ctx->epoch, tmp, err);
+			break;
 		case C_VHD_DYNAMIC:
 			r = vhd_write_dynamic(raw, vsize, seed, ctx->epoch, tmp, err);
 			break;
-		case C_VMDK: r = vmdk_write(raw, vsize, seed, tmp, err); break;
+		case C_VMDK:
+			r = vmdk_write(raw, vsize, seed, tmp, err);
+			break;
 		}
 	}
 	unlink(raw);
@@ -100,7 +105,7 @@ static void entry_freep(struct archive_entry **e)
  * The stream stays one standard gzip member, header fixed (no name, no
  * time), identical for identical input. */
 #define GZ_ZCHUNK (1024 * 1024)
-#define GZ_LEVEL 6
+#define GZ_LEVEL  6
 
 struct gz {
 	int fd;
@@ -358,8 +363,8 @@ int format_write_gcp(const struct format_ctx *ctx, struct kiln_error **err)
 		r = format_file_size(raw, &got, err);
 		if (r == 0 && got % gib) /* the boot partition alone outgrew WANT */
 			r = truncate(raw, (off_t)round_up(got, gib)) < 0
-				    ? kiln_error_make(err, errno, "size `%s`", raw)
-				    : 0;
+				? kiln_error_make(err, errno, "size `%s`", raw)
+				: 0;
 	}
 	if (r == 0)
 		r = gcp_pack(ctx, raw, tmp, err);
@@ -375,7 +380,7 @@ int format_write_gcp(const struct format_ctx *ctx, struct kiln_error **err)
 
 #define ROW(var, nm, fl, fn)                                                                       \
 	const struct output_format var = {                                                         \
-		.name = nm, .files = fl, .needs_kernel_initrd = true, .write = fn}
+	    .name = nm, .files = fl, .needs_kernel_initrd = true, .write = fn}
 ROW(format_qcow2_bios, "qcow2-bios", "NAME.qcow2", format_write_qcow2_bios);
 ROW(format_qcow2_efi, "qcow2-efi", "NAME-efi.qcow2", format_write_qcow2_efi);
 ROW(format_vhd, "vhd", "NAME.vhd", format_write_vhd);

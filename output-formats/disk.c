@@ -17,8 +17,8 @@ const unsigned char gpt_type_esp[16] = {0x28, 0x73, 0x2a, 0xc1, 0x1f, 0xf8, 0xd2
 const unsigned char gpt_type_linux[16] = {0xaf, 0x3d, 0xc6, 0x0f, 0x83, 0x84, 0x72, 0x47,
 					  0x8e, 0x79, 0x3d, 0x69, 0xd8, 0x47, 0x7d, 0xe4};
 
-#define GPT_ENTRIES 128
-#define GPT_ENTRY_SIZE 128
+#define GPT_ENTRIES	  128
+#define GPT_ENTRY_SIZE	  128
 #define GPT_ENTRY_SECTORS (GPT_ENTRIES * GPT_ENTRY_SIZE / SECTOR)
 
 static void put_le16(unsigned char *p, uint16_t v)
@@ -99,8 +99,8 @@ int mbr_write(int fd, const unsigned char *boot_code, size_t code_len, uint32_t 
 }
 
 static void gpt_header(unsigned char *h, uint64_t self, uint64_t alt, uint64_t first_usable,
-		       uint64_t last_usable, const unsigned char disk_guid[16], uint64_t entries_lba,
-		       uint32_t entries_crc)
+		       uint64_t last_usable, const unsigned char disk_guid[16],
+		       uint64_t entries_lba, uint32_t entries_crc)
 {
 	memset(h, 0, SECTOR);
 	memcpy(h, "EFI PART", 8);
@@ -138,8 +138,10 @@ int gpt_write(int fd, uint64_t disk_sectors, const unsigned char disk_guid[16],
 
 	/* Protective MBR: one 0xEE partition over the whole disk. */
 	uint64_t pm_sectors = disk_sectors - 1;
-	struct mbr_partition pmbr = {
-		.type = 0xee, .first_lba = 1, .sectors = pm_sectors > 0xffffffffULL ? 0xffffffffULL : pm_sectors};
+	struct mbr_partition pmbr = {.type = 0xee,
+				     .first_lba = 1,
+				     .sectors =
+					 pm_sectors > 0xffffffffULL ? 0xffffffffULL : pm_sectors};
 	if (mbr_write(fd, NULL, 0, 0, &pmbr, 1, err) < 0)
 		return -1;
 

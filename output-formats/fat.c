@@ -42,9 +42,8 @@ static int fat_mkdirs(const char *img, const char *dst, struct strbuf *made, int
 	return 0;
 }
 
-int fat_build(const char *img, uint64_t size, uint32_t volid, const char *label,
-	      uint32_t hidden, const struct fat_file *files, size_t nfiles, int64_t epoch,
-	      struct kiln_error **err)
+int fat_build(const char *img, uint64_t size, uint32_t volid, const char *label, uint32_t hidden,
+	      const struct fat_file *files, size_t nfiles, int64_t epoch, struct kiln_error **err)
 {
 	if (unlink(img) < 0 && errno != ENOENT)
 		return kiln_error_make(err, errno, "remove `%s`", img);
@@ -54,7 +53,7 @@ int fat_build(const char *img, uint64_t size, uint32_t volid, const char *label,
 	snprintf(hidden_s, sizeof(hidden_s), "%u", hidden);
 	const char *bits = size < 512 * MIB ? "16" : "32";
 	const char *mkfs[] = {"mkfs.fat", "--invariant", "-i", volid_s, "-n", label, "-h",
-			      hidden_s,   "-F",          bits, "-C", img,     kib,  NULL};
+			      hidden_s,	  "-F",		 bits, "-C",	img,  kib,   NULL};
 	if (tool_run(mkfs, epoch, NULL, err) < 0)
 		return kiln_error_wrap(err, "make FAT image `%s`", img);
 	cleanup_strbuf struct strbuf made = STRBUF_INIT;
@@ -64,7 +63,8 @@ int fat_build(const char *img, uint64_t size, uint32_t volid, const char *label,
 		cleanup_free char *target = xasprintf("::%s", files[i].dst);
 		const char *argv[] = {"mcopy", "-i", img, files[i].src, target, NULL};
 		if (tool_run(argv, epoch, NULL, err) < 0)
-			return kiln_error_wrap(err, "copy %s into FAT image `%s`", files[i].src, img);
+			return kiln_error_wrap(err, "copy %s into FAT image `%s`", files[i].src,
+					       img);
 	}
 	return 0;
 }

@@ -23,7 +23,7 @@
 
 #define ISOLINUX_BIN "/usr/lib/ISOLINUX/isolinux.bin"
 #define ISOHDPFX_BIN "/usr/lib/ISOLINUX/isohdpfx.bin"
-#define LDLINUX_C32 "/usr/lib/syslinux/modules/bios/ldlinux.c32"
+#define LDLINUX_C32  "/usr/lib/syslinux/modules/bios/ldlinux.c32"
 
 enum iso_kind { ISO_BIOS, ISO_EFI, ISO_EFI_INITRD };
 
@@ -161,22 +161,22 @@ int format_write_iso_efi_initrd(const struct format_ctx *ctx, struct kiln_error 
 }
 
 const struct output_format format_iso_bios = {
-	.name = "iso-bios",
-	.files = "NAME.iso",
-	.needs_kernel_initrd = true,
-	.write = format_write_iso_bios,
+    .name = "iso-bios",
+    .files = "NAME.iso",
+    .needs_kernel_initrd = true,
+    .write = format_write_iso_bios,
 };
 
 const struct output_format format_iso_efi = {
-	.name = "iso-efi",
-	.files = "NAME-efi.iso",
-	.needs_kernel_initrd = true,
-	.write = format_write_iso_efi,
+    .name = "iso-efi",
+    .files = "NAME-efi.iso",
+    .needs_kernel_initrd = true,
+    .write = format_write_iso_efi,
 };
 
 const struct output_format format_iso_efi_initrd = {
-	.name = "iso-efi-initrd",
-	.files = "NAME-efi-initrd.iso",
-	.needs_kernel_initrd = true,
-	.write = format_write_iso_efi_initrd,
+    .name = "iso-efi-initrd",
+    .files = "NAME-efi-initrd.iso",
+    .needs_kernel_initrd = true,
+    .write = format_write_iso_efi_initrd,
 };

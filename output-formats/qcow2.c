@@ -12,11 +12,11 @@
 #include "util.h"
 #include "writer.h"
 
-#define QCOW2_CLUSTER_BITS 16
-#define QCOW2_CLUSTER (1ULL << QCOW2_CLUSTER_BITS)
-#define QCOW2_L2_ENTRIES (QCOW2_CLUSTER / 8)
+#define QCOW2_CLUSTER_BITS	  16
+#define QCOW2_CLUSTER		  (1ULL << QCOW2_CLUSTER_BITS)
+#define QCOW2_L2_ENTRIES	  (QCOW2_CLUSTER / 8)
 #define QCOW2_REFCOUNTS_PER_BLOCK (QCOW2_CLUSTER / 2)
-#define QCOW2_COPIED (1ULL << 63)
+#define QCOW2_COPIED		  (1ULL << 63)
 
 static void be32(unsigned char *p, uint32_t v)
 {
@@ -64,8 +64,8 @@ static int scan_clusters(int fd, uint64_t size, unsigned char *map, uint64_t *co
 		off_t hole = lseek(fd, data, SEEK_HOLE);
 		if (hole < 0 || (uint64_t)hole > size)
 			hole = (off_t)size;
-		for (uint64_t c = (uint64_t)data / QCOW2_CLUSTER; c * QCOW2_CLUSTER < (uint64_t)hole;
-		     c++) {
+		for (uint64_t c = (uint64_t)data / QCOW2_CLUSTER;
+		     c * QCOW2_CLUSTER < (uint64_t)hole; c++) {
 			ssize_t r = pread(fd, buf, QCOW2_CLUSTER, (off_t)(c * QCOW2_CLUSTER));
 			if (r < 0)
 				return kiln_error_make(err, errno, "read raw image");

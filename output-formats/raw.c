@@ -15,7 +15,7 @@
 #include "writer.h"
 
 #define PART_START_LBA 2048ULL
-#define SYSLINUX_MBR "/usr/lib/syslinux/mbr/mbr.bin"
+#define SYSLINUX_MBR   "/usr/lib/syslinux/mbr/mbr.bin"
 
 static char *work_file(const struct format_ctx *ctx, const char *what)
 {
@@ -87,9 +87,9 @@ int raw_bios_build(const struct format_ctx *ctx, const char *out, uint64_t min_s
 		return -1;
 	uint64_t fat_bytes = fat_size_for(ksize + isize + MIB);
 	struct fat_file files[] = {
-		{ctx->kernel_path, "kernel"},
-		{ctx->initrd_path, "initrd.img"},
-		{cfg, "syslinux.cfg"},
+	    {ctx->kernel_path, "kernel"},
+	    {ctx->initrd_path, "initrd.img"},
+	    {cfg, "syslinux.cfg"},
 	};
 	if (fat_build(fat, fat_bytes, format_id32(seed, "fat-volume-id"), "KILN_BOOT",
 		      (uint32_t)PART_START_LBA, files, ARRAY_SIZE(files), ctx->epoch, err) < 0)
@@ -122,10 +122,10 @@ int raw_bios_build(const struct format_ctx *ctx, const char *out, uint64_t min_s
 			goto fail;
 		}
 		struct mbr_partition part = {
-			.type = fat_bytes < 512 * MIB ? 0x0e : 0x0c, /* FAT16/FAT32, LBA */
-			.active = true,
-			.first_lba = PART_START_LBA,
-			.sectors = fat_bytes / SECTOR,
+		    .type = fat_bytes < 512 * MIB ? 0x0e : 0x0c, /* FAT16/FAT32, LBA */
+		    .active = true,
+		    .first_lba = PART_START_LBA,
+		    .sectors = fat_bytes / SECTOR,
 		};
 		if (mbr_write(fd, (const unsigned char *)code, code_len,
 			      format_id32(seed, "mbr-signature"), &part, 1, err) < 0 ||
@@ -170,9 +170,9 @@ int raw_efi_build(const struct format_ctx *ctx, const char *out, uint64_t min_si
 			goto fail;
 		}
 		struct gpt_partition esp = {
-			.first_lba = PART_START_LBA,
-			.last_lba = PART_START_LBA + fat_bytes / SECTOR - 1,
-			.name = "EFI System",
+		    .first_lba = PART_START_LBA,
+		    .last_lba = PART_START_LBA + fat_bytes / SECTOR - 1,
+		    .name = "EFI System",
 		};
 		memcpy(esp.type, gpt_type_esp, 16);
 		format_guid(seed, "esp-partition-guid", esp.guid);
@@ -223,22 +223,22 @@ int format_write_aws(const struct format_ctx *ctx, struct kiln_error **err)
 }
 
 const struct output_format format_raw_bios = {
-	.name = "raw-bios",
-	.files = "NAME-bios.img",
-	.needs_kernel_initrd = true,
-	.write = format_write_raw_bios,
+    .name = "raw-bios",
+    .files = "NAME-bios.img",
+    .needs_kernel_initrd = true,
+    .write = format_write_raw_bios,
 };
 
 const struct output_format format_raw_efi = {
-	.name = "raw-efi",
-	.files = "NAME-efi.img",
-	.needs_kernel_initrd = true,
-	.write = format_write_raw_efi,
+    .name = "raw-efi",
+    .files = "NAME-efi.img",
+    .needs_kernel_initrd = true,
+    .write = format_write_raw_efi,
 };
 
 const struct output_format format_aws = {
-	.name = "aws",
-	.files = "NAME.raw",
-	.needs_kernel_initrd = true,
-	.write = format_write_aws,
+    .name = "aws",
+    .files = "NAME.raw",
+    .needs_kernel_initrd = true,
+    .write = format_write_aws,
 };

@@ -40,9 +40,9 @@ enum rootfs_kind { ROOTFS_SQUASHFS, ROOTFS_EROFS };
 /* Modules the small initrd tries to load (absent ones are built in or not
  * available; either way the script carries on). */
 static const char *const wanted_modules[] = {
-	"crc32c_generic", /* libcrc32c (erofs) asks the crypto API for "crc32c" */
-	"virtio_pci", "virtio_blk", "virtio_scsi", "ahci", "ata_piix", "sd_mod",
-	"nvme",	      "squashfs",   "erofs",	   "overlay",
+    "crc32c_generic", /* libcrc32c (erofs) asks the crypto API for "crc32c" */
+    "virtio_pci",     "virtio_blk", "virtio_scsi", "ahci",  "ata_piix",
+    "sd_mod",	      "nvme",	    "squashfs",	   "erofs", "overlay",
 };
 
 struct module {
@@ -218,7 +218,7 @@ static void entry_freep(struct archive_entry **e)
 		archive_entry_free(*e);
 }
 
-#define cleanup_archive_read __attribute__((cleanup(archive_read_freep)))
+#define cleanup_archive_read  __attribute__((cleanup(archive_read_freep)))
 #define cleanup_archive_write __attribute__((cleanup(archive_write_freep)))
 
 static int open_tar(const char *path, struct archive **out, struct kiln_error **err)
@@ -277,8 +277,8 @@ static la_ssize_t socket_write(struct archive *a, void *data, const void *buf, s
 	return (la_ssize_t)len;
 }
 
-static int copy_data(struct archive *in, struct archive *out, struct strbuf *keep,
-		     int kernel_fd, struct kiln_error **err)
+static int copy_data(struct archive *in, struct archive *out, struct strbuf *keep, int kernel_fd,
+		     struct kiln_error **err)
 {
 	const void *buf;
 	size_t len;
@@ -337,9 +337,9 @@ static int filter_tar(const struct format_ctx *ctx, int fd, bool root_entry, str
 		if (in_boot(rel)) {
 			if (scan->kernel_out && strcmp(rel, "boot/kernel") == 0 &&
 			    archive_entry_filetype(e) == AE_IFREG) {
-				cleanup_close int kfd = open(scan->kernel_out,
-							     O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-							     0644);
+				cleanup_close int kfd =
+				    open(scan->kernel_out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+					 0644);
 				if (kfd < 0)
 					return kiln_error_make(err, errno, "create `%s`",
 							       scan->kernel_out);
@@ -357,9 +357,9 @@ static int filter_tar(const struct format_ctx *ctx, int fd, bool root_entry, str
 		if (archive_write_header(out, e) != ARCHIVE_OK)
 			return kiln_error_make(err, 0, "write tar: %s", archive_error_string(out));
 		cleanup_free char *mname =
-			archive_entry_filetype(e) == AE_IFREG && !archive_entry_hardlink(e)
-				? module_name(rel)
-				: NULL;
+		    archive_entry_filetype(e) == AE_IFREG && !archive_entry_hardlink(e)
+			? module_name(rel)
+			: NULL;
 		cleanup_strbuf struct strbuf data = STRBUF_INIT;
 		if (copy_data(in, out, mname ? &data : NULL, -1, err) < 0)
 			return -1;
@@ -370,9 +370,9 @@ static int filter_tar(const struct format_ctx *ctx, int fd, bool root_entry, str
 			}
 			struct module *m = &scan->mods[scan->nmods++];
 			*m = (struct module){
-				.name = steal_pointer(&mname),
-				.path = xstrdup(rel),
-				.depends = module_depends((const unsigned char *)data.buf, data.len),
+			    .name = steal_pointer(&mname),
+			    .path = xstrdup(rel),
+			    .depends = module_depends((const unsigned char *)data.buf, data.len),
 			};
 		}
 	}
@@ -385,8 +385,8 @@ static int filter_tar(const struct format_ctx *ctx, int fd, bool root_entry, str
 }
 
 /* Runs ARGV reading the filtered tar on its stdin. */
-static int tool_from_tar(const char *const argv[], const struct format_ctx *ctx,
-			 bool root_entry, struct scan *scan, struct kiln_error **err)
+static int tool_from_tar(const char *const argv[], const struct format_ctx *ctx, bool root_entry,
+			 struct scan *scan, struct kiln_error **err)
 {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
@@ -431,7 +431,8 @@ static void module_closure(struct scan *s, struct module *m, struct strbuf *orde
 		return;
 	m->emitted = true;
 	cleanup_free char *deps = xstrdup(m->depends);
-	for (char *save = NULL, *d = strtok_r(deps, ",", &save); d; d = strtok_r(NULL, ",", &save)) {
+	for (char *save = NULL, *d = strtok_r(deps, ",", &save); d;
+	     d = strtok_r(NULL, ",", &save)) {
 		struct module *dm = find_module(s, d);
 		if (dm)
 			module_closure(s, dm, order, depth + 1);
@@ -443,47 +444,48 @@ static void module_closure(struct scan *s, struct module *m, struct strbuf *orde
 /* The same script for both kinds, so that kernel+squashfs and kernel+erofs
  * write the same NAME-initrd.img and may be asked for together. */
 static const char init_script[] =
-	"#!/bin/busybox sh\n"
-	"# kiln's small initrd: find the squashfs or erofs root image on any disk\n"
-	"# by its magic, mount it read-only under a tmpfs overlay, switch to it.\n"
-	"export PATH=/bin\n"
-	"busybox mount -t proc proc /proc\n"
-	"busybox mount -t sysfs sysfs /sys\n"
-	"busybox mount -t devtmpfs devtmpfs /dev\n"
-	"for m in $(busybox cat /etc/kiln-modules); do busybox insmod $m 2>/dev/null; done\n"
-	"found=\n"
-	"kind=\n"
-	"i=0\n"
-	"while [ -z \"$found\" ] && [ $i -lt 300 ]; do\n"
-	"  for d in /sys/class/block/*; do\n"
-	"    [ -e \"$d\" ] || continue\n"
-	"    n=${d##*/}\n"
-	"    [ -b \"/dev/$n\" ] || continue\n"
-	"    m=$(busybox dd if=/dev/$n bs=4 count=1 2>/dev/null)\n"
-	"    if [ \"$m\" = hsqs ]; then found=/dev/$n; kind=squashfs; break; fi\n"
-	"    m=$(busybox dd if=/dev/$n bs=1 skip=1024 count=4 2>/dev/null | busybox hexdump -e '4/1 \"%02x\"')\n"
-	"    if [ \"$m\" = e2e1f5e0 ]; then found=/dev/$n; kind=erofs; break; fi\n"
-	"  done\n"
-	"  [ -n \"$found\" ] || { busybox usleep 100000; i=$((i+1)); }\n"
-	"done\n"
-	"if [ -z \"$found\" ]; then echo \"kiln: no squashfs or erofs root image on any disk\"; "
-	"busybox sleep 2; busybox poweroff -f; fi\n"
-	"echo \"kiln: $kind root image on $found\"\n"
-	"busybox mkdir -p /ro /rw /newroot\n"
-	"busybox mount -t $kind -o ro $found /ro || { echo \"kiln: cannot mount $found\"; "
-	"busybox poweroff -f; }\n"
-	"busybox mount -t tmpfs -o mode=0755 tmpfs /rw\n"
-	"busybox mkdir -p /rw/upper /rw/work\n"
-	"if ! busybox mount -t overlay overlay -o lowerdir=/ro,upperdir=/rw/upper,workdir=/rw/work "
-	"/newroot; then\n"
-	"  echo \"kiln: no overlayfs: read-only root\"; busybox mount --move /ro /newroot\n"
-	"fi\n"
-	"init=/sbin/init\n"
-	"for a in $(busybox cat /proc/cmdline); do case $a in init=*) init=${a#init=};; esac; done\n"
-	"[ -x /newroot$init ] || [ -L /newroot$init ] || init=/init\n"
-	"busybox umount /sys /proc\n"
-	"busybox mount --move /dev /newroot/dev 2>/dev/null || busybox umount /dev\n"
-	"exec busybox switch_root /newroot $init\n";
+    "#!/bin/busybox sh\n"
+    "# kiln's small initrd: find the squashfs or erofs root image on any disk\n"
+    "# by its magic, mount it read-only under a tmpfs overlay, switch to it.\n"
+    "export PATH=/bin\n"
+    "busybox mount -t proc proc /proc\n"
+    "busybox mount -t sysfs sysfs /sys\n"
+    "busybox mount -t devtmpfs devtmpfs /dev\n"
+    "for m in $(busybox cat /etc/kiln-modules); do busybox insmod $m 2>/dev/null; done\n"
+    "found=\n"
+    "kind=\n"
+    "i=0\n"
+    "while [ -z \"$found\" ] && [ $i -lt 300 ]; do\n"
+    "  for d in /sys/class/block/*; do\n"
+    "    [ -e \"$d\" ] || continue\n"
+    "    n=${d##*/}\n"
+    "    [ -b \"/dev/$n\" ] || continue\n"
+    "    m=$(busybox dd if=/dev/$n bs=4 count=1 2>/dev/null)\n"
+    "    if [ \"$m\" = hsqs ]; then found=/dev/$n; kind=squashfs; break; fi\n"
+    "    m=$(busybox dd if=/dev/$n bs=1 skip=1024 count=4 2>/dev/null | busybox hexdump -e '4/1 "
+    "\"%02x\"')\n"
+    "    if [ \"$m\" = e2e1f5e0 ]; then found=/dev/$n; kind=erofs; break; fi\n"
+    "  done\n"
+    "  [ -n \"$found\" ] || { busybox usleep 100000; i=$((i+1)); }\n"
+    "done\n"
+    "if [ -z \"$found\" ]; then echo \"kiln: no squashfs or erofs root image on any disk\"; "
+    "busybox sleep 2; busybox poweroff -f; fi\n"
+    "echo \"kiln: $kind root image on $found\"\n"
+    "busybox mkdir -p /ro /rw /newroot\n"
+    "busybox mount -t $kind -o ro $found /ro || { echo \"kiln: cannot mount $found\"; "
+    "busybox poweroff -f; }\n"
+    "busybox mount -t tmpfs -o mode=0755 tmpfs /rw\n"
+    "busybox mkdir -p /rw/upper /rw/work\n"
+    "if ! busybox mount -t overlay overlay -o lowerdir=/ro,upperdir=/rw/upper,workdir=/rw/work "
+    "/newroot; then\n"
+    "  echo \"kiln: no overlayfs: read-only root\"; busybox mount --move /ro /newroot\n"
+    "fi\n"
+    "init=/sbin/init\n"
+    "for a in $(busybox cat /proc/cmdline); do case $a in init=*) init=${a#init=};; esac; done\n"
+    "[ -x /newroot$init ] || [ -L /newroot$init ] || init=/init\n"
+    "busybox umount /sys /proc\n"
+    "busybox mount --move /dev /newroot/dev 2>/dev/null || busybox umount /dev\n"
+    "exec busybox switch_root /newroot $init\n";
 
 static int cpio_add(struct archive *a, const char *path, unsigned mode, const void *data,
 		    size_t len, int64_t epoch, struct kiln_error **err)
@@ -529,8 +531,8 @@ static int small_initrd(const struct format_ctx *ctx, struct scan *scan, const c
 	archive_write_set_bytes_in_last_block(a, 1);
 	if (archive_write_open_filename(a, out) != ARCHIVE_OK)
 		return kiln_error_make(err, 0, "initrd `%s`: %s", out, archive_error_string(a));
-	static const char *const dirs[] = {"bin", "dev", "etc", "proc", "sys", "ro", "rw",
-					   "newroot"};
+	static const char *const dirs[] = {"bin", "dev", "etc", "proc",
+					   "sys", "ro",	 "rw",	"newroot"};
 	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
 		if (cpio_add(a, dirs[i], S_IFDIR | 0755, NULL, 0, ctx->epoch, err) < 0)
 			return -1;
@@ -562,8 +564,8 @@ static int small_initrd(const struct format_ctx *ctx, struct scan *scan, const c
 				*s = '\0';
 				cleanup_free char *key = xasprintf("\n%s\n", p);
 				if (!made.buf || !strstr(made.buf, key)) {
-					if (cpio_add(a, p, S_IFDIR | 0755, NULL, 0, ctx->epoch, err) <
-					    0) {
+					if (cpio_add(a, p, S_IFDIR | 0755, NULL, 0, ctx->epoch,
+						     err) < 0) {
 						strbuf_release(&made);
 						return -1;
 					}
@@ -573,7 +575,8 @@ static int small_initrd(const struct format_ctx *ctx, struct scan *scan, const c
 			}
 			cleanup_strbuf struct strbuf data = STRBUF_INIT;
 			if (copy_data(in, NULL, &data, -1, err) < 0 ||
-			    cpio_add(a, rel, S_IFREG | 0644, data.buf, data.len, ctx->epoch, err) < 0) {
+			    cpio_add(a, rel, S_IFREG | 0644, data.buf, data.len, ctx->epoch, err) <
+				0) {
 				strbuf_release(&made);
 				return -1;
 			}
@@ -594,8 +597,8 @@ static int rootfs_write(const struct format_ctx *ctx, enum rootfs_kind kind,
 	const char *fmt = kind == ROOTFS_SQUASHFS ? "kernel+squashfs" : "kernel+erofs";
 	if (!ctx->tar_path)
 		return kiln_error_make(err, 0, "%s: needs the root filesystem tar", fmt);
-	cleanup_free char *img = writer_output_path(ctx, kind == ROOTFS_SQUASHFS ? "-squashfs.img"
-										: "-erofs.img");
+	cleanup_free char *img =
+	    writer_output_path(ctx, kind == ROOTFS_SQUASHFS ? "-squashfs.img" : "-erofs.img");
 	cleanup_free char *kernel = writer_output_path(ctx, "-kernel");
 	cleanup_free char *cmdline = writer_output_path(ctx, "-cmdline");
 	cleanup_free char *initrd = writer_output_path(ctx, "-initrd.img");
@@ -616,9 +619,24 @@ static int rootfs_write(const struct format_ctx *ctx, enum rootfs_kind kind,
 		 * zstd level 3: as small as gzip -6 and 7x faster to make (gzip
 		 * -9, the default, is 25x slower); the kernel needs
 		 * CONFIG_SQUASHFS_ZSTD (Debian's has it). */
-		const char *argv[] = {"mksquashfs", "-", img_tmp, "-tar", "-noappend", "-quiet",
-				      "-no-progress", "-comp", "zstd", "-Xcompression-level", "3", "-root-mode", "755", "-root-uid", "0",
-				      "-root-gid", "0", NULL};
+		const char *argv[] = {"mksquashfs",
+				      "-",
+				      img_tmp,
+				      "-tar",
+				      "-noappend",
+				      "-quiet",
+				      "-no-progress",
+				      "-comp",
+				      "zstd",
+				      "-Xcompression-level",
+				      "3",
+				      "-root-mode",
+				      "755",
+				      "-root-uid",
+				      "0",
+				      "-root-gid",
+				      "0",
+				      NULL};
 		if (tool_from_tar(argv, ctx, false, &scan, err) < 0)
 			goto out;
 	} else {
@@ -638,13 +656,13 @@ static int rootfs_write(const struct format_ctx *ctx, enum rootfs_kind kind,
 		if (rm_rf(stage, err) < 0 || mkdir_p(stage, 0755, err) < 0)
 			goto out;
 		unlink(state);
-		const char *untar[] = {"fakeroot", "-s", state, "--", "tar", "-x", "-p",
-				       "--numeric-owner", "--same-owner", "-C", stage, "-f", "-",
-				       NULL};
+		const char *untar[] = {
+		    "fakeroot",	       "-s",	       state, "--",  "tar", "-x", "-p",
+		    "--numeric-owner", "--same-owner", "-C",  stage, "-f",  "-",  NULL};
 		if (tool_from_tar(untar, ctx, true, &scan, err) < 0)
 			goto out;
-		const char *mkfs[] = {"fakeroot", "-i", state, "--", "mkfs.erofs", "--quiet", T, U,
-				      img_tmp, stage, NULL};
+		const char *mkfs[] = {"fakeroot", "-i", state,	 "--",	"mkfs.erofs", "--quiet",
+				      T,	  U,	img_tmp, stage, NULL};
 		if (tool_run(mkfs, ctx->epoch, NULL, err) < 0)
 			goto out;
 	}
@@ -657,8 +675,8 @@ static int rootfs_write(const struct format_ctx *ctx, enum rootfs_kind kind,
 	if (small_initrd(ctx, &scan, initrd_tmp, err) < 0)
 		goto out;
 	const char *c = ctx->cmdline && *ctx->cmdline ? ctx->cmdline
-			: scan.cmdline.buf			? scan.cmdline.buf
-							      : "";
+			: scan.cmdline.buf	      ? scan.cmdline.buf
+						      : "";
 	if (write_file_atomic(cmdline, c, strlen(c), 0644, err) < 0 ||
 	    format_publish(img_tmp, img, err) < 0 || format_publish(kernel_tmp, kernel, err) < 0 ||
 	    format_publish(initrd_tmp, initrd, err) < 0)
@@ -685,15 +703,15 @@ int format_write_kernel_erofs(const struct format_ctx *ctx, struct kiln_error **
 }
 
 const struct output_format format_kernel_squashfs = {
-	.name = "kernel+squashfs",
-	.files = "NAME-kernel NAME-squashfs.img NAME-initrd.img NAME-cmdline",
-	.needs_kernel_initrd = false,
-	.write = format_write_kernel_squashfs,
+    .name = "kernel+squashfs",
+    .files = "NAME-kernel NAME-squashfs.img NAME-initrd.img NAME-cmdline",
+    .needs_kernel_initrd = false,
+    .write = format_write_kernel_squashfs,
 };
 
 const struct output_format format_kernel_erofs = {
-	.name = "kernel+erofs",
-	.files = "NAME-kernel NAME-erofs.img NAME-initrd.img NAME-cmdline",
-	.needs_kernel_initrd = false,
-	.write = format_write_kernel_erofs,
+    .name = "kernel+erofs",
+    .files = "NAME-kernel NAME-erofs.img NAME-initrd.img NAME-cmdline",
+    .needs_kernel_initrd = false,
+    .write = format_write_kernel_erofs,
 };

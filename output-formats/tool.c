@@ -19,8 +19,8 @@ extern char **environ;
 
 static bool env_overridden(const char *kv)
 {
-	static const char *const ours[] = {"LC_ALL=", "TZ=", "SOURCE_DATE_EPOCH=",
-					   "MTOOLS_SKIP_CHECK=", "LANG="};
+	static const char *const ours[] = {
+	    "LC_ALL=", "TZ=", "SOURCE_DATE_EPOCH=", "MTOOLS_SKIP_CHECK=", "LANG="};
 	for (size_t i = 0; i < ARRAY_SIZE(ours); i++)
 		if (str_has_prefix(kv, ours[i]))
 			return true;

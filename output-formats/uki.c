@@ -14,10 +14,10 @@
 #include "util.h"
 #include "writer.h"
 
-#define UKI_STUB_DEFAULT "/usr/lib/systemd/boot/efi/linuxx64.efi.stub"
-#define PE_SECTION_HEADER 40
+#define UKI_STUB_DEFAULT	     "/usr/lib/systemd/boot/efi/linuxx64.efi.stub"
+#define PE_SECTION_HEADER	     40
 #define PE_SCN_INITIALIZED_DATA_READ 0x40000040U
-#define UKI_VMA_ALIGN 4096U
+#define UKI_VMA_ALIGN		     4096U
 
 static uint16_t get16(const unsigned char *p)
 {
@@ -140,7 +140,8 @@ int pe_add_sections(const unsigned char *stub, size_t stub_len, const struct pe_
 				       nsecs, new_end, (unsigned long long)min_raw);
 	for (size_t i = table_end; i < new_end; i++)
 		if (stub[i] != 0)
-			return kiln_error_make(err, 0, "EFI stub: section table is followed by data");
+			return kiln_error_make(err, 0,
+					       "EFI stub: section table is followed by data");
 
 	/* Lay the new sections out. */
 	unsigned char *hdr = xmalloc(size_headers);
@@ -160,7 +161,8 @@ int pe_add_sections(const unsigned char *stub, size_t stub_len, const struct pe_
 		}
 		lens[i] = len;
 		if (strlen(secs[i].name) > 8)
-			return kiln_error_make(err, 0, "PE section name `%s` too long", secs[i].name);
+			return kiln_error_make(err, 0, "PE section name `%s` too long",
+					       secs[i].name);
 		uint64_t rsize = round_up(len, file_align);
 		if (va + len > 0xffffffffULL || file_pos + rsize > 0xffffffffULL)
 			return kiln_error_make(err, EFBIG, "UKI larger than 4 GiB");
@@ -177,7 +179,8 @@ int pe_add_sections(const unsigned char *stub, size_t stub_len, const struct pe_
 		uint64_t end = va + len;
 		va = round_up(end, UKI_VMA_ALIGN);
 		if (i + 1 == nsecs)
-			set32(hdr + opt + 56, (uint32_t)round_up(end, sect_align)); /* SizeOfImage */
+			set32(hdr + opt + 56,
+			      (uint32_t)round_up(end, sect_align)); /* SizeOfImage */
 	}
 	set16(hdr + pe + 4 + 2, (uint16_t)(nold + nsecs));
 	/* The stub's COFF symbol table (after its sections) is not carried
@@ -239,10 +242,10 @@ int uki_build(const struct format_ctx *ctx, const char *out, struct kiln_error *
 					     ctx->name ? ctx->name : "image");
 	const char *cmdline = ctx->cmdline ? ctx->cmdline : "";
 	struct pe_section_src secs[] = {
-		{.name = ".osrel", .data = osrel, .len = strlen(osrel)},
-		{.name = ".cmdline", .data = cmdline, .len = strlen(cmdline)},
-		{.name = ".initrd", .path = ctx->initrd_path},
-		{.name = ".linux", .path = ctx->kernel_path},
+	    {.name = ".osrel", .data = osrel, .len = strlen(osrel)},
+	    {.name = ".cmdline", .data = cmdline, .len = strlen(cmdline)},
+	    {.name = ".initrd", .path = ctx->initrd_path},
+	    {.name = ".linux", .path = ctx->kernel_path},
 	};
 	if (pe_add_sections((const unsigned char *)stub, stub_len, secs, ARRAY_SIZE(secs), out,
 			    err) < 0)
@@ -262,8 +265,8 @@ int format_write_uki(const struct format_ctx *ctx, struct kiln_error **err)
 }
 
 const struct output_format format_uki = {
-	.name = "uki",
-	.files = "NAME.efi",
-	.needs_kernel_initrd = true,
-	.write = format_write_uki,
+    .name = "uki",
+    .files = "NAME.efi",
+    .needs_kernel_initrd = true,
+    .write = format_write_uki,
 };

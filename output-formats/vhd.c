@@ -14,7 +14,7 @@
 #include "util.h"
 #include "writer.h"
 
-#define VHD_BLOCK (2 * MIB)
+#define VHD_BLOCK      (2 * MIB)
 #define VHD_EPOCH_2000 946684800LL
 
 static void be16(unsigned char *p, uint16_t v)
@@ -133,8 +133,8 @@ int vhd_write_fixed(const char *raw, uint64_t vsize, const unsigned char seed[32
 	return 0;
 }
 
-int vhd_write_dynamic(const char *raw, uint64_t vsize, const unsigned char seed[32],
-		      int64_t epoch, const char *out, struct kiln_error **err)
+int vhd_write_dynamic(const char *raw, uint64_t vsize, const unsigned char seed[32], int64_t epoch,
+		      const char *out, struct kiln_error **err)
 {
 	cleanup_close int in = open(raw, O_RDONLY | O_CLOEXEC);
 	if (in < 0)

@@ -17,18 +17,18 @@
 #include "writer.h"
 
 #define VMDK_GRAIN_SECTORS 128ULL
-#define VMDK_GRAIN (VMDK_GRAIN_SECTORS * SECTOR)
-#define VMDK_GTES 512ULL
-#define VMDK_GT_SECTORS (VMDK_GTES * 4 / SECTOR)
-#define VMDK_DESC_SECTORS 20ULL
-#define VMDK_OVERHEAD 128ULL
+#define VMDK_GRAIN	   (VMDK_GRAIN_SECTORS * SECTOR)
+#define VMDK_GTES	   512ULL
+#define VMDK_GT_SECTORS	   (VMDK_GTES * 4 / SECTOR)
+#define VMDK_DESC_SECTORS  20ULL
+#define VMDK_OVERHEAD	   128ULL
 /* zlib level 1: a few per cent larger than the default level and several
  * times faster; the grains of a boot disk are mostly kernel and initrd,
  * already compressed. */
-#define VMDK_ZLEVEL 1
-#define VMDK_MARKER_EOS 0
-#define VMDK_MARKER_GT 1
-#define VMDK_MARKER_GD 2
+#define VMDK_ZLEVEL	   1
+#define VMDK_MARKER_EOS	   0
+#define VMDK_MARKER_GT	   1
+#define VMDK_MARKER_GD	   2
 #define VMDK_MARKER_FOOTER 3
 
 static void le32(unsigned char *p, uint32_t v)

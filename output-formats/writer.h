@@ -13,7 +13,7 @@
 #include "error.h"
 #include "format.h"
 
-#define MIB (1024ULL * 1024ULL)
+#define MIB    (1024ULL * 1024ULL)
 #define SECTOR 512ULL
 
 /* --- tool.c ------------------------------------------------------------ */
@@ -100,9 +100,8 @@ uint64_t fat_size_for(uint64_t payload);
  * 512 MiB, else FAT32) with volume id VOLID, label LABEL and HIDDEN sectors
  * before it (its partition offset), and copies FILES in with mtools; every
  * timestamp is EPOCH.  No mount, no loop device. */
-int fat_build(const char *img, uint64_t size, uint32_t volid, const char *label,
-	      uint32_t hidden, const struct fat_file *files, size_t nfiles, int64_t epoch,
-	      struct kiln_error **err);
+int fat_build(const char *img, uint64_t size, uint32_t volid, const char *label, uint32_t hidden,
+	      const struct fat_file *files, size_t nfiles, int64_t epoch, struct kiln_error **err);
 
 /* --- disk.c ------------------------------------------------------------ */
 
@@ -169,8 +168,8 @@ int raw_efi_build(const struct format_ctx *ctx, const char *out, uint64_t min_si
 int qcow2_write(const char *raw, uint64_t vsize, const char *out, struct kiln_error **err);
 int vhd_write_fixed(const char *raw, uint64_t vsize, const unsigned char seed[32], int64_t epoch,
 		    const char *out, struct kiln_error **err);
-int vhd_write_dynamic(const char *raw, uint64_t vsize, const unsigned char seed[32],
-		      int64_t epoch, const char *out, struct kiln_error **err);
+int vhd_write_dynamic(const char *raw, uint64_t vsize, const unsigned char seed[32], int64_t epoch,
+		      const char *out, struct kiln_error **err);
 int vmdk_write(const char *raw, uint64_t vsize, const unsigned char seed[32], const char *out,
 	       struct kiln_error **err);
 
@@ -194,8 +193,8 @@ int format_write_kernel_erofs(const struct format_ctx *ctx, struct kiln_error **
 
 /* Every row this family adds, NULL-terminated (formats.c lists them). */
 extern const struct output_format format_uki, format_iso_bios, format_iso_efi,
-	format_iso_efi_initrd, format_raw_bios, format_raw_efi, format_aws, format_gcp,
-	format_qcow2_bios, format_qcow2_efi, format_vhd, format_dynamic_vhd, format_vmdk,
-	format_kernel_squashfs, format_kernel_erofs;
+    format_iso_efi_initrd, format_raw_bios, format_raw_efi, format_aws, format_gcp,
+    format_qcow2_bios, format_qcow2_efi, format_vhd, format_dynamic_vhd, format_vmdk,
+    format_kernel_squashfs, format_kernel_erofs;
 
 #endif

@@ -108,7 +108,8 @@ TEST(gpt_headers_entries_and_crcs)
 	}
 	fd = open("disk.img", O_RDWR);
 	p.last_lba = sectors - 10;
-	ok(gpt_write(fd, sectors, dguid, &p, 1, &err) < 0, "a partition over the backup GPT is refused");
+	ok(gpt_write(fd, sectors, dguid, &p, 1, &err) < 0,
+	   "a partition over the backup GPT is refused");
 	ok(err && strstr(err->msg, "outside the usable LBAs"), "with a reason");
 	kiln_error_release(&err);
 	close(fd);
@@ -119,7 +120,8 @@ TEST(mbr_entry_fields)
 	int fd = open("mbr.img", O_RDWR | O_CREAT | O_TRUNC, 0644);
 	unsigned char code[440];
 	memset(code, 0x90, sizeof(code));
-	struct mbr_partition p = {.type = 0x0e, .active = true, .first_lba = 2048, .sectors = 16384};
+	struct mbr_partition p = {
+	    .type = 0x0e, .active = true, .first_lba = 2048, .sectors = 16384};
 	struct kiln_error *err = NULL;
 	is_int(mbr_write(fd, code, sizeof(code), 0x12345678, &p, 1, &err), 0, "mbr_write");
 	close(fd);
@@ -149,7 +151,7 @@ static size_t tiny_pe(unsigned char *b, size_t cap)
 	unsigned char *coff = b + 0x84;
 	coff[0] = 0x64;
 	coff[1] = 0x86;
-	coff[2] = 1;	 /* sections */
+	coff[2] = 1;	/* sections */
 	coff[16] = 240; /* optional header size */
 	unsigned char *opt = b + 0x98;
 	opt[0] = 0x0b;
@@ -158,7 +160,7 @@ static size_t tiny_pe(unsigned char *b, size_t cap)
 	opt[37] = 0x02; /* FileAlignment 0x200 */
 	opt[57] = 0x20; /* SizeOfImage 0x2000 */
 	opt[61] = 0x04; /* SizeOfHeaders 0x400 */
-	opt[68] = 10;	 /* EFI application */
+	opt[68] = 10;	/* EFI application */
 	unsigned char *s = opt + 240;
 	memcpy(s, ".text", 5);
 	s[9] = 0x02;  /* VirtualSize 0x200 */
@@ -175,8 +177,8 @@ TEST(pe_sections_are_appended_aligned_with_checksum)
 	size_t n = tiny_pe(stub, sizeof(stub));
 	const char *big = "0123456789";
 	struct pe_section_src secs[] = {
-		{.name = ".osrel", .data = "ID=kiln\n", .len = 8},
-		{.name = ".linux", .data = big, .len = 10},
+	    {.name = ".osrel", .data = "ID=kiln\n", .len = 8},
+	    {.name = ".linux", .data = big, .len = 10},
 	};
 	struct kiln_error *err = NULL;
 	is_int(pe_add_sections(stub, n, secs, 2, "out.efi", &err), 0, "pe_add_sections");
@@ -274,7 +276,8 @@ TEST(vhd_fixed_and_dynamic_footers)
 	is_int(be32(f + 24), 1700000000 - 946684800, "timestamp from the epoch, VHD's 2000 origin");
 	ok(memcmp(d + (3 << 20) - 100, "tail data", 9) == 0, "data in place");
 
-	is_int(vhd_write_dynamic("raw.img", 8 << 20, seed, 1700000000, "d.vhd", &err), 0, "dynamic");
+	is_int(vhd_write_dynamic("raw.img", 8 << 20, seed, 1700000000, "d.vhd", &err), 0,
+	       "dynamic");
 	cleanup_free unsigned char *y = slurp("d.vhd", &len);
 	if (!y)
 		return;
@@ -326,7 +329,8 @@ TEST(vmdk_stream_header_footer_and_end_marker)
 TEST(tool_run_reports_status_and_stderr)
 {
 	struct kiln_error *err = NULL;
-	const char *good[] = {"sh", "-c", "test \"$SOURCE_DATE_EPOCH\" = 42 && test \"$TZ\" = UTC", NULL};
+	const char *good[] = {"sh", "-c", "test \"$SOURCE_DATE_EPOCH\" = 42 && test \"$TZ\" = UTC",
+			      NULL};
 	is_int(tool_run(good, 42, NULL, &err), 0, "environment fixed");
 	const char *bad[] = {"sh", "-c", "echo boom >&2; exit 3", NULL};
 	ok(tool_run(bad, 0, NULL, &err) < 0, "failure reported");
