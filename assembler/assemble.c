@@ -35,17 +35,17 @@ static const char resolv_file[] = "\n# no resolv.conf configured\n";
 struct assembly {
 	const struct assemble_options *o;
 	struct tarw *w;
-	struct pathmap *tree;   /* every path written: uint8_t pathsafe_type */
+	struct pathmap *tree;	/* every path written: uint8_t pathsafe_type */
 	struct pathmap *shared; /* manifest digest → char * extraction dir */
-	const char *source;     /* LINUXKIT.source of what is being written */
-	char location[64];      /* LINUXKIT.location */
-	const char *prefix;     /* of the image being extracted */
+	const char *source;	/* LINUXKIT.source of what is being written */
+	char location[64];	/* LINUXKIT.location */
+	const char *prefix;	/* of the image being extracted */
 	/* sections */
 	const char *work_dir, *cache_dir;
 	struct assemble_result *res;
 	unsigned char prev_key[32];
-	int fd;              /* the current section's temp file */
-	char *tmp_path;      /* its name */
+	int fd;		     /* the current section's temp file */
+	char *tmp_path;	     /* its name */
 	struct strbuf delta; /* paths the current section adds (type byte, path, NUL) */
 	bool recording;
 };
@@ -72,8 +72,8 @@ const struct manifest_image *assemble_find_container(const struct manifest *m, c
 	const struct {
 		const char *name;
 		const struct manifest_image_list *l;
-	} sections[] = {{"onboot", &m->onboot}, {"onshutdown", &m->onshutdown},
-			{"services", &m->services}};
+	} sections[] = {
+	    {"onboot", &m->onboot}, {"onshutdown", &m->onshutdown}, {"services", &m->services}};
 	for (size_t s = 0; s < ARRAY_SIZE(sections); s++)
 		for (size_t i = 0; i < sections[s].l->n; i++)
 			if (strcmp(sections[s].l->v[i].name, name) == 0) {
@@ -90,7 +90,7 @@ static enum pathsafe_type tree_lookup(void *ctx, const char *path, size_t len)
 {
 	struct assembly *A = ctx;
 	uint8_t *t = pathmap_get(A->tree, path, len);
-	return t ? (enum pathsafe_type)*t : PATHSAFE_ABSENT;
+	return t ? (enum pathsafe_type) * t : PATHSAFE_ABSENT;
 }
 
 static bool tree_has(struct assembly *A, const char *path)
@@ -195,8 +195,9 @@ static int image_filter(void *ctx, const char *path, struct archive_entry *e)
 {
 	(void)ctx;
 	(void)e;
-	static const char *const drop[] = {".dockerenv", "Dockerfile", "dev/console",    "dev/pts",
-					   "dev/shm",    "etc/hostname", "etc/hosts", "etc/resolv.conf"};
+	static const char *const drop[] = {".dockerenv", "Dockerfile",	   "dev/console",
+					   "dev/pts",	 "dev/shm",	   "etc/hostname",
+					   "etc/hosts",	 "etc/resolv.conf"};
 	for (size_t i = 0; i < ARRAY_SIZE(drop); i++)
 		if (strcmp(path, drop[i]) == 0)
 			return 1;
@@ -260,8 +261,8 @@ static int extract_image(struct assembly *A, const struct image *img, const char
 		return -1;
 	cleanup_free char *resolv = xasprintf("%setc/resolv.conf", prefix);
 	if (resolv_symlink) {
-		if (gen_entry(A, resolv, AE_IFLNK, 0644, 0, 0, "/run/resolvconf/resolv.conf", NULL, 0,
-			      -1, err) < 0)
+		if (gen_entry(A, resolv, AE_IFLNK, 0644, 0, 0, "/run/resolvconf/resolv.conf", NULL,
+			      0, -1, err) < 0)
 			return -1;
 	} else if (gen_entry(A, resolv, AE_IFREG, 0644, 0, 0, NULL, resolv_file,
 			     strlen(resolv_file), -1, err) < 0) {
@@ -275,7 +276,6 @@ static int extract_image(struct assembly *A, const struct image *img, const char
 	}
 	return 0;
 }
-
 
 /* ---- sections ---- */
 
@@ -308,7 +308,7 @@ static int load_delta(struct assembly *A, const char *tree_path, uint64_t *tar_s
 		if (!end || end == p)
 			return kiln_error_make(err, EINVAL, "`%s`: truncated", tree_path);
 		*(uint8_t *)pathmap_put(A->tree, p + 1, (size_t)(end - p - 1), NULL) =
-			(uint8_t)(p[0] - '0');
+		    (uint8_t)(p[0] - '0');
 		p = end + 1;
 	}
 	return 0;
@@ -342,7 +342,8 @@ static int begin_section(struct assembly *A, const struct strbuf *desc, bool cac
 	snprintf(epoch, sizeof(epoch), "%lld\n", (long long)A->o->epoch);
 	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
 	EVP_DigestUpdate(md, A->prev_key, sizeof(A->prev_key));
-	EVP_DigestUpdate(md, SECTION_FORMAT "\n" KILN_VERSION "\n", strlen(SECTION_FORMAT "\n" KILN_VERSION "\n"));
+	EVP_DigestUpdate(md, SECTION_FORMAT "\n" KILN_VERSION "\n",
+			 strlen(SECTION_FORMAT "\n" KILN_VERSION "\n"));
 	EVP_DigestUpdate(md, epoch, strlen(epoch));
 	EVP_DigestUpdate(md, desc->buf ? desc->buf : "", desc->len);
 	EVP_DigestFinal_ex(md, raw, &rawlen);
@@ -474,7 +475,8 @@ static int emit_decompressed(struct assembly *A, struct archive_entry *e, struct
 		archive_read_free(raw);
 		return -1;
 	}
-	cleanup_free char *path = xasprintf("%s/kernel.decompressed", A->work_dir ? A->work_dir : "/tmp");
+	cleanup_free char *path =
+	    xasprintf("%s/kernel.decompressed", A->work_dir ? A->work_dir : "/tmp");
 	cleanup_close int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	int r = fd < 0 ? kiln_error_make(err, errno, "create `%s`", path) : 0;
 	char buf[65536];
@@ -568,7 +570,7 @@ static int kernel_section(struct assembly *A, struct kiln_error **err)
 	char **paths;
 	image_layers(A, img, &layers, &paths);
 	struct flatten_options fo = {
-		.image = img->name, .prefix = "", .epoch = A->o->epoch, .emit = kernel_emit, .ctx = &k};
+	    .image = img->name, .prefix = "", .epoch = A->o->epoch, .emit = kernel_emit, .ctx = &k};
 	int r = flatten_image(layers, img->nlayers, &fo, err);
 	free(layers);
 	free_paths(paths, img->nlayers);
@@ -618,17 +620,17 @@ static int volume_oci(struct assembly *A, const struct image *img, const char *d
 		      struct kiln_error **err)
 {
 	size_t len;
-	cleanup_free char *root = store_blob_read(A->o->store, img->root_digest, OCI_MANIFEST_MAX,
-						  &len, err);
+	cleanup_free char *root =
+	    store_blob_read(A->o->store, img->root_digest, OCI_MANIFEST_MAX, &len, err);
 	if (!root)
 		return -1;
 	json_t *doc = oci_json_parse(root, len, "root", err);
 	if (!doc)
 		return -1;
 	const char *mt = oci_document_media_type(doc);
-	cleanup_free char *index = xasprintf(
-		"{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%zu}]}",
-		mt ? mt : OCI_MEDIA_MANIFEST, img->root_digest, len);
+	cleanup_free char *index = xasprintf("{\"schemaVersion\":2,\"manifests\":[{\"mediaType\":"
+					     "\"%s\",\"digest\":\"%s\",\"size\":%zu}]}",
+					     mt ? mt : OCI_MEDIA_MANIFEST, img->root_digest, len);
 	json_decref(doc);
 	static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
 	cleanup_free char *p1 = xasprintf("%s/oci-layout", dir);
@@ -682,7 +684,8 @@ static int volume_section(struct assembly *A, struct kiln_error **err)
 		}
 		struct strbuf desc = STRBUF_INIT;
 		strbuf_printf(&desc, "volume\n%zu\n%s\n%s\n%s\n%d\n", i, v->name,
-			      vimg ? vimg->manifest_digest : "-", v->image ? v->image : "-", (int)oci);
+			      vimg ? vimg->manifest_digest : "-", v->image ? v->image : "-",
+			      (int)oci);
 		int b = begin_section(A, &desc, vimg != NULL, err);
 		strbuf_release(&desc);
 		if (b < 0)
@@ -855,8 +858,8 @@ static int file_entry(struct assembly *A, size_t i, const struct manifest_file *
 		*s = '\0';
 		int r = 0;
 		if (!tree_has(A, path))
-			r = gen_entry(A, path, AE_IFDIR, dir_mode_for(mode), uid, gid, NULL, NULL, 0, -1,
-				      err);
+			r = gen_entry(A, path, AE_IFDIR, dir_mode_for(mode), uid, gid, NULL, NULL,
+				      0, -1, err);
 		*s = '/';
 		if (r < 0)
 			return -1;
@@ -895,8 +898,8 @@ static void free_shared(void *v, void *ctx)
 	free(*(char **)v);
 }
 
-int assemble_sections(const struct assemble_options *o, const char *work_dir,
-		      const char *cache_dir, struct assemble_result *res, struct kiln_error **err)
+int assemble_sections(const struct assemble_options *o, const char *work_dir, const char *cache_dir,
+		      struct assemble_result *res, struct kiln_error **err)
 {
 	memset(res, 0, sizeof(*res));
 	if (cache_dir && mkdir_p(cache_dir, 0755, err) < 0)
@@ -959,8 +962,7 @@ void assemble_result_release(struct assemble_result *res)
 	res->n = 0;
 }
 
-void assemble_cache_prune(const char *cache_dir, const struct assemble_result *res,
-			  int64_t max_age)
+void assemble_cache_prune(const char *cache_dir, const struct assemble_result *res, int64_t max_age)
 {
 	cleanup_dir DIR *d = cache_dir ? opendir(cache_dir) : NULL;
 	if (!d)

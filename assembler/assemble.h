@@ -80,9 +80,9 @@ int assemble_tar(const struct assemble_options *o, int fd, struct kiln_error **e
  * rebuild after a `files` change costs the files section only. */
 struct assemble_section {
 	char key[2 * 32 + 1]; /* hex sha256 */
-	char *tar_path;       /* the section's entries (no end blocks) */
-	bool cacheable;       /* kept in the cache directory */
-	bool reused;          /* taken from the cache by this build */
+	char *tar_path;	      /* the section's entries (no end blocks) */
+	bool cacheable;	      /* kept in the cache directory */
+	bool reused;	      /* taken from the cache by this build */
 };
 
 struct assemble_result {
@@ -93,8 +93,8 @@ struct assemble_result {
 /* Writes every section as its own file: into CACHE_DIR when the section is
  * cacheable and CACHE_DIR is not NULL, else into WORK_DIR.  Fills RES
  * (release with assemble_result_release). */
-int assemble_sections(const struct assemble_options *o, const char *work_dir,
-		      const char *cache_dir, struct assemble_result *res, struct kiln_error **err);
+int assemble_sections(const struct assemble_options *o, const char *work_dir, const char *cache_dir,
+		      struct assemble_result *res, struct kiln_error **err);
 /* The intermediate tar: every section's entries, then the end blocks. */
 int assemble_concat(const struct assemble_result *res, int fd, struct kiln_error **err);
 void assemble_result_release(struct assemble_result *res);

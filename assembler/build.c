@@ -97,8 +97,8 @@ static int run(const struct build_options *opts, struct manifest *m, const char 
 	 * turns it off). */
 	const char *sc = getenv("KILN_SECTION_CACHE");
 	cleanup_free char *cache_dir = (sc && strcmp(sc, "0") == 0)
-					       ? NULL
-					       : xasprintf("%s/kiln-sections", store_dir(ld->store));
+					   ? NULL
+					   : xasprintf("%s/kiln-sections", store_dir(ld->store));
 	struct assemble_options ao = {.m = m,
 				      .store = ld->store,
 				      .load = load_image,
@@ -136,7 +136,7 @@ static int run(const struct build_options *opts, struct manifest *m, const char 
 			secs[i] = (struct initrd_section){sections.v[i].tar_path, sections.v[i].key,
 							  sections.v[i].cacheable};
 		struct initrd_options io = {
-			.compress = compress_of(opts), .work_dir = work, .cache_dir = cache_dir};
+		    .compress = compress_of(opts), .work_dir = work, .cache_dir = cache_dir};
 		int r = initrd_from_sections(secs, sections.n, kernel, initrd, &io, &res, err);
 		free(secs);
 		if (r < 0) {
@@ -189,7 +189,7 @@ int build_execute(const struct build_options *opts, struct manifest *m, struct k
 	int rc = 0;
 	for (size_t i = 0; i < opts->nmirrors && rc == 0; i++) {
 		cleanup_free char *spec =
-			xasprintf("%s=%s", opts->mirrors[i].registry, opts->mirrors[i].url);
+		    xasprintf("%s=%s", opts->mirrors[i].registry, opts->mirrors[i].url);
 		rc = registry_options_add_mirror(&ro, spec, err);
 	}
 	struct store *s = rc == 0 ? store_open(opts->cache, err) : NULL;

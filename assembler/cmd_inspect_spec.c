@@ -18,21 +18,21 @@
 #include "util.h"
 
 static const char usage[] =
-	"Usage: kiln inspect-spec [OPTIONS] FILE.yml... NAME\n"
-	"\n"
-	"Prints the OCI runtime spec (config.json) kiln generates for the onboot,\n"
-	"onshutdown or services container NAME, with LinuxKit's semantics: the YAML\n"
-	"entry over the image's org.mobyproject.config label over the image config.\n"
-	"The image config is read from the store when the image is there (nothing\n"
-	"is pulled); otherwise only the YAML is used and a warning says so.\n"
-	"\n"
-	"Options:\n"
-	"      --runtime        print runtime.json instead\n"
-	"      --cache DIR      the store (default $KILN_CACHE or ~/.cache/kiln)\n"
-	"      --arch ARCH      platform of the image config (default amd64)\n"
-	"      --no-image       do not read the image config at all\n"
-	"  -q, --quiet          print nothing but errors\n"
-	"  -v, --verbose        more detail\n";
+    "Usage: kiln inspect-spec [OPTIONS] FILE.yml... NAME\n"
+    "\n"
+    "Prints the OCI runtime spec (config.json) kiln generates for the onboot,\n"
+    "onshutdown or services container NAME, with LinuxKit's semantics: the YAML\n"
+    "entry over the image's org.mobyproject.config label over the image config.\n"
+    "The image config is read from the store when the image is there (nothing\n"
+    "is pulled); otherwise only the YAML is used and a warning says so.\n"
+    "\n"
+    "Options:\n"
+    "      --runtime        print runtime.json instead\n"
+    "      --cache DIR      the store (default $KILN_CACHE or ~/.cache/kiln)\n"
+    "      --arch ARCH      platform of the image config (default amd64)\n"
+    "      --no-image       do not read the image config at all\n"
+    "  -q, --quiet          print nothing but errors\n"
+    "  -v, --verbose        more detail\n";
 
 enum { OPT_RUNTIME = 1000, OPT_CACHE, OPT_ARCH, OPT_NO_IMAGE };
 
@@ -81,14 +81,15 @@ int cmd_inspect_spec(int argc, char **argv)
 	}
 	const char *name = argv[argc - 1];
 	cleanup_manifest struct manifest *m =
-		manifest_load_files(argv + optind, (size_t)(argc - optind - 1), NULL, &err);
+	    manifest_load_files(argv + optind, (size_t)(argc - optind - 1), NULL, &err);
 	if (!m)
 		return cli_fail(&err);
 	const char *section;
 	size_t index;
 	const struct manifest_image *entry = assemble_find_container(m, name, &section, &index);
 	if (!entry) {
-		kiln_error_make(&err, 0, "inspect-spec: no onboot, onshutdown or services entry named `%s`",
+		kiln_error_make(&err, 0,
+				"inspect-spec: no onboot, onshutdown or services entry named `%s`",
 				name);
 		return cli_fail(&err);
 	}
@@ -103,8 +104,9 @@ int cmd_inspect_spec(int argc, char **argv)
 		if (image_resolve_name(s, entry->image, digest, &e2) == 1)
 			img = image_load(s, digest, arch, &e2);
 		if (!img)
-			log_warn("inspect-spec: image %s is not in the store%s%s: using the YAML only",
-				 entry->image, e2 ? ": " : "", e2 ? e2->msg : "");
+			log_warn(
+			    "inspect-spec: image %s is not in the store%s%s: using the YAML only",
+			    entry->image, e2 ? ": " : "", e2 ? e2->msg : "");
 		kiln_error_release(&e2);
 		store_close(s);
 	}

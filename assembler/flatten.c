@@ -12,15 +12,15 @@
 #include "util.h"
 
 struct node {
-	int32_t entry;       /* layer that put the visible entry here */
-	int32_t wh;          /* layer whose whiteout removed this path from the layers below */
-	int32_t opq;         /* layer whose opaque marker hides the lower children */
-	int32_t hidden;      /* last layer in which a non-directory here was hidden */
+	int32_t entry;	     /* layer that put the visible entry here */
+	int32_t wh;	     /* layer whose whiteout removed this path from the layers below */
+	int32_t opq;	     /* layer whose opaque marker hides the lower children */
+	int32_t hidden;	     /* last layer in which a non-directory here was hidden */
 	int32_t alias_layer; /* layer whose hidden file's data went out under ALIAS */
-	uint8_t type;        /* pathsafe_type of the visible entry */
+	uint8_t type;	     /* pathsafe_type of the visible entry */
 	uint8_t implicit;    /* a synthesized parent directory */
 	uint8_t emitted;     /* the entry is in the output stream already */
-	char *alias;         /* unprefixed output name carrying the hidden file's data */
+	char *alias;	     /* unprefixed output name carrying the hidden file's data */
 };
 
 /* Hard links waiting for their target to be emitted. */
@@ -39,8 +39,8 @@ struct state {
 	const struct flatten_options *o;
 	const struct flatten_layer *layers;
 	size_t nlayers;
-	size_t li;           /* current layer, processing order */
-	size_t layer_index;  /* current layer, manifest order (for messages) */
+	size_t li;	    /* current layer, processing order */
+	size_t layer_index; /* current layer, manifest order (for messages) */
 	struct pathmap *nodes;
 	struct pathmap *pending;
 	size_t npending;
@@ -115,8 +115,8 @@ static char *prefixed(struct state *st, const char *clean)
 	return xasprintf("%s%s", st->o->prefix ? st->o->prefix : "", clean);
 }
 
-static int call_emit(struct state *st, struct archive_entry *e, const char *clean,
-		     const char *link, struct archive *data, struct kiln_error **err)
+static int call_emit(struct state *st, struct archive_entry *e, const char *clean, const char *link,
+		     struct archive *data, struct kiln_error **err)
 {
 	cleanup_free char *name = prefixed(st, clean);
 	archive_entry_set_pathname(e, name);
@@ -340,7 +340,7 @@ static int on_entry(struct state *st, struct archive *a, struct archive_entry *e
 		if (!*vb || strcmp(vb, ".") == 0)
 			return kiln_error_make(err, EPERM, "whiteout `%s` names no entry", clean);
 		cleanup_free char *victim_raw =
-			xasprintf("%.*s%s%s", (int)dirlen, clean, dirlen ? "/" : "", base + 4);
+		    xasprintf("%.*s%s%s", (int)dirlen, clean, dirlen ? "/" : "", base + 4);
 		cleanup_free char *victim = pathsafe_clean(victim_raw, 0, err);
 		if (!victim)
 			return kiln_error_wrap(err, "whiteout");
@@ -435,7 +435,8 @@ static int next_header(struct archive *a, struct archive_entry **e, struct kiln_
 	if (r == ARCHIVE_OK || r == ARCHIVE_WARN)
 		return 1;
 	return kiln_error_make(err, archive_errno(a) > 0 ? archive_errno(a) : 0, "read: %s",
-			       archive_error_string(a) ? archive_error_string(a) : "corrupt archive");
+			       archive_error_string(a) ? archive_error_string(a)
+						       : "corrupt archive");
 }
 
 /* Makes sure a regular file's data is all there: libarchive reports a
@@ -580,12 +581,12 @@ int flatten_image(const struct flatten_layer *layers, size_t n, const struct fla
 		  struct kiln_error **err)
 {
 	struct state st = {
-		.o = o,
-		.layers = layers,
-		.nlayers = n,
-		.nodes = pathmap_new(sizeof(struct node)),
-		.pending = pathmap_new(sizeof(struct pending)),
-		.max_size = o->max_entry_size ? o->max_entry_size : FLATTEN_MAX_ENTRY_SIZE,
+	    .o = o,
+	    .layers = layers,
+	    .nlayers = n,
+	    .nodes = pathmap_new(sizeof(struct node)),
+	    .pending = pathmap_new(sizeof(struct pending)),
+	    .max_size = o->max_entry_size ? o->max_entry_size : FLATTEN_MAX_ENTRY_SIZE,
 	};
 	int r = flatten_run(&st, err);
 	clear_rereads(&st);

@@ -59,12 +59,12 @@ typedef int (*flatten_emit_fn)(void *ctx, struct archive_entry *e, struct archiv
 typedef int (*flatten_filter_fn)(void *ctx, const char *path, struct archive_entry *e);
 
 struct flatten_options {
-	const char *image;    /* image name for error messages */
-	const char *prefix;   /* "" or a directory path ending in '/' */
-	int64_t epoch;        /* mtime of synthesized parent directories */
+	const char *image;  /* image name for error messages */
+	const char *prefix; /* "" or a directory path ending in '/' */
+	int64_t epoch;	    /* mtime of synthesized parent directories */
 	flatten_emit_fn emit;
 	flatten_filter_fn filter; /* may be NULL */
-	void *ctx;                /* passed to emit and filter */
+	void *ctx;		  /* passed to emit and filter */
 	uint64_t max_entry_size;  /* 0 = FLATTEN_MAX_ENTRY_SIZE */
 };
 

@@ -68,14 +68,16 @@ static int check_parents(const char *path, pathsafe_lookup_fn lookup, void *ctx,
 			return kiln_error_make(err, EPERM, "parent `%.*s` of `%s` is a symlink",
 					       (int)len, path, path);
 		if (t == PATHSAFE_OTHER)
-			return kiln_error_make(err, ENOTDIR, "parent `%.*s` of `%s` is not a directory",
-					       (int)len, path, path);
+			return kiln_error_make(err, ENOTDIR,
+					       "parent `%.*s` of `%s` is not a directory", (int)len,
+					       path, path);
 	}
 	return 0;
 }
 
-int pathsafe_check(const char *name, const char *hardlink, unsigned flags, pathsafe_lookup_fn lookup,
-		   void *ctx, char **clean_out, char **link_out, struct kiln_error **err)
+int pathsafe_check(const char *name, const char *hardlink, unsigned flags,
+		   pathsafe_lookup_fn lookup, void *ctx, char **clean_out, char **link_out,
+		   struct kiln_error **err)
 {
 	cleanup_free char *clean = pathsafe_clean(name, flags, err);
 	if (!clean)
@@ -87,20 +89,20 @@ int pathsafe_check(const char *name, const char *hardlink, unsigned flags, paths
 		if (!target)
 			return kiln_error_wrap(err, "hard link `%s`", clean);
 		if (!*target || strcmp(target, clean) == 0)
-			return kiln_error_make(err, EPERM, "hard link `%s` points at itself or the root",
-					       clean);
+			return kiln_error_make(
+			    err, EPERM, "hard link `%s` points at itself or the root", clean);
 		if (check_parents(target, lookup, ctx, err) < 0)
 			return kiln_error_wrap(err, "hard link `%s`", clean);
 		if (lookup && !(flags & PATHSAFE_LINK_DEFERRED)) {
 			enum pathsafe_type t = lookup(ctx, target, strlen(target));
 			if (t == PATHSAFE_ABSENT)
-				return kiln_error_make(err, ENOENT,
-						       "hard link `%s` to `%s` which is not in the tree",
-						       clean, target);
+				return kiln_error_make(
+				    err, ENOENT, "hard link `%s` to `%s` which is not in the tree",
+				    clean, target);
 			if (t == PATHSAFE_DIR)
 				return kiln_error_make(err, EPERM,
-						       "hard link `%s` to directory `%s` refused", clean,
-						       target);
+						       "hard link `%s` to directory `%s` refused",
+						       clean, target);
 		}
 		if (link_out)
 			*link_out = steal_pointer(&target);

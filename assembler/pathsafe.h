@@ -64,8 +64,9 @@ typedef enum pathsafe_type (*pathsafe_lookup_fn)(void *ctx, const char *path, si
  * the cleaned strings, which the caller frees.  Errors say which path and
  * why ("parent `a/b` is a symlink", "hard link to `x` which is not in the
  * image", …); the caller adds image, layer and entry context. */
-int pathsafe_check(const char *name, const char *hardlink, unsigned flags, pathsafe_lookup_fn lookup,
-		   void *ctx, char **clean_out, char **link_out, struct kiln_error **err);
+int pathsafe_check(const char *name, const char *hardlink, unsigned flags,
+		   pathsafe_lookup_fn lookup, void *ctx, char **clean_out, char **link_out,
+		   struct kiln_error **err);
 
 /* ---- pathmap ---- */
 

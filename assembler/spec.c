@@ -149,7 +149,8 @@ static void mounts_release(struct mounts *ms)
 
 static int cmp_mount(const void *a, const void *b)
 {
-	return strcmp(((const struct mount *)a)->destination, ((const struct mount *)b)->destination);
+	return strcmp(((const struct mount *)a)->destination,
+		      ((const struct mount *)b)->destination);
 }
 
 static json_t *opts_json(const char *const *o)
@@ -221,8 +222,8 @@ static bool json_has_string(json_t *arr, const char *s)
 {
 	size_t i;
 	json_t *x;
-	json_array_foreach(arr, i, x) if (json_is_string(x) && strcmp(json_string_value(x), s) == 0)
-		return true;
+	json_array_foreach(arr, i, x) if (json_is_string(x) &&
+					  strcmp(json_string_value(x), s) == 0) return true;
 	return false;
 }
 
@@ -232,8 +233,8 @@ static int build_mounts(const struct spec_input *in, const struct image_config *
 	static const char *const proc_o[] = {"nosuid", "nodev", "noexec", "relatime", NULL};
 	static const char *const dev_o[] = {"nosuid", "strictatime", "mode=755", "size=65536k",
 					    NULL};
-	static const char *const pts_o[] = {"nosuid", "noexec", "newinstance", "ptmxmode=0666",
-					    "mode=0620", NULL};
+	static const char *const pts_o[] = {"nosuid",	     "noexec",	  "newinstance",
+					    "ptmxmode=0666", "mode=0620", NULL};
 	static const char *const sys_o[] = {"nosuid", "noexec", "nodev", NULL};
 	static const char *const cg_o[] = {"nosuid", "noexec", "nodev", "relatime", "ro", NULL};
 	json_t *dev = opts_json(dev_o), *sys = opts_json(sys_o);
@@ -251,7 +252,8 @@ static int build_mounts(const struct spec_input *in, const struct image_config *
 		const char *t = mc->tmpfs.v[i];
 		const char *colon = strchr(t, ':');
 		if (colon && strchr(colon + 1, ':'))
-			return kiln_error_make(err, EINVAL, "cannot parse tmpfs, too many ':': %s", t);
+			return kiln_error_make(err, EINVAL, "cannot parse tmpfs, too many ':': %s",
+					       t);
 		cleanup_free char *dest = colon ? xstrndup(t, (size_t)(colon - t)) : xstrdup(t);
 		json_t *opts = colon ? split_json(colon + 1) : json_array();
 		mounts_set(ms, dest, "tmpfs", "tmpfs", opts, NULL, NULL);
@@ -270,9 +272,11 @@ static int build_mounts(const struct spec_input *in, const struct image_config *
 			p = c + 1;
 		}
 		if (np < 2)
-			return kiln_error_make(err, EINVAL, "cannot parse bind, missing ':': %s", b);
+			return kiln_error_make(err, EINVAL, "cannot parse bind, missing ':': %s",
+					       b);
 		if (np > 3)
-			return kiln_error_make(err, EINVAL, "cannot parse bind, too many ':': %s", b);
+			return kiln_error_make(err, EINVAL, "cannot parse bind, too many ':': %s",
+					       b);
 		json_t *opts;
 		if (np == 3) {
 			opts = split_json(parts[2]);
@@ -285,15 +289,16 @@ static int build_mounts(const struct spec_input *in, const struct image_config *
 			const struct manifest_volume *v = find_volume(in->m, parts[0]);
 			if (!v) {
 				json_decref(opts);
-				return kiln_error_make(err, ENOENT, "bind %s: volume %s not found", b,
-						       parts[0]);
+				return kiln_error_make(err, ENOENT, "bind %s: volume %s not found",
+						       b, parts[0]);
 			}
 			if (v->readonly.set && v->readonly.value && !json_has_string(opts, "ro")) {
 				json_decref(opts);
-				return kiln_error_make(err, EPERM,
-						       "volume %s is read-only, but attempting to write "
-						       "into container read-write",
-						       parts[0]);
+				return kiln_error_make(
+				    err, EPERM,
+				    "volume %s is read-only, but attempting to write "
+				    "into container read-write",
+				    parts[0]);
 			}
 			src = xasprintf("/containers/volumes/%s/merged", parts[0]);
 		} else {
@@ -305,8 +310,8 @@ static int build_mounts(const struct spec_input *in, const struct image_config *
 		const struct manifest_mount *m = &mc->mounts.v[i];
 		const char *type = m->type && *m->type ? m->type : NULL;
 		if (!type) {
-			static const char *const by_source[] = {"mqueue", "devpts", "proc", "sysfs",
-								"cgroup", NULL};
+			static const char *const by_source[] = {"mqueue", "devpts", "proc",
+								"sysfs",  "cgroup", NULL};
 			for (size_t k = 0; m->source && by_source[k]; k++)
 				if (strcmp(m->source, by_source[k]) == 0)
 					type = by_source[k];
@@ -314,7 +319,8 @@ static int build_mounts(const struct spec_input *in, const struct image_config *
 				type = "tmpfs";
 		}
 		if (!type)
-			return kiln_error_make(err, EINVAL, "mount for destination %s is missing type",
+			return kiln_error_make(err, EINVAL,
+					       "mount for destination %s is missing type",
 					       m->destination ? m->destination : "");
 		const char *src = m->source && *m->source ? m->source : type;
 		const char *dest = m->destination && *m->destination ? m->destination : NULL;
@@ -484,7 +490,7 @@ static json_t *resources_json(const struct manifest_resources *r, json_t *device
 			json_t *x = json_object();
 			if (r->hugepage_limits.v[i].page_size.set) {
 				cleanup_free char *ps = xasprintf(
-					"%lld", (long long)r->hugepage_limits.v[i].page_size.value);
+				    "%lld", (long long)r->hugepage_limits.v[i].page_size.value);
 				json_object_set_new(x, "pageSize", json_string(ps));
 			}
 			json_object_set_new(x, "limit",
@@ -501,10 +507,10 @@ static json_t *resources_json(const struct manifest_resources *r, json_t *device
 			json_t *x = json_object();
 			json_object_set_new(x, "name",
 					    json_string(r->network.priorities.v[i].name
-							       ? r->network.priorities.v[i].name
-							       : ""));
-			json_object_set_new(x, "priority",
-					    json_integer(r->network.priorities.v[i].priority.value));
+							    ? r->network.priorities.v[i].name
+							    : ""));
+			json_object_set_new(
+			    x, "priority", json_integer(r->network.priorities.v[i].priority.value));
 			json_array_append_new(pr, x);
 		}
 		set_nonempty(n, "priorities", pr);
@@ -560,9 +566,9 @@ static int devices_json(const struct image_config *mc, json_t **devices, json_t 
 		const char *type = d->type ? d->type : "";
 		if (d->path && strcmp(d->path, "all") == 0) {
 			if (strcmp(type, "a") && strcmp(type, "b") && strcmp(type, "c"))
-				return kiln_error_make(err, EINVAL,
-						       "device `all` needs type a, b or c, not `%s`",
-						       type);
+				return kiln_error_make(
+				    err, EINVAL, "device `all` needs type a, b or c, not `%s`",
+				    type);
 			json_t *r = json_object();
 			json_object_set_new(r, "allow", json_true());
 			json_object_set_new(r, "type", json_string(type));
@@ -724,7 +730,8 @@ static json_t *manifest_mount_json(const struct manifest_mount *m)
 {
 	json_t *opts = strlist_json(&m->options);
 	json_t *u = idmappings_json(&m->uidmappings), *g = idmappings_json(&m->gidmappings);
-	json_t *o = mount_json(m->destination ? m->destination : "", m->type, m->source, opts, u, g);
+	json_t *o =
+	    mount_json(m->destination ? m->destination : "", m->type, m->source, opts, u, g);
 	json_decref(opts);
 	json_decref(u);
 	json_decref(g);
@@ -743,16 +750,17 @@ static json_t *runtime_json(const struct spec_input *in, const struct image_conf
 		const char *b = in->bundle;
 		if (readonly) {
 			cleanup_free char *dst = xasprintf("/%s/rootfs", b);
-			cleanup_free char *src = in->shared_root ? xasprintf("/%s", in->shared_root)
-								 : xstrdup(dst);
+			cleanup_free char *src =
+			    in->shared_root ? xasprintf("/%s", in->shared_root) : xstrdup(dst);
 			json_t *opts = opts_json((const char *const[]){"bind", NULL});
 			json_array_append_new(mounts, mount_json(dst, NULL, src, opts, NULL, NULL));
 			json_decref(opts);
 		} else {
 			cleanup_free char *tmp = xasprintf("/%s/tmp", b);
 			cleanup_free char *rootfs = xasprintf("/%s/rootfs", b);
-			cleanup_free char *lower = in->shared_root ? xasprintf("/%s", in->shared_root)
-								   : xasprintf("/%s/lower", b);
+			cleanup_free char *lower = in->shared_root
+						       ? xasprintf("/%s", in->shared_root)
+						       : xasprintf("/%s/lower", b);
 			json_array_append_new(mounts,
 					      mount_json(tmp, "tmpfs", "tmpfs", NULL, NULL, NULL));
 			json_t *ro = opts_json((const char *const[]){"remount", "private", NULL});
@@ -765,8 +773,8 @@ static json_t *runtime_json(const struct spec_input *in, const struct image_conf
 			json_array_append_new(ov, json_string(l));
 			json_array_append_new(ov, json_string(u));
 			json_array_append_new(ov, json_string(w));
-			json_array_append_new(mounts,
-					      mount_json(rootfs, "overlay", "overlay", ov, NULL, NULL));
+			json_array_append_new(
+			    mounts, mount_json(rootfs, "overlay", "overlay", ov, NULL, NULL));
 			json_decref(ov);
 		}
 	}
@@ -789,9 +797,9 @@ static json_t *runtime_json(const struct spec_input *in, const struct image_conf
 				json_object_set_new(io, "add", json_string(x->add));
 			if (x->peer && *x->peer)
 				json_object_set_new(io, "peer", json_string(x->peer));
-			json_object_set_new(io, "createInRoot",
-					    json_boolean(x->create_in_root.set &&
-							 x->create_in_root.value));
+			json_object_set_new(
+			    io, "createInRoot",
+			    json_boolean(x->create_in_root.set && x->create_in_root.value));
 			json_array_append_new(a, io);
 		}
 		json_object_set_new(o, "interfaces", a);
@@ -799,8 +807,9 @@ static json_t *runtime_json(const struct spec_input *in, const struct image_conf
 	json_t *ns = json_object();
 	const struct {
 		const char *key, *val;
-	} bns[] = {{"cgroup", r->bind_ns.cgroup}, {"ipc", r->bind_ns.ipc}, {"mnt", r->bind_ns.mnt},
-		   {"net", r->bind_ns.net},       {"pid", r->bind_ns.pid}, {"user", r->bind_ns.user},
+	} bns[] = {{"cgroup", r->bind_ns.cgroup}, {"ipc", r->bind_ns.ipc},
+		   {"mnt", r->bind_ns.mnt},	  {"net", r->bind_ns.net},
+		   {"pid", r->bind_ns.pid},	  {"user", r->bind_ns.user},
 		   {"uts", r->bind_ns.uts}};
 	for (size_t i = 0; i < ARRAY_SIZE(bns); i++)
 		if (bns[i].val)

@@ -28,9 +28,9 @@
 #define SPEC_OCI_VERSION "1.1.0"
 
 struct spec_input {
-	const struct manifest *m;            /* for uid/gid names and volumes; may be NULL */
-	const struct manifest_image *entry;  /* the YAML entry (name, image, config) */
-	json_t *image_config;                /* the image's config JSON (borrowed), may be NULL */
+	const struct manifest *m;	    /* for uid/gid names and volumes; may be NULL */
+	const struct manifest_image *entry; /* the YAML entry (name, image, config) */
+	json_t *image_config;		    /* the image's config JSON (borrowed), may be NULL */
 	/* The bundle directory inside the root filesystem, without leading
 	 * '/', e.g. "containers/onboot/000-sysctl".  NULL: runtime.json gets
 	 * no rootfs mounts (inspect-spec of config.json alone). */

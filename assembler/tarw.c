@@ -279,7 +279,8 @@ static int tarw_add_any(struct tarw *w, struct archive_entry *e, struct archive 
 			if (n < 0)
 				return kiln_error_make(err, errno, "`%s`: read", pathname);
 			if (n == 0)
-				return kiln_error_make(err, 0, "`%s`: file shrank while read", pathname);
+				return kiln_error_make(err, 0, "`%s`: file shrank while read",
+						       pathname);
 			w->used += (size_t)n;
 			w->offset += (uint64_t)n;
 			left -= (uint64_t)n;
@@ -307,7 +308,8 @@ int tarw_splice(struct tarw *w, int fd, uint64_t len, struct kiln_error **err)
 	if (flush(w, err) < 0)
 		return -1;
 	while (len) {
-		ssize_t n = copy_file_range(fd, NULL, w->fd, NULL, len > (1u << 30) ? (1u << 30) : len, 0);
+		ssize_t n =
+		    copy_file_range(fd, NULL, w->fd, NULL, len > (1u << 30) ? (1u << 30) : len, 0);
 		if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS))
 			break;
 		if (n < 0)

@@ -32,21 +32,21 @@
 #define ZSTD_LEVEL 9
 
 struct entry_info {
-	int64_t pos;       /* tar header offset */
+	int64_t pos; /* tar header offset */
 	uint64_t size;
-	uint32_t ino;      /* inode number in the cpio (group leader's index + 1) */
+	uint32_t ino; /* inode number in the cpio (group leader's index + 1) */
 	uint32_t nlink;
 	uint32_t group_end; /* last index of the hard-link group this entry leads */
-	uint32_t lead;     /* for a hard link: the index of the entry it links to */
-	uint8_t symlead;   /* a symlink other entries hard-link to */
-	uint8_t skip;      /* boot/… or the root */
-	uint8_t ftype;     /* for links: the target's file type >> 12 */
+	uint32_t lead;	    /* for a hard link: the index of the entry it links to */
+	uint8_t symlead;    /* a symlink other entries hard-link to */
+	uint8_t skip;	    /* boot/… or the root */
+	uint8_t ftype;	    /* for links: the target's file type >> 12 */
 };
 
 struct member {
 	size_t start, end; /* entry indexes [start, end) */
-	int done;          /* 0 pending, 1 ok, -1 failed */
-	char *path;        /* compressed temp file */
+	int done;	   /* 0 pending, 1 ok, -1 failed */
+	char *path;	   /* compressed temp file */
 	uint64_t cpio_bytes;
 };
 
@@ -117,7 +117,8 @@ static int sink_feed(struct sink *s, const void *buf, size_t len, bool end)
 	ZSTD_inBuffer in = {buf, len, 0};
 	for (;;) {
 		ZSTD_outBuffer out = {s->out, sizeof(s->out), 0};
-		size_t r = ZSTD_compressStream2(s->zc, &out, &in, end ? ZSTD_e_end : ZSTD_e_continue);
+		size_t r =
+		    ZSTD_compressStream2(s->zc, &out, &in, end ? ZSTD_e_end : ZSTD_e_continue);
 		if (ZSTD_isError(r))
 			return -1;
 		if (sink_flush_out(s, out.pos) < 0)
@@ -140,10 +141,10 @@ static int sink_init(struct sink *s, int fd, enum initrd_compress c)
 	s->fd = fd;
 	s->c = c;
 	if (c == INITRD_GZIP)
-		return deflateInit2(&s->z, GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) ==
-			       Z_OK
-			       ? 0
-			       : -1;
+		return deflateInit2(&s->z, GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8,
+				    Z_DEFAULT_STRATEGY) == Z_OK
+			   ? 0
+			   : -1;
 	if (c == INITRD_ZSTD) {
 		s->zc = ZSTD_createCCtx();
 		if (!s->zc)
@@ -248,7 +249,8 @@ static int write_member(struct job *j, struct member *m, struct kiln_error **err
 		archive_entry_set_gname(e, NULL);
 		archive_entry_xattr_clear(e);
 		if (archive_write_header(w, e) != ARCHIVE_OK) {
-			rc = kiln_error_make(err, 0, "cpio `%s`: %s", name, archive_error_string(w));
+			rc =
+			    kiln_error_make(err, 0, "cpio `%s`: %s", name, archive_error_string(w));
 			break;
 		}
 		if (archive_entry_filetype(e) != AE_IFREG)
@@ -383,7 +385,8 @@ static int scan_tar(const char *tar_path, const char *kernel_out, const char *uc
 		if (h == ARCHIVE_EOF)
 			break;
 		if (h != ARCHIVE_OK && h != ARCHIVE_WARN) {
-			rc = kiln_error_make(err, 0, "read `%s`: %s", tar_path, archive_error_string(a));
+			rc = kiln_error_make(err, 0, "read `%s`: %s", tar_path,
+					     archive_error_string(a));
 			goto out;
 		}
 		if (sc->n == sc->cap) {
@@ -497,7 +500,6 @@ static int online_cpus(void)
 	return n < 1 ? 1 : n > 16 ? 16 : (int)n;
 }
 
-
 /* ---- per-section boot files in the cache: KEY.boot says what the section
  * held ("kiln-boot-v1 KERNEL UCODE MEMBERS CMDLINE_LEN\nCMDLINE"). ---- */
 
@@ -519,8 +521,8 @@ static int read_boot_meta(const char *path, struct boot_meta *bm)
 	int k, u, m;
 	size_t clen;
 	int off = 0;
-	if (sscanf(buf, "kiln-boot-v1 %d %d %d %zu\n%n", &k, &u, &m, &clen, &off) != 4 || off <= 0 ||
-	    (size_t)off + clen > len) {
+	if (sscanf(buf, "kiln-boot-v1 %d %d %d %zu\n%n", &k, &u, &m, &clen, &off) != 4 ||
+	    off <= 0 || (size_t)off + clen > len) {
 		free(buf);
 		return -1;
 	}
@@ -533,9 +535,9 @@ static int read_boot_meta(const char *path, struct boot_meta *bm)
 static int write_boot_meta(const char *path, bool kernel, bool ucode, bool members,
 			   const char *cmdline, struct kiln_error **err)
 {
-	cleanup_free char *text = xasprintf("kiln-boot-v1 %d %d %d %zu\n%s", kernel, ucode, members,
-					    cmdline ? strlen(cmdline) : (size_t)0,
-					    cmdline ? cmdline : "");
+	cleanup_free char *text =
+	    xasprintf("kiln-boot-v1 %d %d %d %zu\n%s", kernel, ucode, members,
+		      cmdline ? strlen(cmdline) : (size_t)0, cmdline ? cmdline : "");
 	return write_file_atomic(path, text, strlen(text), 0644, err);
 }
 
@@ -642,7 +644,8 @@ int initrd_from_sections(const struct initrd_section *secs, size_t n, const char
 		    (!bm.members || access(cached, R_OK) == 0)) {
 			if (bm.ucode) {
 				if (wrote)
-					rc = kiln_error_make(err, EINVAL, "boot/ucode.cpio must come first");
+					rc = kiln_error_make(err, EINVAL,
+							     "boot/ucode.cpio must come first");
 				else
 					rc = append_file(out, cucode, err);
 				if (rc == 0)
@@ -671,8 +674,8 @@ int initrd_from_sections(const struct initrd_section *secs, size_t n, const char
 		rc = scan_tar(secs[i].tar_path, kernel_out, ucode, &sc, err);
 		if (rc == 0 && sc.ucode) {
 			if (wrote)
-				rc = kiln_error_make(err, EINVAL,
-						     "boot/ucode.cpio must come before other content");
+				rc = kiln_error_make(
+				    err, EINVAL, "boot/ucode.cpio must come before other content");
 			else
 				rc = append_file(out, ucode, err);
 			res->has_ucode = true;
@@ -705,9 +708,10 @@ int initrd_from_sections(const struct initrd_section *secs, size_t n, const char
 			/* Boot files for the next build; the cache is an optimisation, so
 			 * failing to keep them is not an error. */
 			struct kiln_error *e = NULL;
-			bool okk = (!sc.kernel || copy_file_to(kernel_out, ckernel, &e) == 0) &&
-				   (!sc.ucode || copy_file_to(ucode, cucode, &e) == 0) &&
-				   write_boot_meta(meta, sc.kernel, sc.ucode, any, sc.cmdline, &e) == 0;
+			bool okk =
+			    (!sc.kernel || copy_file_to(kernel_out, ckernel, &e) == 0) &&
+			    (!sc.ucode || copy_file_to(ucode, cucode, &e) == 0) &&
+			    write_boot_meta(meta, sc.kernel, sc.ucode, any, sc.cmdline, &e) == 0;
 			(void)okk;
 			kiln_error_release(&e);
 		}
@@ -725,7 +729,8 @@ int initrd_from_sections(const struct initrd_section *secs, size_t n, const char
 	if (!res->has_ucode)
 		unlink(ucode);
 	if (rc == 0 && kernel_out && !kernel)
-		rc = kiln_error_make(err, ENOENT, "no boot/kernel in the image (no kernel: section?)");
+		rc = kiln_error_make(err, ENOENT,
+				     "no boot/kernel in the image (no kernel: section?)");
 	/* No fsync here: this is a work file that the format writers install
 	 * by link + rename (atomic against a killed build). */
 	if (rc < 0) {

@@ -23,14 +23,15 @@ enum initrd_compress {
 
 struct initrd_options {
 	enum initrd_compress compress;
-	int threads;            /* 0 = online CPUs ($KILN_THREADS overrides) */
-	const char *work_dir;   /* for per-member temp files */
-	const char *cache_dir;  /* NULL = no member cache; else reuse compressed members by content */
+	int threads;	      /* 0 = online CPUs ($KILN_THREADS overrides) */
+	const char *work_dir; /* for per-member temp files */
+	const char
+	    *cache_dir; /* NULL = no member cache; else reuse compressed members by content */
 };
 
 struct initrd_result {
-	char *cmdline;     /* boot/cmdline ("" when absent); heap */
-	bool has_ucode;    /* boot/ucode.cpio was present (and is prepended) */
+	char *cmdline;	     /* boot/cmdline ("" when absent); heap */
+	bool has_ucode;	     /* boot/ucode.cpio was present (and is prepended) */
 	uint64_t cpio_bytes; /* uncompressed cpio size */
 	uint64_t members;    /* compressed members written */
 	uint64_t reused;     /* of which taken from the cache */

@@ -16,8 +16,8 @@
 
 /* Opens the destination of a streamable format: stdout for "-o -", a temp
  * file beside -o FILE or DIR/NAME+SUFFIX otherwise (*TMP and *DST set). */
-static int open_stream_out(const struct format_ctx *ctx, const char *suffix, char **tmp,
-			   char **dst, struct kiln_error **err)
+static int open_stream_out(const struct format_ctx *ctx, const char *suffix, char **tmp, char **dst,
+			   struct kiln_error **err)
 {
 	*tmp = *dst = NULL;
 	if (ctx->output && strcmp(ctx->output, "-") == 0)
@@ -119,15 +119,15 @@ static int add_file(struct archive *a, const char *name, const char *path, off_t
 	archive_entry_set_mtime(e, epoch, 0);
 	archive_entry_set_size(e, st.st_size);
 	int rc = archive_write_header(a, e) == ARCHIVE_OK
-			 ? 0
-			 : kiln_error_make(err, 0, "tar: %s", archive_error_string(a));
+		     ? 0
+		     : kiln_error_make(err, 0, "tar: %s", archive_error_string(a));
 	archive_entry_free(e);
 	if (rc < 0)
 		return -1;
 	if (!path)
 		return archive_write_data(a, text, strlen(text)) < 0
-			       ? kiln_error_make(err, 0, "tar: %s", archive_error_string(a))
-			       : 0;
+			   ? kiln_error_make(err, 0, "tar: %s", archive_error_string(a))
+			   : 0;
 	char buf[65536];
 	ssize_t n;
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
@@ -147,8 +147,8 @@ static int tar_kernel_initrd_write(const struct format_ctx *ctx, struct kiln_err
 	archive_write_set_format_ustar(a);
 	archive_write_set_bytes_in_last_block(a, 1);
 	int rc = archive_write_open_fd(a, fd) == ARCHIVE_OK
-			 ? 0
-			 : kiln_error_make(err, 0, "tar: %s", archive_error_string(a));
+		     ? 0
+		     : kiln_error_make(err, 0, "tar: %s", archive_error_string(a));
 	/* As LinuxKit: the microcode is its own entry, not prepended to
 	 * initrd.img (the kernel+initrd writer left it in the work dir). */
 	cleanup_free char *ucode = xasprintf("%s/ucode.cpio", ctx->work_dir ? ctx->work_dir : ".");
@@ -159,7 +159,8 @@ static int tar_kernel_initrd_write(const struct format_ctx *ctx, struct kiln_err
 	if (rc == 0)
 		rc = add_file(a, "initrd.img", ctx->initrd_path, usize, NULL, ctx->epoch, err);
 	if (rc == 0)
-		rc = add_file(a, "cmdline", NULL, 0, ctx->cmdline ? ctx->cmdline : "", ctx->epoch, err);
+		rc = add_file(a, "cmdline", NULL, 0, ctx->cmdline ? ctx->cmdline : "", ctx->epoch,
+			      err);
 	if (rc == 0 && usize)
 		rc = add_file(a, "ucode.cpio", ucode, 0, NULL, ctx->epoch, err);
 	if (rc == 0 && archive_write_close(a) != ARCHIVE_OK)
@@ -175,8 +176,8 @@ static int tar_kernel_initrd_write(const struct format_ctx *ctx, struct kiln_err
 const struct output_format format_tar = {"tar", "NAME.tar (or -o FILE|-)", false, true, tar_write};
 const struct output_format format_docker = {"docker", "NAME.docker (or -o FILE|-)", false, true,
 					    docker_write};
-const struct output_format format_tar_kernel_initrd = {
-	"tar-kernel-initrd", "NAME-initrd.tar", true, false, tar_kernel_initrd_write};
-const struct output_format format_kernel_initrd = {
-	"kernel+initrd", "NAME-kernel, NAME-initrd.img, NAME-cmdline", true, false,
-	kernel_initrd_write};
+const struct output_format format_tar_kernel_initrd = {"tar-kernel-initrd", "NAME-initrd.tar", true,
+						       false, tar_kernel_initrd_write};
+const struct output_format format_kernel_initrd = {"kernel+initrd",
+						   "NAME-kernel, NAME-initrd.img, NAME-cmdline",
+						   true, false, kernel_initrd_write};

@@ -13,7 +13,8 @@
 #include "tarw.h"
 #include "util.h"
 
-/* One layer entry: TYPE f(ile) d(ir) l(symlink) h(ardlink) c(har dev) p(fifo) x(file with xattr). */
+/* One layer entry: TYPE f(ile) d(ir) l(symlink) h(ardlink) c(har dev) p(fifo) x(file with xattr).
+ */
 struct ent {
 	char type;
 	const char *name;
@@ -135,7 +136,7 @@ static char *flat(size_t n, const char *prefix, char **errmsg)
 	}
 	struct collect c = {STRBUF_INIT};
 	struct flatten_options o = {
-		.image = "test/img", .prefix = prefix, .epoch = 5, .emit = collect_emit, .ctx = &c};
+	    .image = "test/img", .prefix = prefix, .epoch = 5, .emit = collect_emit, .ctx = &c};
 	cleanup_error struct kiln_error *err = NULL;
 	int r = flatten_image(layers, n, &o, &err);
 	if (errmsg)
@@ -156,8 +157,7 @@ TEST(single_layer_types)
 				  {'h', "etc/b", "etc/a"},
 				  {0, 0, 0}});
 	cleanup_free char *got = flat(1, "", NULL);
-	is_str(got,
-	       "d etc\nf etc/a =hello\nl etc/s -> /a\nc null\np fifo\nh etc/b -> etc/a\n",
+	is_str(got, "d etc\nf etc/a =hello\nl etc/s -> /a\nc null\np fifo\nh etc/b -> etc/a\n",
 	       "listing");
 }
 
@@ -187,7 +187,8 @@ TEST(whiteouts_and_opaque)
 
 TEST(parent_synthesized_and_prefix)
 {
-	make_layer("l0", NULL, (struct ent[]){{'d', "usr", NULL}, {'d', "usr/bin", NULL}, {0, 0, 0}});
+	make_layer("l0", NULL,
+		   (struct ent[]){{'d', "usr", NULL}, {'d', "usr/bin", NULL}, {0, 0, 0}});
 	make_layer("l1", NULL, (struct ent[]){{'f', "usr/bin/tool", "t"}, {0, 0, 0}});
 	cleanup_free char *got = flat(2, "containers/x/rootfs/", NULL);
 	is_str(got,
@@ -239,9 +240,10 @@ TEST(xattr_and_long_names)
 	char longname[400];
 	memset(longname, 'n', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
-	make_layer("l0", NULL,
-		   (struct ent[]){{'x', "x", "v"}, {'f', longname, "L"}, {'f', "caf\xc3\xa9", "u"},
-				  {0, 0, 0}});
+	make_layer(
+	    "l0", NULL,
+	    (struct ent[]){
+		{'x', "x", "v"}, {'f', longname, "L"}, {'f', "caf\xc3\xa9", "u"}, {0, 0, 0}});
 	cleanup_free char *got = flat(1, "", NULL);
 	cleanup_free char *want = xasprintf("f x =v\nf %s =L\nf caf\xc3\xa9 =u\n", longname);
 	is_str(got, want, "names kept");
@@ -268,10 +270,11 @@ TEST(hostile_names)
 	expect_error("symlink parent",
 		     (struct ent[]){{'l', "lib", "/"}, {'f', "lib/x", "x"}, {0, 0, 0}},
 		     "is a symlink");
-	expect_error("hardlink out",
-		     (struct ent[]){{'h', "x", "../../etc/shadow"}, {0, 0, 0}}, "`..`");
+	expect_error("hardlink out", (struct ent[]){{'h', "x", "../../etc/shadow"}, {0, 0, 0}},
+		     "`..`");
 	expect_error("whiteout dotdot", (struct ent[]){{'f', "a/.wh...", ""}, {0, 0, 0}}, "`..`");
-	expect_error("whiteout dot", (struct ent[]){{'f', "a/.wh..", ""}, {0, 0, 0}}, "names no entry");
+	expect_error("whiteout dot", (struct ent[]){{'f', "a/.wh..", ""}, {0, 0, 0}},
+		     "names no entry");
 	expect_error("dangling hardlink", (struct ent[]){{'h', "x", "nothere"}, {0, 0, 0}},
 		     "no layer has");
 }
@@ -282,7 +285,7 @@ TEST(size_limit)
 	struct flatten_layer l = {"l0", "sha256:00", NULL};
 	struct collect c = {STRBUF_INIT};
 	struct flatten_options o = {
-		.image = "i", .prefix = "", .emit = collect_emit, .ctx = &c, .max_entry_size = 5};
+	    .image = "i", .prefix = "", .emit = collect_emit, .ctx = &c, .max_entry_size = 5};
 	cleanup_error struct kiln_error *err = NULL;
 	is_int(flatten_image(&l, 1, &o, &err), -1, "refused");
 	ok(err && strstr(err->msg, "exceeds the limit"), "message %s", err ? err->msg : "");
@@ -291,8 +294,8 @@ TEST(size_limit)
 
 TEST(truncated_gzip)
 {
-	make_layer("l0", "gzip", (struct ent[]){{'f', "a", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},
-						{0, 0, 0}});
+	make_layer("l0", "gzip",
+		   (struct ent[]){{'f', "a", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}, {0, 0, 0}});
 	struct stat st;
 	stat("l0", &st);
 	ok(truncate("l0", st.st_size / 2) == 0, "truncated");
@@ -319,8 +322,12 @@ TEST(tarw_roundtrip)
 	memset(longname, 'q', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
 	make_layer("l0", "gzip",
-		   (struct ent[]){{'d', "d", NULL}, {'x', "d/x", "xx"}, {'f', longname, "L"},
-				  {'h', "d/y", "d/x"}, {'c', "dev", NULL}, {0, 0, 0}});
+		   (struct ent[]){{'d', "d", NULL},
+				  {'x', "d/x", "xx"},
+				  {'f', longname, "L"},
+				  {'h', "d/y", "d/x"},
+				  {'c', "dev", NULL},
+				  {0, 0, 0}});
 	int fd = open("out.tar", O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	struct tarctx t = {tarw_new(fd)};
 	struct flatten_layer l = {"l0", NULL, NULL};

@@ -49,7 +49,7 @@ static enum pathsafe_type tree_lookup(void *ctx, const char *path, size_t len)
 {
 	struct pathmap *m = ctx;
 	uint8_t *t = pathmap_get(m, path, len);
-	return t ? (enum pathsafe_type)*t : PATHSAFE_ABSENT;
+	return t ? (enum pathsafe_type) * t : PATHSAFE_ABSENT;
 }
 
 static void tree_add(struct pathmap *m, const char *p, enum pathsafe_type t)
@@ -80,7 +80,8 @@ TEST(check_parents_and_links)
 	is_str(g, "etc/shadow", "plain");
 	free(g);
 	g = check(m, "lib/x", NULL, 0);
-	is_str(g, "ERR parent `lib` of `lib/x` is a symlink: Operation not permitted", "symlinked parent");
+	is_str(g, "ERR parent `lib` of `lib/x` is a symlink: Operation not permitted",
+	       "symlinked parent");
 	free(g);
 	g = check(m, "etc/passwd/x", NULL, 0);
 	is_str(g, "ERR parent `etc/passwd` of `etc/passwd/x` is not a directory: Not a directory",

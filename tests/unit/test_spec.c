@@ -39,7 +39,7 @@ static char *generate(const char *yaml, const char *name, const char *image_json
 {
 	cleanup_error struct kiln_error *err = NULL;
 	cleanup_manifest struct manifest *m =
-		manifest_parse(yaml, strlen(yaml), "test.yml", ".", NULL, &err);
+	    manifest_parse(yaml, strlen(yaml), "test.yml", ".", NULL, &err);
 	if (!m)
 		return xasprintf("PARSE %s", err->msg);
 	const struct manifest_image *e = NULL;
@@ -82,101 +82,110 @@ static void check_golden(const char *golden, const char *yaml, const char *name,
 
 TEST(golden_getty)
 {
-	check_golden("getty", "services:\n  - name: getty\n    image: linuxkit/getty:v1\n", "getty",
-		     LABEL("\"Entrypoint\":[\"/usr/bin/rungetty.sh\"],"
-			   "\"Env\":[\"PATH=/usr/sbin:/usr/bin:/sbin:/bin\"],"
-			   "\"Labels\":{\"org.mobyproject.config\":\"{\\\"pid\\\":\\\"host\\\","
-			   "\\\"net\\\":\\\"host\\\",\\\"capabilities\\\":[\\\"all\\\"],\\\"binds\\\":["
-			   "\\\"/etc/resolv.conf:/etc/resolv.conf\\\",\\\"/run:/run\\\",\\\"/tmp:/tmp\\\","
-			   "\\\"/etc:/hostroot/etc\\\",\\\"/usr/bin/ctr:/usr/bin/ctr\\\","
-			   "\\\"/usr/bin/runc:/usr/bin/runc\\\",\\\"/containers:/containers\\\","
-			   "\\\"/var/log:/var/log\\\",\\\"/var/lib/containerd:/var/lib/containerd\\\","
-			   "\\\"/dev:/dev\\\",\\\"/sys:/sys\\\"],\\\"devices\\\":["
-			   "{\\\"path\\\":\\\"/dev/console\\\",\\\"type\\\":\\\"c\\\",\\\"major\\\":5,"
-			   "\\\"minor\\\":1,\\\"mode\\\":\\\"0666\\\"},{\\\"path\\\":\\\"/dev/ttyS0\\\","
-			   "\\\"type\\\":\\\"c\\\",\\\"major\\\":4,\\\"minor\\\":64,\\\"mode\\\":\\\"0666\\\"}]}\"}"));
+	check_golden(
+	    "getty", "services:\n  - name: getty\n    image: linuxkit/getty:v1\n", "getty",
+	    LABEL("\"Entrypoint\":[\"/usr/bin/rungetty.sh\"],"
+		  "\"Env\":[\"PATH=/usr/sbin:/usr/bin:/sbin:/bin\"],"
+		  "\"Labels\":{\"org.mobyproject.config\":\"{\\\"pid\\\":\\\"host\\\","
+		  "\\\"net\\\":\\\"host\\\",\\\"capabilities\\\":[\\\"all\\\"],\\\"binds\\\":["
+		  "\\\"/etc/resolv.conf:/etc/resolv.conf\\\",\\\"/run:/run\\\",\\\"/tmp:/tmp\\\","
+		  "\\\"/etc:/hostroot/etc\\\",\\\"/usr/bin/ctr:/usr/bin/ctr\\\","
+		  "\\\"/usr/bin/runc:/usr/bin/runc\\\",\\\"/containers:/containers\\\","
+		  "\\\"/var/log:/var/log\\\",\\\"/var/lib/containerd:/var/lib/containerd\\\","
+		  "\\\"/dev:/dev\\\",\\\"/sys:/sys\\\"],\\\"devices\\\":["
+		  "{\\\"path\\\":\\\"/dev/console\\\",\\\"type\\\":\\\"c\\\",\\\"major\\\":5,"
+		  "\\\"minor\\\":1,\\\"mode\\\":\\\"0666\\\"},{\\\"path\\\":\\\"/dev/ttyS0\\\","
+		  "\\\"type\\\":\\\"c\\\",\\\"major\\\":4,\\\"minor\\\":64,\\\"mode\\\":"
+		  "\\\"0666\\\"}]}\"}"));
 }
 
 TEST(golden_dhcpcd)
 {
-	check_golden("dhcpcd",
-		     "onboot:\n  - name: dhcpcd\n    image: linuxkit/dhcpcd:v1\n"
-		     "    command: [\"/sbin/dhcpcd\", \"--nobackground\", \"-f\", \"/dhcpcd.conf\", \"-1\"]\n",
-		     "dhcpcd",
-		     LABEL("\"Cmd\":[\"/sbin/dhcpcd\",\"--nobackground\",\"-f\",\"/dhcpcd.conf\"],"
-			   "\"Labels\":{\"org.mobyproject.config\":\"{\\\"binds\\\":["
-			   "\\\"/run/resolvconf:/etc\\\"],\\\"capabilities\\\":[\\\"CAP_NET_ADMIN\\\","
-			   "\\\"CAP_NET_BIND_SERVICE\\\",\\\"CAP_NET_RAW\\\",\\\"CAP_SYS_ADMIN\\\"]}\"}"));
+	check_golden(
+	    "dhcpcd",
+	    "onboot:\n  - name: dhcpcd\n    image: linuxkit/dhcpcd:v1\n"
+	    "    command: [\"/sbin/dhcpcd\", \"--nobackground\", \"-f\", \"/dhcpcd.conf\", "
+	    "\"-1\"]\n",
+	    "dhcpcd",
+	    LABEL("\"Cmd\":[\"/sbin/dhcpcd\",\"--nobackground\",\"-f\",\"/dhcpcd.conf\"],"
+		  "\"Labels\":{\"org.mobyproject.config\":\"{\\\"binds\\\":["
+		  "\\\"/run/resolvconf:/etc\\\"],\\\"capabilities\\\":[\\\"CAP_NET_ADMIN\\\","
+		  "\\\"CAP_NET_BIND_SERVICE\\\",\\\"CAP_NET_RAW\\\",\\\"CAP_SYS_ADMIN\\\"]}\"}"));
 }
 
 TEST(golden_sysctl)
 {
-	check_golden("sysctl", "onboot:\n  - name: sysctl\n    image: linuxkit/sysctl:v1\n", "sysctl",
-		     LABEL("\"Cmd\":[\"/usr/bin/sysctl\"],\"Labels\":{\"org.mobyproject.config\":"
-			   "\"{\\\"pid\\\":\\\"host\\\",\\\"readonly\\\":true,\\\"capabilities\\\":["
-			   "\\\"CAP_SYS_ADMIN\\\",\\\"CAP_NET_ADMIN\\\"]}\"}"));
+	check_golden(
+	    "sysctl", "onboot:\n  - name: sysctl\n    image: linuxkit/sysctl:v1\n", "sysctl",
+	    LABEL("\"Cmd\":[\"/usr/bin/sysctl\"],\"Labels\":{\"org.mobyproject.config\":"
+		  "\"{\\\"pid\\\":\\\"host\\\",\\\"readonly\\\":true,\\\"capabilities\\\":["
+		  "\\\"CAP_SYS_ADMIN\\\",\\\"CAP_NET_ADMIN\\\"]}\"}"));
 }
 
 TEST(golden_format)
 {
-	check_golden("format", "onboot:\n  - name: format\n    image: linuxkit/format:v1\n", "format",
-		     LABEL("\"Entrypoint\":[\"/usr/bin/format\"],\"Labels\":{\"org.mobyproject.config\":"
-			   "\"{\\\"binds\\\":[\\\"/dev:/dev\\\"],\\\"devices\\\":[{\\\"path\\\":\\\"all\\\","
-			   "\\\"type\\\":\\\"b\\\"}],\\\"capabilities\\\":[\\\"CAP_SYS_ADMIN\\\","
-			   "\\\"CAP_MKNOD\\\"],\\\"net\\\":\\\"new\\\",\\\"ipc\\\":\\\"new\\\"}\"}"));
+	check_golden(
+	    "format", "onboot:\n  - name: format\n    image: linuxkit/format:v1\n", "format",
+	    LABEL("\"Entrypoint\":[\"/usr/bin/format\"],\"Labels\":{\"org.mobyproject.config\":"
+		  "\"{\\\"binds\\\":[\\\"/dev:/dev\\\"],\\\"devices\\\":[{\\\"path\\\":\\\"all\\\","
+		  "\\\"type\\\":\\\"b\\\"}],\\\"capabilities\\\":[\\\"CAP_SYS_ADMIN\\\","
+		  "\\\"CAP_MKNOD\\\"],\\\"net\\\":\\\"new\\\",\\\"ipc\\\":\\\"new\\\"}\"}"));
 }
 
 TEST(golden_mount)
 {
-	check_golden("mount", "onboot:\n  - name: mount\n    image: linuxkit/mount:v1\n", "mount",
-		     LABEL("\"Entrypoint\":[\"/usr/bin/mountie\"],\"Labels\":{\"org.mobyproject.config\":"
-			   "\"{\\\"binds\\\":[\\\"/dev:/dev\\\",\\\"/var:/var:rshared,rbind\\\","
-			   "\\\"/:/hostroot\\\"],\\\"rootfsPropagation\\\":\\\"shared\\\","
-			   "\\\"capabilities\\\":[\\\"CAP_SYS_ADMIN\\\"]}\"}"));
+	check_golden(
+	    "mount", "onboot:\n  - name: mount\n    image: linuxkit/mount:v1\n", "mount",
+	    LABEL("\"Entrypoint\":[\"/usr/bin/mountie\"],\"Labels\":{\"org.mobyproject.config\":"
+		  "\"{\\\"binds\\\":[\\\"/dev:/dev\\\",\\\"/var:/var:rshared,rbind\\\","
+		  "\\\"/:/hostroot\\\"],\\\"rootfsPropagation\\\":\\\"shared\\\","
+		  "\\\"capabilities\\\":[\\\"CAP_SYS_ADMIN\\\"]}\"}"));
 }
 
 TEST(golden_rngd)
 {
-	check_golden("rngd", "onboot:\n  - name: rngd\n    image: linuxkit/rngd:v1\n", "rngd",
-		     LABEL("\"Cmd\":[\"/sbin/rngd\",\"-f\"],\"Labels\":{\"org.mobyproject.config\":"
-			   "\"{\\\"oomScoreAdj\\\":-800,\\\"readonly\\\":true,\\\"capabilities\\\":["
-			   "\\\"CAP_SYS_ADMIN\\\"]}\"}"));
+	check_golden(
+	    "rngd", "onboot:\n  - name: rngd\n    image: linuxkit/rngd:v1\n", "rngd",
+	    LABEL("\"Cmd\":[\"/sbin/rngd\",\"-f\"],\"Labels\":{\"org.mobyproject.config\":"
+		  "\"{\\\"oomScoreAdj\\\":-800,\\\"readonly\\\":true,\\\"capabilities\\\":["
+		  "\\\"CAP_SYS_ADMIN\\\"]}\"}"));
 }
 
 TEST(golden_merge)
 {
-	check_golden("merge",
-		     "services:\n"
-		     "  - name: db\n    image: x/db:1\n"
-		     "  - name: app\n    image: x/app:1\n"
-		     "    uid: app\n"
-		     "    capabilities.add: [CAP_SYS_TIME]\n"
-		     "    ambient: [CAP_NET_BIND_SERVICE]\n"
-		     "    binds.add: [\"/b:/b:ro\"]\n"
-		     "    env: [\"FROM=yaml\"]\n"
-		     "    net: /run/netns/x\n"
-		     "    uts: new\n"
-		     "    hostname: merged\n"
-		     "    tmpfs: [\"/run:size=10m,mode=0755\"]\n"
-		     "    sysctl: {z.last: \"2\", a.first: \"1\"}\n"
-		     "    rlimits: [\"nofile,1024,2048\"]\n"
-		     "    noNewPrivileges: true\n"
-		     "    maskedPaths: [/proc/kcore]\n"
-		     "    annotations: {org.x: y}\n",
-		     "app",
-		     LABEL("\"Entrypoint\":[\"/bin/app\"],\"Cmd\":[\"--flag\"],\"Env\":[\"FROM=image\"],"
-			   "\"WorkingDir\":\"/srv\",\"Labels\":{\"org.mobyproject.config\":"
-			   "\"{\\\"capabilities\\\":[\\\"CAP_NET_RAW\\\"],\\\"binds\\\":[\\\"/a:/a\\\"],"
-			   "\\\"env\\\":[\\\"FROM=label\\\"]}\"}"));
+	check_golden(
+	    "merge",
+	    "services:\n"
+	    "  - name: db\n    image: x/db:1\n"
+	    "  - name: app\n    image: x/app:1\n"
+	    "    uid: app\n"
+	    "    capabilities.add: [CAP_SYS_TIME]\n"
+	    "    ambient: [CAP_NET_BIND_SERVICE]\n"
+	    "    binds.add: [\"/b:/b:ro\"]\n"
+	    "    env: [\"FROM=yaml\"]\n"
+	    "    net: /run/netns/x\n"
+	    "    uts: new\n"
+	    "    hostname: merged\n"
+	    "    tmpfs: [\"/run:size=10m,mode=0755\"]\n"
+	    "    sysctl: {z.last: \"2\", a.first: \"1\"}\n"
+	    "    rlimits: [\"nofile,1024,2048\"]\n"
+	    "    noNewPrivileges: true\n"
+	    "    maskedPaths: [/proc/kcore]\n"
+	    "    annotations: {org.x: y}\n",
+	    "app",
+	    LABEL("\"Entrypoint\":[\"/bin/app\"],\"Cmd\":[\"--flag\"],\"Env\":[\"FROM=image\"],"
+		  "\"WorkingDir\":\"/srv\",\"Labels\":{\"org.mobyproject.config\":"
+		  "\"{\\\"capabilities\\\":[\\\"CAP_NET_RAW\\\"],\\\"binds\\\":[\\\"/a:/a\\\"],"
+		  "\\\"env\\\":[\\\"FROM=label\\\"]}\"}"));
 }
 
 TEST(yaml_empty_list_removes_label_value)
 {
 	cleanup_free char *got = generate(
-		"onboot:\n  - name: s\n    image: x/s:1\n    capabilities: []\n    binds: []\n", "s",
-		LABEL("\"Labels\":{\"org.mobyproject.config\":\"{\\\"capabilities\\\":[\\\"all\\\"],"
-		      "\\\"binds\\\":[\\\"/x:/x\\\"]}\"}"),
-		NULL, NULL, NULL);
+	    "onboot:\n  - name: s\n    image: x/s:1\n    capabilities: []\n    binds: []\n", "s",
+	    LABEL("\"Labels\":{\"org.mobyproject.config\":\"{\\\"capabilities\\\":[\\\"all\\\"],"
+		  "\\\"binds\\\":[\\\"/x:/x\\\"]}\"}"),
+	    NULL, NULL, NULL);
 	ok(strstr(got, "\"capabilities\": {}") != NULL, "no capabilities: %s", got);
 	ok(strstr(got, "/x") == NULL, "label bind removed");
 }
@@ -192,16 +201,17 @@ TEST(runtime_writable_and_shared)
 	ok(rt && strstr(rt, "\"remount\"") != NULL, "tmp remounted private");
 	free(rt);
 	rt = NULL;
-	cleanup_free char *c2 = generate("services:\n  - name: w\n    image: x/w:1\n", "w", NULL,
-					 "containers/services/w", "containers/services/v/lower", &rt);
+	cleanup_free char *c2 =
+	    generate("services:\n  - name: w\n    image: x/w:1\n", "w", NULL,
+		     "containers/services/w", "containers/services/v/lower", &rt);
 	ok(rt && strstr(rt, "\"lowerdir=/containers/services/v/lower\"") != NULL,
 	   "shared extraction used as lowerdir");
 	free(rt);
 	rt = NULL;
 	cleanup_free char *c3 =
-		generate("services:\n  - name: r\n    image: x/r:1\n    readonly: true\n    runtime:\n"
-			 "      mkdir: [/var/r]\n      namespace: other\n",
-			 "r", NULL, "containers/services/r", NULL, &rt);
+	    generate("services:\n  - name: r\n    image: x/r:1\n    readonly: true\n    runtime:\n"
+		     "      mkdir: [/var/r]\n      namespace: other\n",
+		     "r", NULL, "containers/services/r", NULL, &rt);
 	ok(rt && strstr(rt, "\"source\": \"/containers/services/r/rootfs\"") != NULL,
 	   "readonly: self bind: %s", rt ? rt : "");
 	ok(rt && strstr(rt, "\"mkdir\"") && strstr(rt, "\"namespace\": \"other\""),
@@ -214,9 +224,11 @@ TEST(volume_binds)
 	const char *y = "volumes:\n  - name: vol\n    readonly: true\n"
 			"services:\n  - name: s\n    image: x/s:1\n    binds: [\"vol:/data\"]\n";
 	cleanup_free char *got = generate(y, "s", NULL, NULL, NULL, NULL);
-	ok(str_has_prefix(got, "ERR ") && strstr(got, "read-only"), "rw bind of ro volume: %s", got);
-	const char *y2 = "volumes:\n  - name: vol\n"
-			 "services:\n  - name: s\n    image: x/s:1\n    binds: [\"vol:/data:ro\"]\n";
+	ok(str_has_prefix(got, "ERR ") && strstr(got, "read-only"), "rw bind of ro volume: %s",
+	   got);
+	const char *y2 =
+	    "volumes:\n  - name: vol\n"
+	    "services:\n  - name: s\n    image: x/s:1\n    binds: [\"vol:/data:ro\"]\n";
 	cleanup_free char *got2 = generate(y2, "s", NULL, NULL, NULL, NULL);
 	ok(strstr(got2, "\"/containers/volumes/vol/merged\"") != NULL, "volume source: %s", got2);
 }
