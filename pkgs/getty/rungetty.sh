@@ -1,6 +1,7 @@
 #!/bin/sh
 # A getty on every console of the kernel command line (like LinuxKit's
-# getty).  INSECURE=true: a root shell without login.
+# getty; busybox getty makes its own session).  INSECURE=true: a root
+# shell without login.
 set -u
 infinite() { while true; do "$@"; sleep 1; done; }
 
@@ -10,9 +11,9 @@ for c in $consoles; do
 	[ "$c" = tty0 ] && c=tty1
 	[ -c "/dev/$c" ] || continue
 	if [ "${INSECURE:-false}" = true ]; then
-		infinite setsid -w /sbin/getty -n -l /bin/sh 115200 "$c" &
+		infinite /sbin/getty -n -l /bin/sh 115200 "$c" &
 	else
-		infinite setsid -w /sbin/getty 115200 "$c" &
+		infinite /sbin/getty 115200 "$c" &
 	fi
 done
 wait

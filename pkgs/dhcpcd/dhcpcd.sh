@@ -1,0 +1,12 @@
+#!/bin/sh
+# /sbin/dhcpcd: Debian's dhcpcd on a host without udev.  Its udev plugin
+# only uses an interface udev has initialised (a record in
+# /run/udev/data/n<ifindex>); with no udev on a kiln host, write those
+# records first.  (Without the plugin, dhcpcd 9.4 crashes.)
+mkdir -p /run/udev/data
+for i in /sys/class/net/*/ifindex; do
+	[ -r "$i" ] || continue
+	n=$(cat "$i")
+	[ -e "/run/udev/data/n$n" ] || echo "I:1" >"/run/udev/data/n$n"
+done
+exec /usr/sbin/dhcpcd "$@"
