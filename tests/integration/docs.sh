@@ -2,7 +2,8 @@
 # The documentation matches the code:
 #  1. every fenced block opened with ```sh test in README.md and docs/*.md is
 #     run (bash -euo pipefail) and must succeed; blocks opened with
-#     ```sh slow are run too when KILN_DOCS_SLOW=1 (full builds and boots);
+#     ```sh slow are run too when KILN_DOCS_SLOW=1 (full builds and boots,
+#     with the boot tests' store, KILN_TEST_CACHE or build/test-cache);
 #     plain ```sh blocks are examples, never run;
 #  2. `kiln help VERB` works for every verb `kiln help` lists;
 #  3. every long option a verb's help names is in man/kiln.1, and every verb
@@ -31,7 +32,7 @@ extract() {
 		if (info == "sh test" || (slow == "1" && info == "sh slow")) {
 			n++
 			base = src; gsub(/[^A-Za-z0-9]/, "_", base)
-			f = sprintf("%s/%s.%03d.sh", out, base, n)
+			f = sprintf("%s/%s.%03d.%s.sh", out, base, n, info == "sh slow" ? "slow" : "test")
 			printf "# %s:%d\n", src, NR + 1 > f
 			print f
 		}
@@ -58,8 +59,14 @@ for b in "${blocks[@]}"; do
 	w=$(mktemp -d "$T/run-XXXXXX")
 	for d in examples pkgs kernel tests; do ln -s "$TOP/$d" "$w/$d"; done
 	mkdir -p "$w/.home"
-	if out=$(cd "$w" && PATH="$bindir:$PATH" KILN_CACHE="$w/.store" KILN_DEB_CACHE="$debs" \
-		HOME="$w/.home" timeout 300 bash -euo pipefail "$b" 2>&1); then
+	# Slow blocks build and boot real images: they use the store the boot
+	# tests share (KILN_TEST_CACHE, default build/test-cache) and the real HOME.
+	store=$w/.store home=$w/.home limit=300 debcache=$debs
+	case $b in *.slow.sh)
+		store=${KILN_TEST_CACHE:-$TOP/build/test-cache} home=$HOME limit=1800 debcache=$store/debs ;;
+	esac
+	if out=$(cd "$w" && PATH="$bindir:$PATH" KILN_CACHE="$store" KILN_DEB_CACHE="$debcache" \
+		HOME="$home" timeout "$limit" bash -euo pipefail "$b" 2>&1); then
 		pass "runnable block $where"
 	else
 		fail "runnable block $where" "$(printf '%s\n' "$out" | tail -15 | sed 's/^/# /')"
