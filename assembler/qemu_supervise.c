@@ -187,6 +187,27 @@ static void console_feed(struct console *c, const char *buf, size_t n, int *echo
 	console_match(c);
 }
 
+/* Writes keystrokes to the (non-blocking) pty master; a paste larger than
+ * the pty's buffer waits for QEMU to read, a second at most per chunk. */
+static void console_input(int master, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = write(master, buf, len);
+		if (w > 0) {
+			buf += w;
+			len -= (size_t)w;
+		} else if (w < 0 && errno == EAGAIN) {
+			struct pollfd p = {.fd = master, .events = POLLOUT};
+			if (poll(&p, 1, 1000) <= 0)
+				return;
+		} else if (w < 0 && errno == EINTR) {
+			continue;
+		} else {
+			return;
+		}
+	}
+}
+
 static void console_release(struct console *c)
 {
 	if (c->has_until)
@@ -394,9 +415,7 @@ int qemu_supervise(const struct qemu_supervise_opts *opts, struct qemu_result *r
 		if (i_input >= 0 && (p[i_input].revents & (POLLIN | POLLHUP | POLLERR))) {
 			ssize_t n = read(input_fd, buf, sizeof buf);
 			if (n > 0) {
-				struct kiln_error *e = NULL;
-				write_all(master, buf, (size_t)n, &e);
-				kiln_error_release(&e);
+				console_input(master, buf, (size_t)n);
 			} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
 				input_fd = -1;
 			}
