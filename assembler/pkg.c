@@ -598,15 +598,27 @@ static int check_name(struct pkg *p, struct kiln_error **err)
 
 struct pkg *pkg_load(const char *dir, struct kiln_error **err)
 {
-	cleanup_pkg struct pkg *p = xcalloc(1, sizeof *p);
 	char abs[PATH_MAX];
 	if (realpath(dir, abs) == NULL)
 		return kiln_error_make(err, errno, "package `%s`", dir), NULL;
-	p->dir = xstrdup(abs);
-	p->yml_path = path_join(dir, "build.yml");
-	p->yml = read_file(p->yml_path, BUILD_YML_MAX, &p->yml_len, err);
-	if (p->yml == NULL)
+	cleanup_free char *yml_path = path_join(dir, "build.yml");
+	size_t len;
+	cleanup_free char *yml = read_file(yml_path, BUILD_YML_MAX, &len, err);
+	if (yml == NULL)
 		return NULL;
+	return pkg_parse(abs, yml_path, yml, len, err);
+}
+
+struct pkg *pkg_parse(const char *dir, const char *yml_path, const char *text, size_t len,
+		      struct kiln_error **err)
+{
+	cleanup_pkg struct pkg *p = xcalloc(1, sizeof *p);
+	p->dir = xstrdup(dir);
+	p->yml_path = xstrdup(yml_path);
+	p->yml = xmalloc(len + 1);
+	memcpy(p->yml, text, len);
+	p->yml[len] = '\0';
+	p->yml_len = len;
 	p->labels = json_object();
 	yaml_parser_t parser;
 	yaml_parser_initialize(&parser);
@@ -780,32 +792,25 @@ static int resolve_debs(struct pkg *p, struct kiln_error **err)
 	return 0;
 }
 
-const char *pkg_tag(struct pkg *p, struct kiln_error **err)
+/* Feeds every input of P into H (see pkg.h). */
+static int hash_inputs(struct pkg *p, struct sha256 *h, struct kiln_error **err)
 {
-	if (p->tag)
-		return p->tag;
-	if (resolve_debs(p, err) < 0)
-		return NULL;
-	struct sha256 h;
-	sha256_init(&h);
-	hash_str(&h, "kiln-pkg %d epoch %lld", PKG_FORMAT_VERSION, (long long)pkg_epoch());
-	hash_str(&h, "build.yml %zu", p->yml_len);
-	sha256_update(&h, p->yml, p->yml_len);
-	if (hash_tree(&h, p->dir, "", 0, err) < 0)
-		goto fail;
+	hash_str(h, "kiln-pkg %d epoch %lld", PKG_FORMAT_VERSION, (long long)pkg_epoch());
+	hash_str(h, "build.yml %zu", p->yml_len);
+	sha256_update(h, p->yml, p->yml_len);
+	if (hash_tree(h, p->dir, "", 0, err) < 0)
+		return -1;
 	for (size_t i = 0; i < p->build_inputs.n; i++) {
 		cleanup_free char *path = pkg_path(p, p->build_inputs.v[i]);
-		hash_str(&h, "input %s", p->build_inputs.v[i]);
-		if (hash_tree(&h, path, p->build_inputs.v[i], 0, err) < 0) {
-			kiln_error_wrap(err, "%s: build input", p->yml_path);
-			goto fail;
-		}
+		hash_str(h, "input %s", p->build_inputs.v[i]);
+		if (hash_tree(h, path, p->build_inputs.v[i], 0, err) < 0)
+			return kiln_error_wrap(err, "%s: build input", p->yml_path);
 	}
 	for (size_t i = 0; i < p->debs.n; i++)
-		hash_str(&h, "deb %s %s %s %s", p->debinfo[i].name, p->debinfo[i].version,
+		hash_str(h, "deb %s %s %s %s", p->debinfo[i].name, p->debinfo[i].version,
 			 p->debinfo[i].arch, p->debinfo[i].sha256);
 	for (size_t i = 0; i < p->build_debs.n; i++)
-		hash_str(&h, "build-deb %s %s %s %s", p->build_debinfo[i].name,
+		hash_str(h, "build-deb %s %s %s %s", p->build_debinfo[i].name,
 			 p->build_debinfo[i].version, p->build_debinfo[i].arch,
 			 p->build_debinfo[i].sha256);
 	/* Sources outside the folder (inside it, the tree hash covers them). */
@@ -818,16 +823,30 @@ const char *pkg_tag(struct pkg *p, struct kiln_error **err)
 		if (realpath(path, real) == NULL) {
 			if (f->optional)
 				continue;
-			kiln_error_make(err, errno, "%s:%d:%d: source `%s`", p->yml_path, f->line,
-					f->col, f->value);
-			goto fail;
+			return kiln_error_make(err, errno, "%s:%d:%d: source `%s`", p->yml_path,
+					       f->line, f->col, f->value);
 		}
 		size_t dl = strlen(p->dir);
 		if (strncmp(real, p->dir, dl) == 0 && real[dl] == '/')
 			continue;
-		hash_str(&h, "source %s", f->value);
-		if (hash_tree(&h, real, f->value, 0, err) < 0)
-			goto fail;
+		hash_str(h, "source %s", f->value);
+		if (hash_tree(h, real, f->value, 0, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+const char *pkg_tag(struct pkg *p, struct kiln_error **err)
+{
+	if (p->tag)
+		return p->tag;
+	if (resolve_debs(p, err) < 0)
+		return NULL;
+	struct sha256 h;
+	sha256_init(&h);
+	if (hash_inputs(p, &h, err) < 0) {
+		sha256_abort(&h);
+		return NULL;
 	}
 	char digest[DIGEST_STRLEN];
 	sha256_final_digest(&h, digest);
@@ -844,9 +863,6 @@ const char *pkg_tag(struct pkg *p, struct kiln_error **err)
 	}
 	p->tag = strbuf_detach(&sb, NULL);
 	return p->tag;
-fail:
-	sha256_abort(&h);
-	return NULL;
 }
 
 char *pkg_ref(struct pkg *p, struct kiln_error **err)

@@ -42,6 +42,10 @@ struct pkg;
 /* Reads and checks DIR/build.yml.  Release with pkg_free(). */
 struct pkg *pkg_load(const char *dir, struct kiln_error **err);
 void pkg_free(struct pkg *p);
+/* The same from build.yml's bytes (TEXT, LEN), for package folder DIR
+ * (absolute); YML_PATH names the file in errors. */
+struct pkg *pkg_parse(const char *dir, const char *yml_path, const char *text, size_t len,
+		      struct kiln_error **err);
 #define cleanup_pkg __attribute__((cleanup(pkg_freep)))
 void pkg_freep(struct pkg **p);
 

@@ -11,3 +11,22 @@ pkgs: $(BUILD)/kiln
 
 pkgs-table: pkgs
 	KILN=$(BUILD)/kiln pkgs/size-table.sh $(PKG_DIRS)
+
+# libFuzzer target for build.yml and archive paths (see tests/fuzz.mk).
+FUZZ_PKG_SRCS := assembler/util.c assembler/error.c assembler/strbuf.c assembler/log.c \
+	assembler/sha256.c assembler/ref.c assembler/oci.c assembler/deb.c assembler/elfcheck.c \
+	assembler/pkg.c assembler/store.c
+.PHONY: fuzz-pkg
+build-fuzz/fuzz_pkg: tests/fuzz/fuzz_pkg.c $(FUZZ_PKG_SRCS) $(wildcard assembler/*.h)
+	@mkdir -p $(@D)
+	clang $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_pkg.c $(FUZZ_PKG_SRCS) $(PKG_LIBS)
+
+fuzz-pkg: build-fuzz/fuzz_pkg
+	@mkdir -p build-fuzz/corpus-pkg
+	@cp kernel/build.yml build-fuzz/corpus-pkg/kernel.yml
+	@for d in pkgs/*/; do cp $$d/build.yml build-fuzz/corpus-pkg/$$(basename $$d).yml; done
+	build-fuzz/fuzz_pkg -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -timeout=10 \
+		-print_final_stats=1 -artifact_prefix=build-fuzz/crash-pkg- build-fuzz/corpus-pkg
+
+fuzz-build: build-fuzz/fuzz_pkg
+fuzz: fuzz-pkg
