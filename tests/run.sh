@@ -19,9 +19,11 @@ run_one() {
 	local out rc
 	out=$(mktemp)
 	echo "# --- $name"
+	local t0=$SECONDS
 	"$@" >"$out" 2>&1
 	rc=$?
 	cat "$out"
+	echo "# $name: $((SECONDS - t0)) s"
 	local p f s
 	p=$(grep -cE '^ok [0-9]+' "$out" | tr -d ' ')
 	s=$(grep -cE '^ok [0-9]+.*# SKIP' "$out" | tr -d ' ')
@@ -53,5 +55,6 @@ done
 if [ ${#failures[@]} -gt 0 ]; then
 	echo "# failed: ${failures[*]}"
 fi
+echo "# total time: $SECONDS s"
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
