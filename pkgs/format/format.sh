@@ -18,7 +18,9 @@ while [ $# -gt 0 ]; do
 	shift
 done
 [ "$type" = ext4 ] || { echo "format: only ext4 is supported" >&2; exit 2; }
-has_fs() { [ -n "$($bb blkid "$1" 2>/dev/null)" ]; }
+# busybox-static has no blkid: a disk "has a filesystem" unless its first
+# MiB is all zeros (as a blank disk is); the label is read with e2label.
+has_fs() { [ "$($bb dd if="$1" bs=65536 count=16 2>/dev/null | $bb tr -d '\000' | $bb wc -c)" -gt 0 ]; }
 if [ -z "$dev" ]; then
 	for s in /sys/block/*; do
 		d=${s##*/}
@@ -28,7 +30,7 @@ if [ -z "$dev" ]; then
 		ls -d "$s/$d"* >/dev/null 2>&1 && continue   # has partitions
 		[ -b "/dev/$d" ] || continue
 		if has_fs "/dev/$d"; then
-			$bb blkid "/dev/$d" | grep -q "LABEL=\"$label\"" && { echo "format: /dev/$d is already $label"; exit 0; }
+			[ "$(/sbin/e2label "/dev/$d" 2>/dev/null)" = "$label" ] && { echo "format: /dev/$d is already $label"; exit 0; }
 			continue
 		fi
 		dev=/dev/$d
