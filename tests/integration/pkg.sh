@@ -72,13 +72,18 @@ while read -r mod; do [ -f "$mdir/$mod" ] || missing=$((missing + 1)); done < <(
 ok "every module modules.dep names is in kernel.tar" test $missing = 0
 ok "modules.alias maps virtio's PCI vendor to virtio_pci" grep -q '^alias pci:v00001AF4d.* virtio_pci$' "$mdir/modules.alias"
 
-# What the images hold and how big they are (the README's table).  init is
-# left out: its tag follows init/, which may change while this runs.
-SIZED=(kernel $(ls -d pkgs/*/ | grep -v '^pkgs/init/$'))
+# What the images hold and how big they are (the README's table), for the
+# system packages of issue 5 (the appliances' own packages, e.g. docker, may
+# well be larger).  init is left out: its tag follows init/, which may change
+# while this runs.
+SIZED=(kernel)
+for p in ca-certificates containerd dhcpcd format getty mount nginx poweroff rngd runc sshd sysctl; do
+	SIZED+=("pkgs/$p/")
+done
 KILN=$KILN pkgs/size-table.sh --tsv "${SIZED[@]}" >"$T/sizes.tsv" || true
 ok "size table computed" test "$(wc -l <"$T/sizes.tsv")" = "${#SIZED[@]}"
 top2=$(grep -v '/kernel' "$T/sizes.tsv" | sort -t"$(printf '\t')" -k2,2nr | head -n2 | cut -f1 | sort | tr '\n' ' ')
-ok "containerd and runc are the largest packages (got: $top2)" test "$top2" = "kiln/containerd kiln/runc "
+ok "containerd and runc are the largest system packages (got: $top2)" test "$top2" = "kiln/containerd kiln/runc "
 rref=$("$KILN" pkg show-tag pkgs/runc)
 umoci unpack --rootless --image "$KILN_CACHE:docker.io/$rref" "$T/r" >/dev/null
 ok "runc image: runc, libseccomp, the glibc loader, no docs" sh -c \
