@@ -73,6 +73,18 @@ for b in "${blocks[@]}"; do
 	fi
 done
 
+# Every relative link of README.md and docs/*.md names a file of the tree.
+broken=""
+for doc in "$TOP"/README.md "$TOP"/docs/*.md; do
+	dir=$(dirname "$doc")
+	for l in $(grep -o '](\([^)#:]*\)\(#[^)]*\)\?)' "$doc" | sed 's/^](//; s/)$//; s/#.*//' | sort -u); do
+		[ -z "$l" ] && continue
+		[ -e "$dir/$l" ] || broken+=" ${doc#"$TOP"/}:$l"
+	done
+done
+if [ -z "$broken" ]; then pass "relative links in README.md and docs/ resolve"
+else fail "relative links in README.md and docs/ resolve" "broken:$broken"; fi
+
 # kiln help VERB for every verb the top-level help lists.
 verbs=$("$KILN" help | awk '/^Verbs:/ {v = 1; next} v && /^  [a-z]/ {print $1} v && /^$/ {v = 0}')
 nverbs=$(echo "$verbs" | wc -w)
