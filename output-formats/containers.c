@@ -324,18 +324,40 @@ static int gcp_pack(const struct format_ctx *ctx, const char *raw, const char *o
 		kiln_error_make(err, errno, "open `%s`", raw);
 		goto done;
 	}
+	/* Holes are fed from a zero buffer rather than read. */
 	buf = xmalloc(1 << 20);
-	ssize_t n;
-	while ((n = read(fd, buf, 1 << 20)) > 0)
-		if (archive_write_data(a, buf, (size_t)n) != n) {
-			if (!g.failed)
-				kiln_error_make(err, 0, "write `%s`: %s", out,
-						archive_error_string(a));
-			goto done;
+	for (uint64_t pos = 0; pos < size;) {
+		off_t data = lseek(fd, (off_t)pos, SEEK_DATA);
+		uint64_t hole_end = data < 0 ? size : (uint64_t)data;
+		if (data < 0 && errno != ENXIO)
+			hole_end = pos; /* no SEEK_DATA: read everything */
+		bool zeros = hole_end > pos;
+		uint64_t end = zeros ? hole_end : size;
+		if (!zeros) {
+			off_t hole = lseek(fd, (off_t)pos, SEEK_HOLE);
+			if (hole >= 0 && (uint64_t)hole > pos && (uint64_t)hole < size)
+				end = (uint64_t)hole;
 		}
-	if (n < 0) {
-		kiln_error_make(err, errno, "read `%s`", raw);
-		goto done;
+		while (pos < end) {
+			size_t want = end - pos < (1 << 20) ? (size_t)(end - pos) : (1 << 20);
+			const void *src = gz_zeros;
+			if (!zeros) {
+				ssize_t n = pread(fd, buf, want, (off_t)pos);
+				if (n <= 0) {
+					kiln_error_make(err, n < 0 ? errno : EIO, "read `%s`", raw);
+					goto done;
+				}
+				want = (size_t)n;
+				src = buf;
+			}
+			if (archive_write_data(a, src, want) != (la_ssize_t)want) {
+				if (!g.failed)
+					kiln_error_make(err, 0, "write `%s`: %s", out,
+							archive_error_string(a));
+				goto done;
+			}
+			pos += want;
+		}
 	}
 	if (archive_write_close(a) != ARCHIVE_OK) {
 		if (!g.failed)
