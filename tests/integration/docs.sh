@@ -73,6 +73,29 @@ for b in "${blocks[@]}"; do
 	fi
 done
 
+# Every option a `kiln VERB …` command of any shell block (runnable or not)
+# uses is one `kiln help VERB` lists: examples cannot name options that do
+# not exist.  Continuation lines are joined; LinuxKit's single-dash long
+# spellings (-format) count as their double-dash form.
+unknown=""
+for doc in "$TOP"/README.md "$TOP"/docs/*.md; do
+	while IFS= read -r line; do
+		for cmd in $(printf '%s\n' "$line" | grep -o 'kiln [a-z-]\+\( [^|;&]*\)\?' | tr ' ' '\a'); do
+			cmd=${cmd//$'\a'/ }
+			verb=$(echo "$cmd" | awk '{print $2}')
+			[ "$verb" = qemu ] && continue
+			"$KILN" help "$verb" >/dev/null 2>&1 || { unknown+=" ${doc#"$TOP"/}:'kiln $verb'"; continue; }
+			known=$("$KILN" help "$verb" 2>/dev/null | grep -o -- '--[a-z][a-z0-9-]*' | sort -u)
+			for o in $(echo "$cmd" | grep -o -- ' --\?[a-z][a-z0-9-]\+' | sed 's/^ -\{1,2\}/--/'); do
+				case $o in --[a-z]) continue ;; esac
+				grep -qx -- "$o" <<<"$known" || unknown+=" ${doc#"$TOP"/}:'kiln $verb $o'"
+			done
+		done
+	done < <(awk '/^```sh/ {b = 1; next} /^```/ {b = 0} b { sub(/(^| )#.*$/, ""); if (sub(/\\$/, "")) { acc = acc $0; next } print acc $0; acc = "" }' "$doc")
+done
+if [ -z "$unknown" ]; then pass "every option used in the docs' shell blocks exists"
+else fail "every option used in the docs' shell blocks exists" "unknown:$unknown"; fi
+
 # Every relative link of README.md and docs/*.md names a file of the tree.
 broken=""
 for doc in "$TOP"/README.md "$TOP"/docs/*.md; do
