@@ -168,5 +168,11 @@ else fail "completion: kiln bu<TAB> gives build" "$out"; fi
 if out=$(bash -c "source '$comp' && COMP_WORDS=(kiln build --format iso-) COMP_CWORD=3 && _kiln && printf '%s\n' \"\${COMPREPLY[@]}\"" 2>&1) &&
 	printf '%s\n' "$out" | grep -qx iso-bios; then pass "completion: --format iso-<TAB> gives iso-bios"
 else fail "completion: --format iso-<TAB> gives iso-bios" "$out"; fi
+if out=$(PATH="$bindir:$PATH" bash -c "source '$comp' && COMP_WORDS=(kiln run --until x --pub) COMP_CWORD=4 && _kiln && printf '%s\n' \"\${COMPREPLY[@]}\"" 2>&1) &&
+	[ "$out" = --publish ]; then pass "completion: run --pub<TAB> gives --publish (from kiln help run)"
+else fail "completion: run --pub<TAB> gives --publish (from kiln help run)" "$out"; fi
+if out=$(bash -c "source '$comp' && COMP_WORDS=(kiln cache ver) COMP_CWORD=2 && _kiln && printf '%s\n' \"\${COMPREPLY[@]}\"" 2>&1) &&
+	[ "$out" = verify ]; then pass "completion: cache ver<TAB> gives verify"
+else fail "completion: cache ver<TAB> gives verify" "$out"; fi
 
 done_testing
