@@ -153,6 +153,14 @@ docfmts=$(grep -o '^| `[a-z0-9+-]*` |' "$TOP/docs/formats.md" | grep -o '`[^`]*`
 if [ "$docfmts" = "$fmts" ]; then pass "docs/formats.md tables exactly the formats"
 else fail "docs/formats.md tables exactly the formats" "$(diff <(echo "$fmts") <(echo "$docfmts") | tr '\n' ' ')"; fi
 
+# make install puts the man page and the completion in place (dry run of
+# the rule: nothing is built or installed here).
+if inst=$(make -s -n -C "$TOP" install DESTDIR="$T/inst" PREFIX=/usr/local 2>&1) &&
+	grep -q "man/kiln.1 $T/inst/usr/local/share/man/man1/kiln.1" <<<"$inst" &&
+	grep -q "contrib/bash-completion/kiln $T/inst/usr/local/share/bash-completion/completions/kiln" <<<"$inst"
+then pass "make install installs man/kiln.1 and the bash completion"
+else fail "make install installs man/kiln.1 and the bash completion" "$(grep install <<<"$inst" | tail -3)"; fi
+
 # The man page is valid troff (no warnings from groff's checker).
 if command -v groff >/dev/null; then
 	if w=$(groff -t -man -ww -z "$man" 2>&1) && [ -z "$w" ]; then pass "man/kiln.1 renders without warnings"
