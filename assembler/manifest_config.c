@@ -394,33 +394,57 @@ static int idmappings_from_node(struct mctx *c, const struct ynode *n, const cha
 	return 0;
 }
 
-static int mount_from_node(struct mctx *c, const struct ynode *m, const char *w,
-			   struct manifest_mount *e)
+/* One key of a flat mapping and where its value goes: exactly one of the
+ * pointers is set, and it picks the reader. */
+struct field {
+	const char *key;
+	char **str;
+	struct manifest_opt_int *num;
+	struct manifest_opt_bool *flag;
+	struct manifest_strlist *list;
+	struct manifest_idmapping_list *idmap;
+};
+
+/* Fills the mapping M (W in messages) from a table of fields; any other key
+ * is an error. */
+static int fields_from_node(struct mctx *c, const struct ynode *m, const char *w,
+			    const struct field *fields, size_t nfields)
 {
 	if (mctx_expect(c, m, YNODE_MAPPING, w) < 0)
 		return -1;
 	FOR_EACH_PAIR(m, k, v, j)
 	{
-		cleanup_free char *f = xasprintf("%s.%s", w, k->value);
-		int r;
-		if (KEY_IS(k, "destination"))
-			r = mctx_string(c, v, f, &e->destination);
-		else if (KEY_IS(k, "type"))
-			r = mctx_string(c, v, f, &e->type);
-		else if (KEY_IS(k, "source"))
-			r = mctx_string(c, v, f, &e->source);
-		else if (KEY_IS(k, "options"))
-			r = mctx_strlist(c, v, f, &e->options);
-		else if (KEY_IS(k, "uidmappings"))
-			r = idmappings_from_node(c, v, f, &e->uidmappings);
-		else if (KEY_IS(k, "gidmappings"))
-			r = idmappings_from_node(c, v, f, &e->gidmappings);
-		else
-			r = unknown_key(c, k, w);
+		size_t i;
+		for (i = 0; i < nfields; i++)
+			if (KEY_IS(k, fields[i].key))
+				break;
+		if (i == nfields)
+			return unknown_key(c, k, w);
+		const struct field *f = &fields[i];
+		cleanup_free char *name = xasprintf("%s.%s", w, k->value);
+		int r = f->str	  ? mctx_string(c, v, name, f->str)
+			: f->num  ? mctx_int(c, v, name, f->num)
+			: f->flag ? mctx_bool(c, v, name, f->flag)
+			: f->list ? mctx_strlist(c, v, name, f->list)
+				  : idmappings_from_node(c, v, name, f->idmap);
 		if (r < 0)
 			return -1;
 	}
 	return 0;
+}
+
+static int mount_from_node(struct mctx *c, const struct ynode *m, const char *w,
+			   struct manifest_mount *e)
+{
+	const struct field f[] = {
+		{"destination", .str = &e->destination},
+		{"type", .str = &e->type},
+		{"source", .str = &e->source},
+		{"options", .list = &e->options},
+		{"uidmappings", .idmap = &e->uidmappings},
+		{"gidmappings", .idmap = &e->gidmappings},
+	};
+	return fields_from_node(c, m, w, f, ARRAY_SIZE(f));
 }
 
 static int mounts_from_node(struct mctx *c, const struct ynode *n, const char *what,
@@ -484,32 +508,6 @@ static int devices_from_node(struct mctx *c, const struct ynode *n, const char *
 	return 0;
 }
 
-/* Fills integer fields of a flat mapping from a table. */
-struct int_field {
-	const char *key;
-	struct manifest_opt_int *dst;
-};
-
-static int int_fields(struct mctx *c, const struct ynode *m, const char *w,
-		      const struct int_field *fields, size_t nfields)
-{
-	if (mctx_expect(c, m, YNODE_MAPPING, w) < 0)
-		return -1;
-	FOR_EACH_PAIR(m, k, v, j)
-	{
-		size_t f;
-		for (f = 0; f < nfields; f++)
-			if (KEY_IS(k, fields[f].key))
-				break;
-		if (f == nfields)
-			return unknown_key(c, k, w);
-		cleanup_free char *name = xasprintf("%s.%s", w, k->value);
-		if (mctx_int(c, v, name, fields[f].dst) < 0)
-			return -1;
-	}
-	return 0;
-}
-
 static int throttle_from_node(struct mctx *c, const struct ynode *n, const char *what,
 			      struct manifest_throttle_list *out)
 {
@@ -519,8 +517,12 @@ static int throttle_from_node(struct mctx *c, const struct ynode *n, const char 
 	for (size_t i = 0; i < n->n; i++) {
 		cleanup_free char *w = xasprintf("%s[%zu]", what, i);
 		struct manifest_throttle_device *e = LIST_PUSH(*out);
-		struct int_field f[] = {{"major", &e->major}, {"minor", &e->minor}, {"rate", &e->rate}};
-		if (int_fields(c, n->items[i], w, f, ARRAY_SIZE(f)) < 0)
+		const struct field f[] = {
+			{"major", .num = &e->major},
+			{"minor", .num = &e->minor},
+			{"rate", .num = &e->rate},
+		};
+		if (fields_from_node(c, n->items[i], w, f, ARRAY_SIZE(f)) < 0)
 			return -1;
 	}
 	return 0;
@@ -540,84 +542,48 @@ static int resources_from_node(struct mctx *c, const struct ynode *n, const char
 				return -1;
 			r->devices.set = true;
 			for (size_t i = 0; i < v->n; i++) {
-				const struct ynode *m = v->items[i];
 				cleanup_free char *wi = xasprintf("%s[%zu]", w, i);
-				if (mctx_expect(c, m, YNODE_MAPPING, wi) < 0)
-					return -1;
 				struct manifest_device_cgroup *e = LIST_PUSH(r->devices);
-				FOR_EACH_PAIR(m, k2, v2, jj)
-				{
-					cleanup_free char *f = xasprintf("%s.%s", wi, k2->value);
-					int rr;
-					if (KEY_IS(k2, "allow"))
-						rr = mctx_bool(c, v2, f, &e->allow);
-					else if (KEY_IS(k2, "type"))
-						rr = mctx_string(c, v2, f, &e->type);
-					else if (KEY_IS(k2, "access"))
-						rr = mctx_string(c, v2, f, &e->access);
-					else if (KEY_IS(k2, "major"))
-						rr = mctx_int(c, v2, f, &e->major);
-					else if (KEY_IS(k2, "minor"))
-						rr = mctx_int(c, v2, f, &e->minor);
-					else
-						rr = unknown_key(c, k2, wi);
-					if (rr < 0)
-						return -1;
-				}
+				const struct field f[] = {
+					{"allow", .flag = &e->allow},
+					{"type", .str = &e->type},
+					{"access", .str = &e->access},
+					{"major", .num = &e->major},
+					{"minor", .num = &e->minor},
+				};
+				if (fields_from_node(c, v->items[i], wi, f, ARRAY_SIZE(f)) < 0)
+					return -1;
 			}
 		} else if (KEY_IS(k, "memory")) {
-			if (mctx_expect(c, v, YNODE_MAPPING, w) < 0)
-				return -1;
 			r->memory.set = true;
-			FOR_EACH_PAIR(v, k2, v2, jj)
-			{
-				cleanup_free char *f = xasprintf("%s.%s", w, k2->value);
-				struct manifest_opt_int *dst = KEY_IS(k2, "limit") ? &r->memory.limit
-					: KEY_IS(k2, "reservation")		   ? &r->memory.reservation
-					: KEY_IS(k2, "swap")			   ? &r->memory.swap
-					: KEY_IS(k2, "kernel")			   ? &r->memory.kernel
-					: KEY_IS(k2, "kernelTCP")		   ? &r->memory.kernel_tcp
-					: KEY_IS(k2, "swappiness")		   ? &r->memory.swappiness
-										   : NULL;
-				int rr;
-				if (dst)
-					rr = mctx_int(c, v2, f, dst);
-				else if (KEY_IS(k2, "disableOOMKiller"))
-					rr = mctx_bool(c, v2, f, &r->memory.disable_oom_killer);
-				else
-					rr = unknown_key(c, k2, w);
-				if (rr < 0)
-					return -1;
-			}
-		} else if (KEY_IS(k, "cpu")) {
-			if (mctx_expect(c, v, YNODE_MAPPING, w) < 0)
+			const struct field f[] = {
+				{"limit", .num = &r->memory.limit},
+				{"reservation", .num = &r->memory.reservation},
+				{"swap", .num = &r->memory.swap},
+				{"kernel", .num = &r->memory.kernel},
+				{"kernelTCP", .num = &r->memory.kernel_tcp},
+				{"swappiness", .num = &r->memory.swappiness},
+				{"disableOOMKiller", .flag = &r->memory.disable_oom_killer},
+			};
+			if (fields_from_node(c, v, w, f, ARRAY_SIZE(f)) < 0)
 				return -1;
+		} else if (KEY_IS(k, "cpu")) {
 			r->cpu.set = true;
-			FOR_EACH_PAIR(v, k2, v2, jj)
-			{
-				cleanup_free char *f = xasprintf("%s.%s", w, k2->value);
-				struct manifest_opt_int *dst = KEY_IS(k2, "shares") ? &r->cpu.shares
-					: KEY_IS(k2, "quota")			    ? &r->cpu.quota
-					: KEY_IS(k2, "period")			    ? &r->cpu.period
-					: KEY_IS(k2, "realtimeRuntime") ? &r->cpu.realtime_runtime
-					: KEY_IS(k2, "realtimePeriod")	? &r->cpu.realtime_period
-									: NULL;
-				int rr;
-				if (dst)
-					rr = mctx_int(c, v2, f, dst);
-				else if (KEY_IS(k2, "cpus"))
-					rr = mctx_string(c, v2, f, &r->cpu.cpus);
-				else if (KEY_IS(k2, "mems"))
-					rr = mctx_string(c, v2, f, &r->cpu.mems);
-				else
-					rr = unknown_key(c, k2, w);
-				if (rr < 0)
-					return -1;
-			}
+			const struct field f[] = {
+				{"shares", .num = &r->cpu.shares},
+				{"quota", .num = &r->cpu.quota},
+				{"period", .num = &r->cpu.period},
+				{"realtimeRuntime", .num = &r->cpu.realtime_runtime},
+				{"realtimePeriod", .num = &r->cpu.realtime_period},
+				{"cpus", .str = &r->cpu.cpus},
+				{"mems", .str = &r->cpu.mems},
+			};
+			if (fields_from_node(c, v, w, f, ARRAY_SIZE(f)) < 0)
+				return -1;
 		} else if (KEY_IS(k, "pids")) {
 			r->pids.set = true;
-			struct int_field f[] = {{"limit", &r->pids.limit}};
-			if (int_fields(c, v, w, f, ARRAY_SIZE(f)) < 0)
+			const struct field f[] = {{"limit", .num = &r->pids.limit}};
+			if (fields_from_node(c, v, w, f, ARRAY_SIZE(f)) < 0)
 				return -1;
 		} else if (KEY_IS(k, "blockio")) {
 			if (mctx_expect(c, v, YNODE_MAPPING, w) < 0)
@@ -638,11 +604,14 @@ static int resources_from_node(struct mctx *c, const struct ynode *n, const char
 						cleanup_free char *wi = xasprintf("%s[%zu]", f, i);
 						struct manifest_weight_device *e =
 							LIST_PUSH(r->blockio.weight_device);
-						struct int_field fl[] = {{"major", &e->major},
-									 {"minor", &e->minor},
-									 {"weight", &e->weight},
-									 {"leafWeight", &e->leaf_weight}};
-						rr = int_fields(c, v2->items[i], wi, fl, ARRAY_SIZE(fl));
+						const struct field fl[] = {
+							{"major", .num = &e->major},
+							{"minor", .num = &e->minor},
+							{"weight", .num = &e->weight},
+							{"leafWeight", .num = &e->leaf_weight},
+						};
+						rr = fields_from_node(c, v2->items[i], wi, fl,
+								      ARRAY_SIZE(fl));
 					}
 				} else if (KEY_IS(k2, "throttleReadBpsDevice")) {
 					rr = throttle_from_node(c, v2, f,
@@ -669,9 +638,11 @@ static int resources_from_node(struct mctx *c, const struct ynode *n, const char
 			for (size_t i = 0; i < v->n; i++) {
 				cleanup_free char *wi = xasprintf("%s[%zu]", w, i);
 				struct manifest_hugepage_limit *e = LIST_PUSH(r->hugepage_limits);
-				struct int_field fl[] = {{"pageSize", &e->page_size},
-							 {"limit", &e->limit}};
-				if (int_fields(c, v->items[i], wi, fl, ARRAY_SIZE(fl)) < 0)
+				const struct field f[] = {
+					{"pageSize", .num = &e->page_size},
+					{"limit", .num = &e->limit},
+				};
+				if (fields_from_node(c, v->items[i], wi, f, ARRAY_SIZE(f)) < 0)
 					return -1;
 			}
 		} else if (KEY_IS(k, "network")) {
@@ -689,26 +660,16 @@ static int resources_from_node(struct mctx *c, const struct ynode *n, const char
 						return -1;
 					r->network.priorities.set = true;
 					for (size_t i = 0; i < v2->n; i++) {
-						const struct ynode *m = v2->items[i];
 						cleanup_free char *wi = xasprintf("%s[%zu]", f, i);
-						if (mctx_expect(c, m, YNODE_MAPPING, wi) < 0)
-							return -1;
 						struct manifest_interface_priority *e =
 							LIST_PUSH(r->network.priorities);
-						FOR_EACH_PAIR(m, k3, v3, jjj)
-						{
-							cleanup_free char *f3 =
-								xasprintf("%s.%s", wi, k3->value);
-							int rr;
-							if (KEY_IS(k3, "name"))
-								rr = mctx_string(c, v3, f3, &e->name);
-							else if (KEY_IS(k3, "priority"))
-								rr = mctx_int(c, v3, f3, &e->priority);
-							else
-								rr = unknown_key(c, k3, wi);
-							if (rr < 0)
-								return -1;
-						}
+						const struct field fl[] = {
+							{"name", .str = &e->name},
+							{"priority", .num = &e->priority},
+						};
+						if (fields_from_node(c, v2->items[i], wi, fl,
+								     ARRAY_SIZE(fl)) < 0)
+							return -1;
 					}
 				} else {
 					return unknown_key(c, k2, w);
@@ -745,47 +706,30 @@ static int runtime_from_node(struct mctx *c, const struct ynode *n, const char *
 			for (size_t i = 0; r == 0 && i < v->n; i++) {
 				const struct ynode *m = v->items[i];
 				cleanup_free char *wi = xasprintf("%s[%zu]", w, i);
-				if (mctx_expect(c, m, YNODE_MAPPING, wi) < 0)
-					return -1;
 				struct manifest_interface *e = LIST_PUSH(rt->interfaces);
-				FOR_EACH_PAIR(m, k2, v2, jj)
-				{
-					cleanup_free char *f = xasprintf("%s.%s", wi, k2->value);
-					int rr;
-					if (KEY_IS(k2, "name"))
-						rr = mctx_string(c, v2, f, &e->name);
-					else if (KEY_IS(k2, "add"))
-						rr = mctx_string(c, v2, f, &e->add);
-					else if (KEY_IS(k2, "peer"))
-						rr = mctx_string(c, v2, f, &e->peer);
-					else if (KEY_IS(k2, "createInRoot"))
-						rr = mctx_bool(c, v2, f, &e->create_in_root);
-					else
-						rr = unknown_key(c, k2, wi);
-					if (rr < 0)
-						return -1;
-				}
+				const struct field f[] = {
+					{"name", .str = &e->name},
+					{"add", .str = &e->add},
+					{"peer", .str = &e->peer},
+					{"createInRoot", .flag = &e->create_in_root},
+				};
+				if (fields_from_node(c, m, wi, f, ARRAY_SIZE(f)) < 0)
+					return -1;
 				if (e->name == NULL || e->name[0] == '\0')
 					return mctx_fail(c, m, "%s: an interface needs a name", wi);
 			}
 		} else if (KEY_IS(k, "bindNS")) {
-			r = mctx_expect(c, v, YNODE_MAPPING, w);
 			rt->bind_ns.set = true;
-			FOR_EACH_PAIR(v, k2, v2, jj)
-			{
-				if (r < 0)
-					return -1;
-				cleanup_free char *f = xasprintf("%s.%s", w, k2->value);
-				char **dst = KEY_IS(k2, "cgroup") ? &rt->bind_ns.cgroup
-					     : KEY_IS(k2, "ipc")  ? &rt->bind_ns.ipc
-					     : KEY_IS(k2, "mnt")  ? &rt->bind_ns.mnt
-					     : KEY_IS(k2, "net")  ? &rt->bind_ns.net
-					     : KEY_IS(k2, "pid")  ? &rt->bind_ns.pid
-					     : KEY_IS(k2, "user") ? &rt->bind_ns.user
-					     : KEY_IS(k2, "uts")  ? &rt->bind_ns.uts
-								  : NULL;
-				r = dst ? mctx_string(c, v2, f, dst) : unknown_key(c, k2, w);
-			}
+			const struct field f[] = {
+				{"cgroup", .str = &rt->bind_ns.cgroup},
+				{"ipc", .str = &rt->bind_ns.ipc},
+				{"mnt", .str = &rt->bind_ns.mnt},
+				{"net", .str = &rt->bind_ns.net},
+				{"pid", .str = &rt->bind_ns.pid},
+				{"user", .str = &rt->bind_ns.user},
+				{"uts", .str = &rt->bind_ns.uts},
+			};
+			r = fields_from_node(c, v, w, f, ARRAY_SIZE(f));
 		} else {
 			r = unknown_key(c, k, what);
 		}
