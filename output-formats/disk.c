@@ -1,9 +1,12 @@
 /* Partition tables written by kiln itself: an MBR (BIOS disks) and a GPT
  * (UEFI disks: protective MBR, primary header and 128 entries at LBA 1..33,
  * backup entries and header at the end), with zlib's crc32.  UEFI spec 2.10
- * §5.2-5.3. */
+ * §5.2-5.3.  Also the positioned I/O the disk container writers (qcow2.c,
+ * vhd.c, vmdk.c) share. */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -39,7 +42,8 @@ static void put_le64(unsigned char *p, uint64_t v)
 		p[i] = (unsigned char)(v >> (8 * i));
 }
 
-static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off, struct kiln_error **err)
+int disk_pwrite_all(int fd, const void *buf, size_t len, uint64_t off, const char *what,
+		    struct kiln_error **err)
 {
 	const unsigned char *p = buf;
 	while (len) {
@@ -47,13 +51,47 @@ static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off, struct 
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			return kiln_error_make(err, errno, "write partition table");
+			return kiln_error_make(err, errno, "%s", what);
 		}
 		p += w;
 		off += (uint64_t)w;
 		len -= (size_t)w;
 	}
 	return 0;
+}
+
+int disk_open_raw(const char *raw, uint64_t *size, struct kiln_error **err)
+{
+	cleanup_close int fd = open(raw, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return kiln_error_make(err, errno, "open `%s`", raw);
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return kiln_error_make(err, errno, "stat `%s`", raw);
+	*size = (uint64_t)st.st_size;
+	return steal_fd(&fd);
+}
+
+int disk_read_block(int fd, const char *path, unsigned char *buf, size_t len, uint64_t off,
+		    bool *zero, struct kiln_error **err)
+{
+	memset(buf, 0, len);
+	ssize_t r = pread(fd, buf, len, (off_t)off);
+	if (r < 0)
+		return kiln_error_make(err, errno, "read `%s`", path);
+	bool z = true;
+	for (size_t i = 0; i < len && z; i += 8) {
+		uint64_t w;
+		memcpy(&w, buf + i, 8);
+		z = w == 0;
+	}
+	*zero = z;
+	return 0;
+}
+
+static int table_write(int fd, const void *buf, size_t len, uint64_t off, struct kiln_error **err)
+{
+	return disk_pwrite_all(fd, buf, len, off, "write partition table", err);
 }
 
 /* CHS for an LBA as BIOSes expect in MBR entries (255 heads, 63 sectors;
@@ -95,7 +133,7 @@ int mbr_write(int fd, const unsigned char *boot_code, size_t code_len, uint32_t 
 		mbr_entry(s + 446 + 16 * i, &parts[i]);
 	s[510] = 0x55;
 	s[511] = 0xaa;
-	return pwrite_all(fd, s, sizeof(s), 0, err);
+	return table_write(fd, s, sizeof(s), 0, err);
 }
 
 static void gpt_header(unsigned char *h, uint64_t self, uint64_t alt, uint64_t first_usable,
@@ -160,13 +198,13 @@ int gpt_write(int fd, uint64_t disk_sectors, const unsigned char disk_guid[16],
 	unsigned char hdr[SECTOR];
 	uint64_t last = disk_sectors - 1;
 	gpt_header(hdr, 1, last, first_usable, last_usable, disk_guid, 2, ecrc);
-	if (pwrite_all(fd, hdr, SECTOR, SECTOR, err) < 0 ||
-	    pwrite_all(fd, entries, sizeof(entries), 2 * SECTOR, err) < 0)
+	if (table_write(fd, hdr, SECTOR, SECTOR, err) < 0 ||
+	    table_write(fd, entries, sizeof(entries), 2 * SECTOR, err) < 0)
 		return -1;
 	uint64_t backup_entries = last - GPT_ENTRY_SECTORS;
 	gpt_header(hdr, last, 1, first_usable, last_usable, disk_guid, backup_entries, ecrc);
-	if (pwrite_all(fd, entries, sizeof(entries), backup_entries * SECTOR, err) < 0 ||
-	    pwrite_all(fd, hdr, SECTOR, last * SECTOR, err) < 0)
+	if (table_write(fd, entries, sizeof(entries), backup_entries * SECTOR, err) < 0 ||
+	    table_write(fd, hdr, SECTOR, last * SECTOR, err) < 0)
 		return -1;
 	return 0;
 }

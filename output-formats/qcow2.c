@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -28,23 +27,6 @@ static void be64(unsigned char *p, uint64_t v)
 {
 	for (int i = 0; i < 8; i++)
 		p[i] = (unsigned char)(v >> (56 - 8 * i));
-}
-
-static int pwrite_full(int fd, const void *buf, size_t len, uint64_t off, struct kiln_error **err)
-{
-	const unsigned char *p = buf;
-	while (len) {
-		ssize_t w = pwrite(fd, p, len, (off_t)off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return kiln_error_make(err, errno, "write");
-		}
-		p += w;
-		off += (uint64_t)w;
-		len -= (size_t)w;
-	}
-	return 0;
 }
 
 /* Marks in MAP (one byte per cluster) the clusters of FD (SIZE bytes) that
@@ -85,13 +67,10 @@ static int scan_clusters(int fd, uint64_t size, unsigned char *map, uint64_t *co
 
 int qcow2_write(const char *raw, uint64_t vsize, const char *out, struct kiln_error **err)
 {
-	cleanup_close int in = open(raw, O_RDONLY | O_CLOEXEC);
+	uint64_t rsize;
+	cleanup_close int in = disk_open_raw(raw, &rsize, err);
 	if (in < 0)
-		return kiln_error_make(err, errno, "open `%s`", raw);
-	struct stat st;
-	if (fstat(in, &st) < 0)
-		return kiln_error_make(err, errno, "stat `%s`", raw);
-	uint64_t rsize = (uint64_t)st.st_size;
+		return -1;
 	if (vsize < rsize)
 		vsize = rsize;
 	uint64_t vclusters = (vsize + QCOW2_CLUSTER - 1) / QCOW2_CLUSTER;
@@ -148,7 +127,7 @@ int qcow2_write(const char *raw, uint64_t vsize, const char *out, struct kiln_er
 	be32(hdr + 96, 4); /* refcount_order: 16-bit refcounts */
 	be32(hdr + 100, 104);
 	/* A header extension end marker (type 0, length 0) follows at 104. */
-	if (pwrite_full(fd, hdr, sizeof(hdr), 0, err) < 0)
+	if (disk_pwrite_all(fd, hdr, sizeof(hdr), 0, "write", err) < 0)
 		return kiln_error_wrap(err, "`%s`", out);
 
 	/* Refcount table and blocks: every cluster up to TOTAL has refcount 1. */
@@ -156,14 +135,14 @@ int qcow2_write(const char *raw, uint64_t vsize, const char *out, struct kiln_er
 		cleanup_free unsigned char *table = xcalloc(rt, QCOW2_CLUSTER);
 		for (uint64_t i = 0; i < rb; i++)
 			be64(table + 8 * i, rb_off + i * QCOW2_CLUSTER);
-		if (pwrite_full(fd, table, rt * QCOW2_CLUSTER, rt_off, err) < 0)
+		if (disk_pwrite_all(fd, table, rt * QCOW2_CLUSTER, rt_off, "write", err) < 0)
 			return kiln_error_wrap(err, "`%s`", out);
 		cleanup_free unsigned char *blocks = xcalloc(rb, QCOW2_CLUSTER);
 		for (uint64_t c = 0; c < total; c++) {
 			blocks[2 * c] = 0;
 			blocks[2 * c + 1] = 1;
 		}
-		if (pwrite_full(fd, blocks, rb * QCOW2_CLUSTER, rb_off, err) < 0)
+		if (disk_pwrite_all(fd, blocks, rb * QCOW2_CLUSTER, rb_off, "write", err) < 0)
 			return kiln_error_wrap(err, "`%s`", out);
 	}
 
@@ -186,19 +165,19 @@ int qcow2_write(const char *raw, uint64_t vsize, const char *out, struct kiln_er
 			ssize_t r = pread(in, buf, QCOW2_CLUSTER, (off_t)(c * QCOW2_CLUSTER));
 			if (r < 0)
 				return kiln_error_make(err, errno, "read `%s`", raw);
-			if (pwrite_full(fd, buf, QCOW2_CLUSTER, next_data, err) < 0)
+			if (disk_pwrite_all(fd, buf, QCOW2_CLUSTER, next_data, "write", err) < 0)
 				return kiln_error_wrap(err, "`%s`", out);
 			be64(l2 + 8 * (c - lo), next_data | QCOW2_COPIED);
 			next_data += QCOW2_CLUSTER;
 		}
 		if (!any)
 			continue;
-		if (pwrite_full(fd, l2, QCOW2_CLUSTER, next_l2, err) < 0)
+		if (disk_pwrite_all(fd, l2, QCOW2_CLUSTER, next_l2, "write", err) < 0)
 			return kiln_error_wrap(err, "`%s`", out);
 		be64(l1 + 8 * t, next_l2 | QCOW2_COPIED);
 		next_l2 += QCOW2_CLUSTER;
 	}
-	if (pwrite_full(fd, l1, l1_clusters * QCOW2_CLUSTER, l1_off, err) < 0)
+	if (disk_pwrite_all(fd, l1, l1_clusters * QCOW2_CLUSTER, l1_off, "write", err) < 0)
 		return kiln_error_wrap(err, "`%s`", out);
 	if (ftruncate(fd, (off_t)(total * QCOW2_CLUSTER)) < 0)
 		return kiln_error_make(err, errno, "size `%s`", out);

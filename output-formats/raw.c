@@ -69,6 +69,18 @@ static int fat32_sync_backup_boot(const char *img, struct kiln_error **err)
 	return 0;
 }
 
+/* Creates OUT (truncating it) as a sparse file of SIZE bytes.  Returns the
+ * fd (the caller closes it), -1 on error. */
+static int create_sized(const char *out, uint64_t size, struct kiln_error **err)
+{
+	cleanup_close int fd = open(out, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return kiln_error_make(err, errno, "create `%s`", out);
+	if (ftruncate(fd, (off_t)size) < 0)
+		return kiln_error_make(err, errno, "size `%s`", out);
+	return steal_fd(&fd);
+}
+
 int raw_bios_build(const struct format_ctx *ctx, const char *out, uint64_t min_size,
 		   struct kiln_error **err)
 {
@@ -112,15 +124,9 @@ int raw_bios_build(const struct format_ctx *ctx, const char *out, uint64_t min_s
 	if (code_len > 440)
 		code_len = 440;
 	{
-		cleanup_close int fd = open(out, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0) {
-			kiln_error_make(err, errno, "create `%s`", out);
+		cleanup_close int fd = create_sized(out, disk, err);
+		if (fd < 0)
 			goto fail;
-		}
-		if (ftruncate(fd, (off_t)disk) < 0) {
-			kiln_error_make(err, errno, "size `%s`", out);
-			goto fail;
-		}
 		struct mbr_partition part = {
 		    .type = fat_bytes < 512 * MIB ? 0x0e : 0x0c, /* FAT16/FAT32, LBA */
 		    .active = true,
@@ -160,15 +166,9 @@ int raw_efi_build(const struct format_ctx *ctx, const char *out, uint64_t min_si
 	if (disk_size(ctx, fat_bytes, min_size, &disk, err) < 0)
 		goto fail;
 	{
-		cleanup_close int fd = open(out, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (fd < 0) {
-			kiln_error_make(err, errno, "create `%s`", out);
+		cleanup_close int fd = create_sized(out, disk, err);
+		if (fd < 0)
 			goto fail;
-		}
-		if (ftruncate(fd, (off_t)disk) < 0) {
-			kiln_error_make(err, errno, "size `%s`", out);
-			goto fail;
-		}
 		struct gpt_partition esp = {
 		    .first_lba = PART_START_LBA,
 		    .last_lba = PART_START_LBA + fat_bytes / SECTOR - 1,

@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -96,23 +95,6 @@ static void vhd_footer(unsigned char f[512], uint64_t vsize, bool dynamic,
 	be32(f + 64, vhd_checksum(f, 512));
 }
 
-static int pwrite_full(int fd, const void *buf, size_t len, uint64_t off, struct kiln_error **err)
-{
-	const unsigned char *p = buf;
-	while (len) {
-		ssize_t w = pwrite(fd, p, len, (off_t)off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return kiln_error_make(err, errno, "write");
-		}
-		p += w;
-		off += (uint64_t)w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 int vhd_write_fixed(const char *raw, uint64_t vsize, const unsigned char seed[32], int64_t epoch,
 		    const char *out, struct kiln_error **err)
 {
@@ -128,7 +110,7 @@ int vhd_write_fixed(const char *raw, uint64_t vsize, const unsigned char seed[32
 	unsigned char f[512];
 	vhd_footer(f, vsize, false, seed, epoch);
 	if (ftruncate(fd, (off_t)vsize) < 0 || format_copy_sparse(fd, 0, raw, NULL, err) < 0 ||
-	    pwrite_full(fd, f, 512, vsize, err) < 0)
+	    disk_pwrite_all(fd, f, 512, vsize, "write", err) < 0)
 		return kiln_error_wrap(err, "`%s`", out);
 	return 0;
 }
@@ -136,13 +118,10 @@ int vhd_write_fixed(const char *raw, uint64_t vsize, const unsigned char seed[32
 int vhd_write_dynamic(const char *raw, uint64_t vsize, const unsigned char seed[32], int64_t epoch,
 		      const char *out, struct kiln_error **err)
 {
-	cleanup_close int in = open(raw, O_RDONLY | O_CLOEXEC);
+	uint64_t rsize;
+	cleanup_close int in = disk_open_raw(raw, &rsize, err);
 	if (in < 0)
-		return kiln_error_make(err, errno, "open `%s`", raw);
-	struct stat st;
-	if (fstat(in, &st) < 0)
-		return kiln_error_make(err, errno, "stat `%s`", raw);
-	uint64_t rsize = (uint64_t)st.st_size;
+		return -1;
 	if (vsize < rsize)
 		vsize = rsize;
 	vsize = round_up(vsize, MIB);
@@ -175,26 +154,21 @@ int vhd_write_dynamic(const char *raw, uint64_t vsize, const unsigned char seed[
 			break;
 		if (data >= 0 && (uint64_t)data >= (b + 1) * VHD_BLOCK)
 			continue; /* the whole block is a hole */
-		memset(buf, 0, VHD_BLOCK);
-		ssize_t r = pread(in, buf, VHD_BLOCK, start);
-		if (r < 0)
-			return kiln_error_make(err, errno, "read `%s`", raw);
-		bool zero = true;
-		for (size_t i = 0; i < VHD_BLOCK && zero; i += 8) {
-			uint64_t w;
-			memcpy(&w, buf + i, 8);
-			zero = w == 0;
-		}
+		bool zero;
+		if (disk_read_block(in, raw, buf, VHD_BLOCK, (uint64_t)start, &zero, err) < 0)
+			return -1;
 		if (zero)
 			continue;
 		be32(bat + 4 * b, (uint32_t)(pos / 512));
-		if (pwrite_full(fd, bitmap, 512, pos, err) < 0 ||
-		    pwrite_full(fd, buf, VHD_BLOCK, pos + 512, err) < 0)
+		if (disk_pwrite_all(fd, bitmap, 512, pos, "write", err) < 0 ||
+		    disk_pwrite_all(fd, buf, VHD_BLOCK, pos + 512, "write", err) < 0)
 			return kiln_error_wrap(err, "`%s`", out);
 		pos += 512 + VHD_BLOCK;
 	}
-	if (pwrite_full(fd, f, 512, 0, err) < 0 || pwrite_full(fd, h, 1024, 512, err) < 0 ||
-	    pwrite_full(fd, bat, bat_bytes, 1536, err) < 0 || pwrite_full(fd, f, 512, pos, err) < 0)
+	if (disk_pwrite_all(fd, f, 512, 0, "write", err) < 0 ||
+	    disk_pwrite_all(fd, h, 1024, 512, "write", err) < 0 ||
+	    disk_pwrite_all(fd, bat, bat_bytes, 1536, "write", err) < 0 ||
+	    disk_pwrite_all(fd, f, 512, pos, "write", err) < 0)
 		return kiln_error_wrap(err, "`%s`", out);
 	return 0;
 }

@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -96,13 +95,10 @@ static int out_marker(struct vmdk_out *o, uint64_t val, uint32_t type, struct ki
 int vmdk_write(const char *raw, uint64_t vsize, const unsigned char seed[32], const char *out,
 	       struct kiln_error **err)
 {
-	cleanup_close int in = open(raw, O_RDONLY | O_CLOEXEC);
+	uint64_t rsize;
+	cleanup_close int in = disk_open_raw(raw, &rsize, err);
 	if (in < 0)
-		return kiln_error_make(err, errno, "open `%s`", raw);
-	struct stat st;
-	if (fstat(in, &st) < 0)
-		return kiln_error_make(err, errno, "stat `%s`", raw);
-	uint64_t rsize = (uint64_t)st.st_size;
+		return -1;
 	if (vsize < rsize)
 		vsize = rsize;
 	vsize = round_up(vsize, VMDK_GRAIN);
@@ -159,16 +155,9 @@ int vmdk_write(const char *raw, uint64_t vsize, const unsigned char seed[32], co
 			g = (uint64_t)data / VMDK_GRAIN - 1; /* skip the hole */
 			continue;
 		}
-		memset(grain, 0, VMDK_GRAIN);
-		ssize_t r = pread(in, grain, VMDK_GRAIN, start);
-		if (r < 0)
-			return kiln_error_make(err, errno, "read `%s`", raw);
-		bool zero = true;
-		for (size_t i = 0; i < VMDK_GRAIN && zero; i += 8) {
-			uint64_t w;
-			memcpy(&w, grain + i, 8);
-			zero = w == 0;
-		}
+		bool zero;
+		if (disk_read_block(in, raw, grain, VMDK_GRAIN, (uint64_t)start, &zero, err) < 0)
+			return -1;
 		if (zero)
 			continue;
 		uLongf zlen = bound;

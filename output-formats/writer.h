@@ -131,6 +131,21 @@ extern const unsigned char gpt_type_linux[16];
 int gpt_write(int fd, uint64_t disk_sectors, const unsigned char disk_guid[16],
 	      const struct gpt_partition *parts, size_t nparts, struct kiln_error **err);
 
+/* Writes all LEN bytes of BUF to FD at OFF, retrying short writes and
+ * EINTR; a failure reads "WHAT: <strerror>". */
+int disk_pwrite_all(int fd, const void *buf, size_t len, uint64_t off, const char *what,
+		    struct kiln_error **err);
+
+/* Opens the raw disk image RAW read-only and puts its size in *SIZE.
+ * Returns the fd (the caller closes it), -1 on error. */
+int disk_open_raw(const char *raw, uint64_t *size, struct kiln_error **err);
+
+/* Reads LEN bytes (a multiple of 8) at OFF of FD, the image at PATH, into
+ * BUF, zero-filled where the file ends before them; *ZERO tells whether
+ * they are all zero. */
+int disk_read_block(int fd, const char *path, unsigned char *buf, size_t len, uint64_t off,
+		    bool *zero, struct kiln_error **err);
+
 /* --- uki.c ------------------------------------------------------------- */
 
 /* Writes OUT: systemd's EFI stub with .osrel, .cmdline, .initrd and .linux
