@@ -1,0 +1,63 @@
+#!/bin/sh
+# run-etcd: an etcd member from the metadata in /run/config/etcd:
+#   name       this member's name (default: the hostname)
+#   address    ADDR/PREFIX put on IFACE (the cluster network; optional)
+#   iface      the interface for address (default eth0)
+#   cluster    the initial cluster: NAME=http://ADDR:2380,...
+#   token      the initial cluster token (default kiln-etcd)
+# Without /run/config/etcd/cluster it runs a single-member cluster.  Prints
+# the cluster health on the console (/dev/kmsg) whenever it changes.
+bb=/bin/busybox
+cfg=/run/config/etcd
+say() { echo "$*"; echo "$*" >/dev/kmsg 2>/dev/null; }
+get() { [ -f "$cfg/$1" ] && $bb head -n 1 "$cfg/$1" | $bb tr -d ' \r\t' || echo "$2"; }
+name=$(get name "$($bb hostname)")
+iface=$(get iface eth0)
+addr=$(get address "")
+cluster=$(get cluster "")
+token=$(get token kiln-etcd)
+if [ -n "$addr" ]; then
+	i=0
+	while ! $bb ip link set "$iface" up 2>/dev/null; do
+		i=$((i + 1)); [ $i -lt 50 ] || { say "etcd: no interface $iface"; exit 1; }
+		$bb sleep 0.2
+	done
+	$bb ip addr add "$addr" dev "$iface" 2>/dev/null
+	ip=${addr%/*}
+else
+	ip=127.0.0.1
+fi
+[ -n "$cluster" ] || cluster="$name=http://$ip:2380"
+say "etcd: member $name at $ip, cluster $cluster"
+/usr/bin/etcd --name "$name" --data-dir /var/lib/etcd/data \
+	--listen-peer-urls "http://$ip:2380" --initial-advertise-peer-urls "http://$ip:2380" \
+	--listen-client-urls "http://$ip:2379,http://127.0.0.1:2379" --advertise-client-urls "http://$ip:2379" \
+	--initial-cluster "$cluster" --initial-cluster-token "$token" --initial-cluster-state new \
+	--heartbeat-interval 250 --election-timeout 2500 --log-level warn &
+etcd=$!
+trap 'kill $etcd; wait $etcd; exit 0' TERM INT
+endpoints=$(echo "$cluster" | $bb sed 's/=http:\/\/\([^:]*\):2380/=http:\/\/\1:2379/g; s/[^,=]*=//g')
+n=$(echo "$cluster" | $bb tr ',' '\n' | $bb wc -l)
+last=
+while kill -0 $etcd 2>/dev/null; do
+	healthy=0 names=
+	for ep in $(echo "$endpoints" | $bb tr ',' ' '); do
+		if ETCDCTL_API=3 /usr/bin/etcdctl --endpoints "$ep" --dial-timeout 1s --command-timeout 2s endpoint health >/dev/null 2>&1; then
+			healthy=$((healthy + 1))
+		fi
+	done
+	names=$(ETCDCTL_API=3 /usr/bin/etcdctl --endpoints http://127.0.0.1:2379 --command-timeout 2s member list 2>/dev/null | $bb awk -F', ' '{print $3}' | $bb sort | $bb tr '\n' ' ')
+	if ETCDCTL_API=3 /usr/bin/etcdctl --endpoints http://127.0.0.1:2379 --command-timeout 3s put "/kiln/heartbeat/$name" "$($bb date +%s)" >/dev/null 2>&1; then
+		w="write ok"
+	else
+		w="write FAILED (no quorum)"
+	fi
+	quorum=no
+	[ $((healthy * 2)) -gt "$n" ] && quorum=yes
+	s="etcd-check: $healthy/$n members healthy (${names% }) quorum $quorum, $w"
+	[ "$s" = "$last" ] || say "$s"
+	last=$s
+	$bb sleep 3
+done
+wait $etcd
+say "etcd: exited ($?)"
