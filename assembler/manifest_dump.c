@@ -72,67 +72,107 @@ static void put_id(json_t *o, const char *key, const struct manifest_id *id)
 		json_object_set_new(o, key, id_json(id));
 }
 
-static void put_idmappings(json_t *o, const char *key, const struct manifest_idmapping_list *l)
+/* Adds the {set, n, v} list LIST to O as the array KEY when it is set, one
+ * ELEMENT_JSON(&v[i]) per element. */
+#define PUT_ARRAY(o, key, list, element_json)                                                      \
+	do {                                                                                       \
+		if ((list).set) {                                                                  \
+			json_t *array_ = json_array();                                             \
+			for (size_t i_ = 0; i_ < (list).n; i_++)                                   \
+				json_array_append_new(array_, element_json(&(list).v[i_]));        \
+			json_object_set_new((o), (key), array_);                                   \
+		}                                                                                  \
+	} while (0)
+
+static json_t *idmapping_json(const struct manifest_idmapping *m)
 {
-	if (!l->set)
-		return;
-	json_t *a = json_array();
-	for (size_t i = 0; i < l->n; i++)
-		json_array_append_new(a, json_pack("{sIsIsI}", "hostID", (json_int_t)l->v[i].host_id,
-						   "containerID", (json_int_t)l->v[i].container_id,
-						   "size", (json_int_t)l->v[i].size));
-	json_object_set_new(o, key, a);
+	return json_pack("{sIsIsI}", "hostID", (json_int_t)m->host_id, "containerID",
+			 (json_int_t)m->container_id, "size", (json_int_t)m->size);
 }
 
-static void put_mounts(json_t *o, const char *key, const struct manifest_mount_list *l)
+static json_t *mount_json(const struct manifest_mount *m)
 {
-	if (!l->set)
-		return;
-	json_t *a = json_array();
-	for (size_t i = 0; i < l->n; i++) {
-		const struct manifest_mount *m = &l->v[i];
-		json_t *e = json_object();
-		put_str(e, "destination", m->destination);
-		put_str(e, "type", m->type);
-		put_str(e, "source", m->source);
-		put_list(e, "options", &m->options);
-		put_idmappings(e, "uidmappings", &m->uidmappings);
-		put_idmappings(e, "gidmappings", &m->gidmappings);
-		json_array_append_new(a, e);
-	}
-	json_object_set_new(o, key, a);
+	json_t *e = json_object();
+	put_str(e, "destination", m->destination);
+	put_str(e, "type", m->type);
+	put_str(e, "source", m->source);
+	put_list(e, "options", &m->options);
+	PUT_ARRAY(e, "uidmappings", m->uidmappings, idmapping_json);
+	PUT_ARRAY(e, "gidmappings", m->gidmappings, idmapping_json);
+	return e;
 }
 
-static json_t *throttle_json(const struct manifest_throttle_list *l)
+static json_t *device_json(const struct manifest_device *d)
 {
-	json_t *a = json_array();
-	for (size_t i = 0; i < l->n; i++) {
-		json_t *e = json_object();
-		put_int(e, "major", l->v[i].major);
-		put_int(e, "minor", l->v[i].minor);
-		put_int(e, "rate", l->v[i].rate);
-		json_array_append_new(a, e);
-	}
-	return a;
+	json_t *e = json_object();
+	put_str(e, "path", d->path);
+	put_str(e, "type", d->type);
+	json_object_set_new(e, "major", json_integer(d->major));
+	json_object_set_new(e, "minor", json_integer(d->minor));
+	put_mode(e, "mode", d->mode);
+	return e;
+}
+
+static json_t *device_cgroup_json(const struct manifest_device_cgroup *d)
+{
+	json_t *e = json_object();
+	put_bool(e, "allow", d->allow);
+	put_str(e, "type", d->type);
+	put_int(e, "major", d->major);
+	put_int(e, "minor", d->minor);
+	put_str(e, "access", d->access);
+	return e;
+}
+
+static json_t *weight_device_json(const struct manifest_weight_device *w)
+{
+	json_t *e = json_object();
+	put_int(e, "major", w->major);
+	put_int(e, "minor", w->minor);
+	put_int(e, "weight", w->weight);
+	put_int(e, "leafWeight", w->leaf_weight);
+	return e;
+}
+
+static json_t *throttle_device_json(const struct manifest_throttle_device *t)
+{
+	json_t *e = json_object();
+	put_int(e, "major", t->major);
+	put_int(e, "minor", t->minor);
+	put_int(e, "rate", t->rate);
+	return e;
+}
+
+static json_t *hugepage_limit_json(const struct manifest_hugepage_limit *h)
+{
+	json_t *e = json_object();
+	put_int(e, "pageSize", h->page_size);
+	put_int(e, "limit", h->limit);
+	return e;
+}
+
+static json_t *interface_priority_json(const struct manifest_interface_priority *p)
+{
+	json_t *e = json_object();
+	put_str(e, "name", p->name);
+	put_int(e, "priority", p->priority);
+	return e;
+}
+
+static json_t *interface_json(const struct manifest_interface *f)
+{
+	json_t *e = json_object();
+	put_str(e, "name", f->name);
+	put_str(e, "add", f->add);
+	put_str(e, "peer", f->peer);
+	put_bool(e, "createInRoot", f->create_in_root);
+	return e;
 }
 
 static json_t *resources_json(const struct manifest_resources *r)
 {
 	json_t *o = json_object();
-	if (r->devices.set) {
-		json_t *a = json_array();
-		for (size_t i = 0; i < r->devices.n; i++) {
-			const struct manifest_device_cgroup *d = &r->devices.v[i];
-			json_t *e = json_object();
-			put_bool(e, "allow", d->allow);
-			put_str(e, "type", d->type);
-			put_int(e, "major", d->major);
-			put_int(e, "minor", d->minor);
-			put_str(e, "access", d->access);
-			json_array_append_new(a, e);
-		}
-		json_object_set_new(o, "devices", a);
-	}
+	PUT_ARRAY(o, "devices", r->devices, device_cgroup_json);
 	if (r->memory.set) {
 		json_t *e = json_object();
 		put_int(e, "limit", r->memory.limit);
@@ -164,56 +204,22 @@ static json_t *resources_json(const struct manifest_resources *r)
 		json_t *e = json_object();
 		put_int(e, "weight", r->blockio.weight);
 		put_int(e, "leafWeight", r->blockio.leaf_weight);
-		if (r->blockio.weight_device.set) {
-			json_t *a = json_array();
-			for (size_t i = 0; i < r->blockio.weight_device.n; i++) {
-				const struct manifest_weight_device *w = &r->blockio.weight_device.v[i];
-				json_t *x = json_object();
-				put_int(x, "major", w->major);
-				put_int(x, "minor", w->minor);
-				put_int(x, "weight", w->weight);
-				put_int(x, "leafWeight", w->leaf_weight);
-				json_array_append_new(a, x);
-			}
-			json_object_set_new(e, "weightDevice", a);
-		}
-		if (r->blockio.throttle_read_bps_device.set)
-			json_object_set_new(e, "throttleReadBpsDevice",
-					    throttle_json(&r->blockio.throttle_read_bps_device));
-		if (r->blockio.throttle_write_bps_device.set)
-			json_object_set_new(e, "throttleWriteBpsDevice",
-					    throttle_json(&r->blockio.throttle_write_bps_device));
-		if (r->blockio.throttle_read_iops_device.set)
-			json_object_set_new(e, "throttleReadIOPSDevice",
-					    throttle_json(&r->blockio.throttle_read_iops_device));
-		if (r->blockio.throttle_write_iops_device.set)
-			json_object_set_new(e, "throttleWriteIOPSDevice",
-					    throttle_json(&r->blockio.throttle_write_iops_device));
+		PUT_ARRAY(e, "weightDevice", r->blockio.weight_device, weight_device_json);
+		PUT_ARRAY(e, "throttleReadBpsDevice", r->blockio.throttle_read_bps_device,
+			  throttle_device_json);
+		PUT_ARRAY(e, "throttleWriteBpsDevice", r->blockio.throttle_write_bps_device,
+			  throttle_device_json);
+		PUT_ARRAY(e, "throttleReadIOPSDevice", r->blockio.throttle_read_iops_device,
+			  throttle_device_json);
+		PUT_ARRAY(e, "throttleWriteIOPSDevice", r->blockio.throttle_write_iops_device,
+			  throttle_device_json);
 		json_object_set_new(o, "blockio", e);
 	}
-	if (r->hugepage_limits.set) {
-		json_t *a = json_array();
-		for (size_t i = 0; i < r->hugepage_limits.n; i++) {
-			json_t *x = json_object();
-			put_int(x, "pageSize", r->hugepage_limits.v[i].page_size);
-			put_int(x, "limit", r->hugepage_limits.v[i].limit);
-			json_array_append_new(a, x);
-		}
-		json_object_set_new(o, "hugepageLimits", a);
-	}
+	PUT_ARRAY(o, "hugepageLimits", r->hugepage_limits, hugepage_limit_json);
 	if (r->network.set) {
 		json_t *e = json_object();
 		put_int(e, "classID", r->network.class_id);
-		if (r->network.priorities.set) {
-			json_t *a = json_array();
-			for (size_t i = 0; i < r->network.priorities.n; i++) {
-				json_t *x = json_object();
-				put_str(x, "name", r->network.priorities.v[i].name);
-				put_int(x, "priority", r->network.priorities.v[i].priority);
-				json_array_append_new(a, x);
-			}
-			json_object_set_new(e, "priorities", a);
-		}
+		PUT_ARRAY(e, "priorities", r->network.priorities, interface_priority_json);
 		json_object_set_new(o, "network", e);
 	}
 	return o;
@@ -223,21 +229,9 @@ static json_t *runtime_json(const struct manifest_runtime *rt)
 {
 	json_t *o = json_object();
 	put_list(o, "cgroups", &rt->cgroups);
-	put_mounts(o, "mounts", &rt->mounts);
+	PUT_ARRAY(o, "mounts", rt->mounts, mount_json);
 	put_list(o, "mkdir", &rt->mkdir);
-	if (rt->interfaces.set) {
-		json_t *a = json_array();
-		for (size_t i = 0; i < rt->interfaces.n; i++) {
-			const struct manifest_interface *f = &rt->interfaces.v[i];
-			json_t *e = json_object();
-			put_str(e, "name", f->name);
-			put_str(e, "add", f->add);
-			put_str(e, "peer", f->peer);
-			put_bool(e, "createInRoot", f->create_in_root);
-			json_array_append_new(a, e);
-		}
-		json_object_set_new(o, "interfaces", a);
-	}
+	PUT_ARRAY(o, "interfaces", rt->interfaces, interface_json);
 	if (rt->bind_ns.set) {
 		json_t *e = json_object();
 		put_str(e, "cgroup", rt->bind_ns.cgroup);
@@ -259,23 +253,10 @@ static void config_json(json_t *o, const struct image_config *c)
 	put_list(o, "capabilities", &c->capabilities);
 	put_list(o, "capabilities.add", &c->capabilities_add);
 	put_list(o, "ambient", &c->ambient);
-	put_mounts(o, "mounts", &c->mounts);
+	PUT_ARRAY(o, "mounts", c->mounts, mount_json);
 	put_list(o, "binds", &c->binds);
 	put_list(o, "binds.add", &c->binds_add);
-	if (c->devices.set) {
-		json_t *a = json_array();
-		for (size_t i = 0; i < c->devices.n; i++) {
-			const struct manifest_device *d = &c->devices.v[i];
-			json_t *e = json_object();
-			put_str(e, "path", d->path);
-			put_str(e, "type", d->type);
-			json_object_set_new(e, "major", json_integer(d->major));
-			json_object_set_new(e, "minor", json_integer(d->minor));
-			put_mode(e, "mode", d->mode);
-			json_array_append_new(a, e);
-		}
-		json_object_set_new(o, "devices", a);
-	}
+	PUT_ARRAY(o, "devices", c->devices, device_json);
 	put_list(o, "tmpfs", &c->tmpfs);
 	put_list(o, "command", &c->command);
 	put_list(o, "env", &c->env);
@@ -290,12 +271,7 @@ static void config_json(json_t *o, const struct image_config *c)
 	put_list(o, "readonlyPaths", &c->readonly_paths);
 	put_id(o, "uid", &c->uid);
 	put_id(o, "gid", &c->gid);
-	if (c->additional_gids.set) {
-		json_t *a = json_array();
-		for (size_t i = 0; i < c->additional_gids.n; i++)
-			json_array_append_new(a, id_json(&c->additional_gids.v[i]));
-		json_object_set_new(o, "additionalGids", a);
-	}
+	PUT_ARRAY(o, "additionalGids", c->additional_gids, id_json);
 	put_bool(o, "noNewPrivileges", c->no_new_privileges);
 	put_str(o, "hostname", c->hostname);
 	put_int(o, "oomScoreAdj", c->oom_score_adj);
@@ -305,8 +281,8 @@ static void config_json(json_t *o, const struct image_config *c)
 		json_object_set_new(o, "resources", resources_json(&c->resources));
 	put_map(o, "sysctl", &c->sysctl);
 	put_list(o, "rlimits", &c->rlimits);
-	put_idmappings(o, "uidMappings", &c->uid_mappings);
-	put_idmappings(o, "gidMappings", &c->gid_mappings);
+	PUT_ARRAY(o, "uidMappings", c->uid_mappings, idmapping_json);
+	PUT_ARRAY(o, "gidMappings", c->gid_mappings, idmapping_json);
 	put_map(o, "annotations", &c->annotations);
 	if (c->runtime.set)
 		json_object_set_new(o, "runtime", runtime_json(&c->runtime));
