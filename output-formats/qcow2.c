@@ -17,18 +17,6 @@
 #define QCOW2_REFCOUNTS_PER_BLOCK (QCOW2_CLUSTER / 2)
 #define QCOW2_COPIED		  (1ULL << 63)
 
-static void be32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (24 - 8 * i));
-}
-
-static void be64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (56 - 8 * i));
-}
-
 /* Marks in MAP (one byte per cluster) the clusters of FD (SIZE bytes) that
  * hold a non-zero byte; returns their count. */
 static int scan_clusters(int fd, uint64_t size, unsigned char *map, uint64_t *count,
@@ -117,15 +105,15 @@ int qcow2_write(const char *raw, uint64_t vsize, const char *out, struct kiln_er
 
 	unsigned char hdr[512] = {0};
 	memcpy(hdr, "QFI\xfb", 4);
-	be32(hdr + 4, 3);
-	be32(hdr + 20, QCOW2_CLUSTER_BITS);
-	be64(hdr + 24, vsize);
-	be32(hdr + 36, (uint32_t)l1_size);
-	be64(hdr + 40, l1_off);
-	be64(hdr + 48, rt_off);
-	be32(hdr + 56, (uint32_t)rt);
-	be32(hdr + 96, 4); /* refcount_order: 16-bit refcounts */
-	be32(hdr + 100, 104);
+	put_be32(hdr + 4, 3);
+	put_be32(hdr + 20, QCOW2_CLUSTER_BITS);
+	put_be64(hdr + 24, vsize);
+	put_be32(hdr + 36, (uint32_t)l1_size);
+	put_be64(hdr + 40, l1_off);
+	put_be64(hdr + 48, rt_off);
+	put_be32(hdr + 56, (uint32_t)rt);
+	put_be32(hdr + 96, 4); /* refcount_order: 16-bit refcounts */
+	put_be32(hdr + 100, 104);
 	/* A header extension end marker (type 0, length 0) follows at 104. */
 	if (disk_pwrite_all(fd, hdr, sizeof(hdr), 0, "write", err) < 0)
 		return kiln_error_wrap(err, "`%s`", out);
@@ -134,7 +122,7 @@ int qcow2_write(const char *raw, uint64_t vsize, const char *out, struct kiln_er
 	{
 		cleanup_free unsigned char *table = xcalloc(rt, QCOW2_CLUSTER);
 		for (uint64_t i = 0; i < rb; i++)
-			be64(table + 8 * i, rb_off + i * QCOW2_CLUSTER);
+			put_be64(table + 8 * i, rb_off + i * QCOW2_CLUSTER);
 		if (disk_pwrite_all(fd, table, rt * QCOW2_CLUSTER, rt_off, "write", err) < 0)
 			return kiln_error_wrap(err, "`%s`", out);
 		cleanup_free unsigned char *blocks = xcalloc(rb, QCOW2_CLUSTER);
@@ -167,14 +155,14 @@ int qcow2_write(const char *raw, uint64_t vsize, const char *out, struct kiln_er
 				return kiln_error_make(err, errno, "read `%s`", raw);
 			if (disk_pwrite_all(fd, buf, QCOW2_CLUSTER, next_data, "write", err) < 0)
 				return kiln_error_wrap(err, "`%s`", out);
-			be64(l2 + 8 * (c - lo), next_data | QCOW2_COPIED);
+			put_be64(l2 + 8 * (c - lo), next_data | QCOW2_COPIED);
 			next_data += QCOW2_CLUSTER;
 		}
 		if (!any)
 			continue;
 		if (disk_pwrite_all(fd, l2, QCOW2_CLUSTER, next_l2, "write", err) < 0)
 			return kiln_error_wrap(err, "`%s`", out);
-		be64(l1 + 8 * t, next_l2 | QCOW2_COPIED);
+		put_be64(l1 + 8 * t, next_l2 | QCOW2_COPIED);
 		next_l2 += QCOW2_CLUSTER;
 	}
 	if (disk_pwrite_all(fd, l1, l1_clusters * QCOW2_CLUSTER, l1_off, "write", err) < 0)

@@ -29,18 +29,6 @@ static uint32_t get32(const unsigned char *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static void set16(unsigned char *p, uint16_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-}
-
-static void set32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
 /* The PE checksum: a 16-bit one's-complement-style sum of the file's
  * little-endian words (the checksum field counted as zero) plus its length. */
 struct pe_sum {
@@ -169,26 +157,26 @@ int pe_add_sections(const unsigned char *stub, size_t stub_len, const struct pe_
 		unsigned char *s = hdr + table_end + i * PE_SECTION_HEADER;
 		memset(s, 0, PE_SECTION_HEADER);
 		memcpy(s, secs[i].name, strlen(secs[i].name));
-		set32(s + 8, (uint32_t)len);
-		set32(s + 12, (uint32_t)va);
-		set32(s + 16, (uint32_t)rsize);
-		set32(s + 20, (uint32_t)file_pos);
-		set32(s + 36, PE_SCN_INITIALIZED_DATA_READ);
+		put_le32(s + 8, (uint32_t)len);
+		put_le32(s + 12, (uint32_t)va);
+		put_le32(s + 16, (uint32_t)rsize);
+		put_le32(s + 20, (uint32_t)file_pos);
+		put_le32(s + 36, PE_SCN_INITIALIZED_DATA_READ);
 		file_pos += rsize;
 		init_data += rsize;
 		uint64_t end = va + len;
 		va = round_up(end, UKI_VMA_ALIGN);
 		if (i + 1 == nsecs)
-			set32(hdr + opt + 56,
-			      (uint32_t)round_up(end, sect_align)); /* SizeOfImage */
+			put_le32(hdr + opt + 56,
+				 (uint32_t)round_up(end, sect_align)); /* SizeOfImage */
 	}
-	set16(hdr + pe + 4 + 2, (uint16_t)(nold + nsecs));
+	put_le16(hdr + pe + 4 + 2, (uint16_t)(nold + nsecs));
 	/* The stub's COFF symbol table (after its sections) is not carried
 	 * over: image files need none, and it would point into our sections. */
-	set32(hdr + pe + 4 + 8, 0);
-	set32(hdr + pe + 4 + 12, 0);
-	set32(hdr + opt + 8, (uint32_t)init_data);
-	set32(hdr + opt + 64, 0); /* CheckSum, filled in below */
+	put_le32(hdr + pe + 4 + 8, 0);
+	put_le32(hdr + pe + 4 + 12, 0);
+	put_le32(hdr + opt + 8, (uint32_t)init_data);
+	put_le32(hdr + opt + 64, 0); /* CheckSum, filled in below */
 
 	cleanup_close int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
@@ -221,7 +209,7 @@ int pe_add_sections(const unsigned char *stub, size_t stub_len, const struct pe_
 		pos += n;
 	}
 	unsigned char ck[4];
-	set32(ck, (uint32_t)((sum.sum & 0xffff) + sum.len));
+	put_le32(ck, (uint32_t)((sum.sum & 0xffff) + sum.len));
 	if (pwrite(fd, ck, 4, (off_t)(opt + 64)) != 4)
 		return kiln_error_make(err, errno, "write `%s`", out);
 	return 0;

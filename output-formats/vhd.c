@@ -16,24 +16,6 @@
 #define VHD_BLOCK      (2 * MIB)
 #define VHD_EPOCH_2000 946684800LL
 
-static void be16(unsigned char *p, uint16_t v)
-{
-	p[0] = (unsigned char)(v >> 8);
-	p[1] = (unsigned char)v;
-}
-
-static void be32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (24 - 8 * i));
-}
-
-static void be64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (56 - 8 * i));
-}
-
 static uint32_t vhd_checksum(const unsigned char *p, size_t n)
 {
 	uint32_t s = 0;
@@ -69,7 +51,7 @@ static void vhd_geometry(uint64_t size, unsigned char out[4])
 			cth = total / spt;
 		}
 	}
-	be16(out, (uint16_t)(cth / heads));
+	put_be16(out, (uint16_t)(cth / heads));
 	out[2] = (unsigned char)heads;
 	out[3] = (unsigned char)spt;
 }
@@ -79,20 +61,20 @@ static void vhd_footer(unsigned char f[512], uint64_t vsize, bool dynamic,
 {
 	memset(f, 0, 512);
 	memcpy(f, "conectix", 8);
-	be32(f + 8, 2);
-	be32(f + 12, 0x00010000);
-	be64(f + 16, dynamic ? 512 : UINT64_MAX);
+	put_be32(f + 8, 2);
+	put_be32(f + 12, 0x00010000);
+	put_be64(f + 16, dynamic ? 512 : UINT64_MAX);
 	int64_t t = epoch - VHD_EPOCH_2000;
-	be32(f + 24, t < 0 ? 0 : (uint32_t)t);
+	put_be32(f + 24, t < 0 ? 0 : (uint32_t)t);
 	memcpy(f + 28, "qem2", 4);
-	be32(f + 32, 0x00010000);
+	put_be32(f + 32, 0x00010000);
 	memcpy(f + 36, "Wi2k", 4);
-	be64(f + 40, vsize);
-	be64(f + 48, vsize);
+	put_be64(f + 40, vsize);
+	put_be64(f + 48, vsize);
 	vhd_geometry(vsize, f + 56);
-	be32(f + 60, dynamic ? 3 : 2);
+	put_be32(f + 60, dynamic ? 3 : 2);
 	format_guid(seed, dynamic ? "vhd-dynamic-unique-id" : "vhd-fixed-unique-id", f + 68);
-	be32(f + 64, vhd_checksum(f, 512));
+	put_be32(f + 64, vhd_checksum(f, 512));
 }
 
 int vhd_write_fixed(const char *raw, uint64_t vsize, const unsigned char seed[32], int64_t epoch,
@@ -136,12 +118,12 @@ int vhd_write_dynamic(const char *raw, uint64_t vsize, const unsigned char seed[
 	unsigned char f[512], h[1024] = {0};
 	vhd_footer(f, vsize, true, seed, epoch);
 	memcpy(h, "cxsparse", 8);
-	be64(h + 8, UINT64_MAX);
-	be64(h + 16, 1536);
-	be32(h + 24, 0x00010000);
-	be32(h + 28, (uint32_t)nblocks);
-	be32(h + 32, (uint32_t)VHD_BLOCK);
-	be32(h + 36, vhd_checksum(h, sizeof(h)));
+	put_be64(h + 8, UINT64_MAX);
+	put_be64(h + 16, 1536);
+	put_be32(h + 24, 0x00010000);
+	put_be32(h + 28, (uint32_t)nblocks);
+	put_be32(h + 32, (uint32_t)VHD_BLOCK);
+	put_be32(h + 36, vhd_checksum(h, sizeof(h)));
 
 	cleanup_free unsigned char *buf = xmalloc(VHD_BLOCK);
 	unsigned char bitmap[512];
@@ -159,7 +141,7 @@ int vhd_write_dynamic(const char *raw, uint64_t vsize, const unsigned char seed[
 			return -1;
 		if (zero)
 			continue;
-		be32(bat + 4 * b, (uint32_t)(pos / 512));
+		put_be32(bat + 4 * b, (uint32_t)(pos / 512));
 		if (disk_pwrite_all(fd, bitmap, 512, pos, "write", err) < 0 ||
 		    disk_pwrite_all(fd, buf, VHD_BLOCK, pos + 512, "write", err) < 0)
 			return kiln_error_wrap(err, "`%s`", out);

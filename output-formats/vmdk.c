@@ -30,32 +30,20 @@
 #define VMDK_MARKER_GD	   2
 #define VMDK_MARKER_FOOTER 3
 
-static void le32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void le64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
 static void vmdk_header(unsigned char h[512], uint64_t capacity, uint64_t gd_offset)
 {
 	memset(h, 0, 512);
-	le32(h, 0x564d444b); /* "KDMV" */
-	le32(h + 4, 3);
-	le32(h + 8, 0x00030001); /* newline test valid, compressed grains, markers */
-	le64(h + 12, capacity);
-	le64(h + 20, VMDK_GRAIN_SECTORS);
-	le64(h + 28, 1);
-	le64(h + 36, VMDK_DESC_SECTORS);
-	le32(h + 44, (uint32_t)VMDK_GTES);
-	le64(h + 48, 0);
-	le64(h + 56, gd_offset);
-	le64(h + 64, VMDK_OVERHEAD);
+	put_le32(h, 0x564d444b); /* "KDMV" */
+	put_le32(h + 4, 3);
+	put_le32(h + 8, 0x00030001); /* newline test valid, compressed grains, markers */
+	put_le64(h + 12, capacity);
+	put_le64(h + 20, VMDK_GRAIN_SECTORS);
+	put_le64(h + 28, 1);
+	put_le64(h + 36, VMDK_DESC_SECTORS);
+	put_le32(h + 44, (uint32_t)VMDK_GTES);
+	put_le64(h + 48, 0);
+	put_le64(h + 56, gd_offset);
+	put_le64(h + 64, VMDK_OVERHEAD);
 	h[72] = 0;
 	h[73] = '\n';
 	h[74] = ' ';
@@ -87,8 +75,8 @@ static int out_pad(struct vmdk_out *o, struct kiln_error **err)
 static int out_marker(struct vmdk_out *o, uint64_t val, uint32_t type, struct kiln_error **err)
 {
 	unsigned char m[SECTOR] = {0};
-	le64(m, val);
-	le32(m + 12, type);
+	put_le64(m, val);
+	put_le32(m + 12, type);
 	return out_write(o, m, sizeof(m), err);
 }
 
@@ -163,8 +151,8 @@ int vmdk_write(const char *raw, uint64_t vsize, const unsigned char seed[32], co
 		uLongf zlen = bound;
 		if (compress2(z + 12, &zlen, grain, VMDK_GRAIN, VMDK_ZLEVEL) != Z_OK)
 			return kiln_error_make(err, 0, "VMDK: deflate failed");
-		le64(z, g * VMDK_GRAIN_SECTORS);
-		le32(z + 8, (uint32_t)zlen);
+		put_le64(z, g * VMDK_GRAIN_SECTORS);
+		put_le32(z + 8, (uint32_t)zlen);
 		gt[g] = (uint32_t)(o.pos / SECTOR);
 		if (out_write(&o, z, 12 + zlen, err) < 0 || out_pad(&o, err) < 0)
 			return kiln_error_wrap(err, "`%s`", out);
@@ -176,9 +164,9 @@ int vmdk_write(const char *raw, uint64_t vsize, const unsigned char seed[32], co
 	for (uint64_t t = 0; t < ngts; t++) {
 		if (out_marker(&o, VMDK_GT_SECTORS, VMDK_MARKER_GT, err) < 0)
 			return kiln_error_wrap(err, "`%s`", out);
-		le32(gd + 4 * t, (uint32_t)(o.pos / SECTOR));
+		put_le32(gd + 4 * t, (uint32_t)(o.pos / SECTOR));
 		for (uint64_t e = 0; e < VMDK_GTES; e++)
-			le32(gtbuf + 4 * e, gt[t * VMDK_GTES + e]);
+			put_le32(gtbuf + 4 * e, gt[t * VMDK_GTES + e]);
 		if (out_write(&o, gtbuf, sizeof(gtbuf), err) < 0)
 			return kiln_error_wrap(err, "`%s`", out);
 	}
