@@ -91,7 +91,9 @@ int vhd_write_fixed(const char *raw, uint64_t vsize, const unsigned char seed[32
 		return kiln_error_make(err, errno, "create `%s`", out);
 	unsigned char f[512];
 	vhd_footer(f, vsize, false, seed, epoch);
-	if (ftruncate(fd, (off_t)vsize) < 0 || format_copy_sparse(fd, 0, raw, NULL, err) < 0 ||
+	if (ftruncate(fd, (off_t)vsize) < 0)
+		return kiln_error_make(err, errno, "size `%s`", out);
+	if (format_copy_sparse(fd, 0, raw, NULL, err) < 0 ||
 	    disk_pwrite_all(fd, f, 512, vsize, "write", err) < 0)
 		return kiln_error_wrap(err, "`%s`", out);
 	return 0;
