@@ -85,7 +85,7 @@ static int run(const struct build_options *opts, struct manifest *m, const char 
 	for (size_t i = 0; i < nf; i++) {
 		fmts[i] = format_find(opts->formats[i]);
 		if (!fmts[i])
-			return kiln_error_make(err, EINVAL, "unknown output format `%s`",
+			return kiln_error_make(err, 0, "unknown output format `%s`",
 					       opts->formats[i]);
 		if (opts->output && !fmts[i]->streamable)
 			return kiln_error_make(err, EINVAL, "format %s cannot be written with -o",

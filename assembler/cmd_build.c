@@ -14,9 +14,11 @@
 
 #include "build.h"
 #include "cli.h"
+#include "format.h"
 #include "log.h"
 #include "manifest.h"
 #include "store.h"
+#include "strbuf.h"
 #include "util.h"
 
 /* Implemented by the assembler (assembler/build.c); weak so that a tree
@@ -362,6 +364,21 @@ static bool has_position(const char *msg)
 	return false;
 }
 
+/* Refuses an unknown format before anything is read, pulled or built. */
+static int check_formats(const struct build_options *o, struct kiln_error **err)
+{
+	for (size_t i = 0; i < o->nformats; i++) {
+		if (format_find(o->formats[i]) != NULL)
+			continue;
+		cleanup_strbuf struct strbuf known = STRBUF_INIT;
+		for (const struct output_format *const *f = output_formats; *f; f++)
+			strbuf_printf(&known, "%s%s", known.len ? ", " : "", (*f)->name);
+		return kiln_error_make(err, 0, "build: unknown output format `%s` (known: %s)",
+				       o->formats[i], known.buf);
+	}
+	return 0;
+}
+
 static char *resolve_pkg(const char *dir, void *data, struct kiln_error **err)
 {
 	const struct build_options *o = data;
@@ -386,6 +403,10 @@ int cmd_build(int argc, char **argv)
 	if (help) {
 		cli_print_help(usage);
 		status = 0;
+		goto out;
+	}
+	if (check_formats(&opts, &err) < 0) {
+		status = cli_fail(&err);
 		goto out;
 	}
 	if (opts.docker)

@@ -12,6 +12,7 @@
 #include "image.h"
 #include "log.h"
 #include "manifest.h"
+#include "pkg.h"
 #include "registry.h"
 #include "spec.h"
 #include "store.h"
@@ -35,6 +36,13 @@ static const char usage[] =
     "  -v, --verbose        more detail\n";
 
 enum { OPT_RUNTIME = 1000, OPT_CACHE, OPT_ARCH, OPT_NO_IMAGE };
+
+/* @pkg:DIR resolves to the package's image name; nothing is built. */
+static char *resolve_pkg(const char *dir, void *data, struct kiln_error **err)
+{
+	(void)data;
+	return pkg_show_tag_ref(dir, err);
+}
 
 int cmd_inspect_spec(int argc, char **argv);
 int cmd_inspect_spec(int argc, char **argv)
@@ -80,8 +88,9 @@ int cmd_inspect_spec(int argc, char **argv)
 		return 2;
 	}
 	const char *name = argv[argc - 1];
+	struct manifest_parse_options popts = {.pkg_resolver = resolve_pkg};
 	cleanup_manifest struct manifest *m =
-	    manifest_load_files(argv + optind, (size_t)(argc - optind - 1), NULL, &err);
+	    manifest_load_files(argv + optind, (size_t)(argc - optind - 1), &popts, &err);
 	if (!m)
 		return cli_fail(&err);
 	const char *section;
