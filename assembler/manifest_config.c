@@ -236,6 +236,20 @@ static int unknown_key(struct mctx *c, const struct ynode *k, const char *where)
 	((list).v = xrealloc((list).v, ((list).n + 1) * sizeof *(list).v),                         \
 	 memset(&(list).v[(list).n], 0, sizeof *(list).v), &(list).v[(list).n++])
 
+/* Reads the sequence SEQ (WHAT in messages) into the {set, n, v} list LIST:
+ * each item fills a new zeroed element through READ(ctx, item, "WHAT[i]",
+ * element).  Evaluates to 0, or < 0 at the first error. */
+#define LIST_FROM_NODE(ctx, seq, what, list, read)                                                 \
+	({                                                                                         \
+		int r_ = mctx_expect((ctx), (seq), YNODE_SEQUENCE, (what));                        \
+		(list).set = true;                                                                 \
+		for (size_t i_ = 0; r_ == 0 && i_ < (seq)->n; i_++) {                              \
+			cleanup_free char *w_ = xasprintf("%s[%zu]", (what), i_);                  \
+			r_ = read((ctx), (seq)->items[i_], w_, LIST_PUSH(list));                   \
+		}                                                                                  \
+		r_;                                                                                \
+	})
+
 /* ------------------------------------------------------- capabilities etc */
 
 static const char *const capability_names[] = {
@@ -366,32 +380,30 @@ int manifest_rlimit_parse(const char *text, struct manifest_rlimit *out, struct 
 
 /* ------------------------------------------------------------- sub-objects */
 
+static int idmapping_from_node(struct mctx *c, const struct ynode *m, const char *w,
+			       struct manifest_idmapping *e)
+{
+	if (mctx_expect(c, m, YNODE_MAPPING, w) < 0)
+		return -1;
+	FOR_EACH_PAIR(m, k, v, j)
+	{
+		int64_t *dst = KEY_IS(k, "hostID")	  ? &e->host_id
+			       : KEY_IS(k, "containerID") ? &e->container_id
+			       : KEY_IS(k, "size")	  ? &e->size
+							  : NULL;
+		if (dst == NULL)
+			return unknown_key(c, k, w);
+		cleanup_free char *f = xasprintf("%s.%s", w, k->value);
+		if (mctx_int_range(c, v, f, 0, UINT32_MAX, dst) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int idmappings_from_node(struct mctx *c, const struct ynode *n, const char *what,
 				struct manifest_idmapping_list *out)
 {
-	if (mctx_expect(c, n, YNODE_SEQUENCE, what) < 0)
-		return -1;
-	out->set = true;
-	for (size_t i = 0; i < n->n; i++) {
-		const struct ynode *m = n->items[i];
-		cleanup_free char *w = xasprintf("%s[%zu]", what, i);
-		if (mctx_expect(c, m, YNODE_MAPPING, w) < 0)
-			return -1;
-		struct manifest_idmapping *e = LIST_PUSH(*out);
-		FOR_EACH_PAIR(m, k, v, j)
-		{
-			int64_t *dst = KEY_IS(k, "hostID")	  ? &e->host_id
-				       : KEY_IS(k, "containerID") ? &e->container_id
-				       : KEY_IS(k, "size")	  ? &e->size
-								  : NULL;
-			if (dst == NULL)
-				return unknown_key(c, k, w);
-			cleanup_free char *f = xasprintf("%s.%s", w, k->value);
-			if (mctx_int_range(c, v, f, 0, UINT32_MAX, dst) < 0)
-				return -1;
-		}
-	}
-	return 0;
+	return LIST_FROM_NODE(c, n, what, *out, idmapping_from_node);
 }
 
 /* One key of a flat mapping and where its value goes: exactly one of the
@@ -450,81 +462,116 @@ static int mount_from_node(struct mctx *c, const struct ynode *m, const char *w,
 static int mounts_from_node(struct mctx *c, const struct ynode *n, const char *what,
 			    struct manifest_mount_list *out)
 {
-	if (mctx_expect(c, n, YNODE_SEQUENCE, what) < 0)
-		return -1;
-	out->set = true;
-	for (size_t i = 0; i < n->n; i++) {
-		cleanup_free char *w = xasprintf("%s[%zu]", what, i);
-		struct manifest_mount *e = LIST_PUSH(*out);
-		if (mount_from_node(c, n->items[i], w, e) < 0)
-			return -1;
-	}
-	return 0;
+	return LIST_FROM_NODE(c, n, what, *out, mount_from_node);
 }
 
-static int devices_from_node(struct mctx *c, const struct ynode *n, const char *what,
-			     struct manifest_device_list *out)
+static int device_from_node(struct mctx *c, const struct ynode *m, const char *w,
+			    struct manifest_device *e)
 {
-	if (mctx_expect(c, n, YNODE_SEQUENCE, what) < 0)
+	if (mctx_expect(c, m, YNODE_MAPPING, w) < 0)
 		return -1;
-	out->set = true;
-	for (size_t i = 0; i < n->n; i++) {
-		const struct ynode *m = n->items[i];
-		cleanup_free char *w = xasprintf("%s[%zu]", what, i);
-		if (mctx_expect(c, m, YNODE_MAPPING, w) < 0)
-			return -1;
-		struct manifest_device *e = LIST_PUSH(*out);
-		FOR_EACH_PAIR(m, k, v, j)
-		{
-			cleanup_free char *f = xasprintf("%s.%s", w, k->value);
-			struct manifest_opt_int tmp = {0};
-			int r;
-			if (KEY_IS(k, "path")) {
-				r = mctx_string(c, v, f, &e->path);
-			} else if (KEY_IS(k, "type")) {
-				r = mctx_string(c, v, f, &e->type);
-				if (r == 0 && strcmp(e->type, "b") != 0 && strcmp(e->type, "c") != 0 &&
-				    strcmp(e->type, "u") != 0 && strcmp(e->type, "p") != 0 &&
-				    strcmp(e->type, "a") != 0)
-					r = mctx_fail(c, v,
-						      "%s: device type \"%s\" is not one of b, c, "
-						      "u, p, a",
-						      f, e->type);
-			} else if (KEY_IS(k, "major")) {
-				r = mctx_int(c, v, f, &tmp);
-				e->major = tmp.value;
-			} else if (KEY_IS(k, "minor")) {
-				r = mctx_int(c, v, f, &tmp);
-				e->minor = tmp.value;
-			} else if (KEY_IS(k, "mode")) {
-				r = mctx_mode(c, v, f, &e->mode);
-			} else {
-				r = unknown_key(c, k, w);
-			}
-			if (r < 0)
-				return -1;
+	FOR_EACH_PAIR(m, k, v, j)
+	{
+		cleanup_free char *f = xasprintf("%s.%s", w, k->value);
+		struct manifest_opt_int tmp = {0};
+		int r;
+		if (KEY_IS(k, "path")) {
+			r = mctx_string(c, v, f, &e->path);
+		} else if (KEY_IS(k, "type")) {
+			r = mctx_string(c, v, f, &e->type);
+			if (r == 0 && strcmp(e->type, "b") != 0 && strcmp(e->type, "c") != 0 &&
+			    strcmp(e->type, "u") != 0 && strcmp(e->type, "p") != 0 &&
+			    strcmp(e->type, "a") != 0)
+				r = mctx_fail(c, v,
+					      "%s: device type \"%s\" is not one of b, c, "
+					      "u, p, a",
+					      f, e->type);
+		} else if (KEY_IS(k, "major")) {
+			r = mctx_int(c, v, f, &tmp);
+			e->major = tmp.value;
+		} else if (KEY_IS(k, "minor")) {
+			r = mctx_int(c, v, f, &tmp);
+			e->minor = tmp.value;
+		} else if (KEY_IS(k, "mode")) {
+			r = mctx_mode(c, v, f, &e->mode);
+		} else {
+			r = unknown_key(c, k, w);
 		}
+		if (r < 0)
+			return -1;
 	}
 	return 0;
 }
 
-static int throttle_from_node(struct mctx *c, const struct ynode *n, const char *what,
-			      struct manifest_throttle_list *out)
+static int throttle_device_from_node(struct mctx *c, const struct ynode *m, const char *w,
+				     struct manifest_throttle_device *e)
 {
-	if (mctx_expect(c, n, YNODE_SEQUENCE, what) < 0)
+	const struct field f[] = {
+		{"major", .num = &e->major},
+		{"minor", .num = &e->minor},
+		{"rate", .num = &e->rate},
+	};
+	return fields_from_node(c, m, w, f, ARRAY_SIZE(f));
+}
+
+static int device_cgroup_from_node(struct mctx *c, const struct ynode *m, const char *w,
+				   struct manifest_device_cgroup *e)
+{
+	const struct field f[] = {
+		{"allow", .flag = &e->allow},
+		{"type", .str = &e->type},
+		{"access", .str = &e->access},
+		{"major", .num = &e->major},
+		{"minor", .num = &e->minor},
+	};
+	return fields_from_node(c, m, w, f, ARRAY_SIZE(f));
+}
+
+static int weight_device_from_node(struct mctx *c, const struct ynode *m, const char *w,
+				   struct manifest_weight_device *e)
+{
+	const struct field f[] = {
+		{"major", .num = &e->major},
+		{"minor", .num = &e->minor},
+		{"weight", .num = &e->weight},
+		{"leafWeight", .num = &e->leaf_weight},
+	};
+	return fields_from_node(c, m, w, f, ARRAY_SIZE(f));
+}
+
+static int hugepage_limit_from_node(struct mctx *c, const struct ynode *m, const char *w,
+				    struct manifest_hugepage_limit *e)
+{
+	const struct field f[] = {
+		{"pageSize", .num = &e->page_size},
+		{"limit", .num = &e->limit},
+	};
+	return fields_from_node(c, m, w, f, ARRAY_SIZE(f));
+}
+
+static int interface_priority_from_node(struct mctx *c, const struct ynode *m, const char *w,
+					struct manifest_interface_priority *e)
+{
+	const struct field f[] = {
+		{"name", .str = &e->name},
+		{"priority", .num = &e->priority},
+	};
+	return fields_from_node(c, m, w, f, ARRAY_SIZE(f));
+}
+
+static int interface_from_node(struct mctx *c, const struct ynode *m, const char *w,
+			       struct manifest_interface *e)
+{
+	const struct field f[] = {
+		{"name", .str = &e->name},
+		{"add", .str = &e->add},
+		{"peer", .str = &e->peer},
+		{"createInRoot", .flag = &e->create_in_root},
+	};
+	if (fields_from_node(c, m, w, f, ARRAY_SIZE(f)) < 0)
 		return -1;
-	out->set = true;
-	for (size_t i = 0; i < n->n; i++) {
-		cleanup_free char *w = xasprintf("%s[%zu]", what, i);
-		struct manifest_throttle_device *e = LIST_PUSH(*out);
-		const struct field f[] = {
-			{"major", .num = &e->major},
-			{"minor", .num = &e->minor},
-			{"rate", .num = &e->rate},
-		};
-		if (fields_from_node(c, n->items[i], w, f, ARRAY_SIZE(f)) < 0)
-			return -1;
-	}
+	if (e->name == NULL || e->name[0] == '\0')
+		return mctx_fail(c, m, "%s: an interface needs a name", w);
 	return 0;
 }
 
@@ -538,22 +585,8 @@ static int resources_from_node(struct mctx *c, const struct ynode *n, const char
 	{
 		cleanup_free char *w = xasprintf("%s.%s", what, k->value);
 		if (KEY_IS(k, "devices")) {
-			if (mctx_expect(c, v, YNODE_SEQUENCE, w) < 0)
+			if (LIST_FROM_NODE(c, v, w, r->devices, device_cgroup_from_node) < 0)
 				return -1;
-			r->devices.set = true;
-			for (size_t i = 0; i < v->n; i++) {
-				cleanup_free char *wi = xasprintf("%s[%zu]", w, i);
-				struct manifest_device_cgroup *e = LIST_PUSH(r->devices);
-				const struct field f[] = {
-					{"allow", .flag = &e->allow},
-					{"type", .str = &e->type},
-					{"access", .str = &e->access},
-					{"major", .num = &e->major},
-					{"minor", .num = &e->minor},
-				};
-				if (fields_from_node(c, v->items[i], wi, f, ARRAY_SIZE(f)) < 0)
-					return -1;
-			}
 		} else if (KEY_IS(k, "memory")) {
 			r->memory.set = true;
 			const struct field f[] = {
@@ -598,33 +631,24 @@ static int resources_from_node(struct mctx *c, const struct ynode *n, const char
 				} else if (KEY_IS(k2, "leafWeight")) {
 					rr = mctx_int(c, v2, f, &r->blockio.leaf_weight);
 				} else if (KEY_IS(k2, "weightDevice")) {
-					rr = mctx_expect(c, v2, YNODE_SEQUENCE, f);
-					r->blockio.weight_device.set = true;
-					for (size_t i = 0; rr == 0 && i < v2->n; i++) {
-						cleanup_free char *wi = xasprintf("%s[%zu]", f, i);
-						struct manifest_weight_device *e =
-							LIST_PUSH(r->blockio.weight_device);
-						const struct field fl[] = {
-							{"major", .num = &e->major},
-							{"minor", .num = &e->minor},
-							{"weight", .num = &e->weight},
-							{"leafWeight", .num = &e->leaf_weight},
-						};
-						rr = fields_from_node(c, v2->items[i], wi, fl,
-								      ARRAY_SIZE(fl));
-					}
+					rr = LIST_FROM_NODE(c, v2, f, r->blockio.weight_device,
+							    weight_device_from_node);
 				} else if (KEY_IS(k2, "throttleReadBpsDevice")) {
-					rr = throttle_from_node(c, v2, f,
-								&r->blockio.throttle_read_bps_device);
+					rr = LIST_FROM_NODE(c, v2, f,
+							    r->blockio.throttle_read_bps_device,
+							    throttle_device_from_node);
 				} else if (KEY_IS(k2, "throttleWriteBpsDevice")) {
-					rr = throttle_from_node(c, v2, f,
-								&r->blockio.throttle_write_bps_device);
+					rr = LIST_FROM_NODE(c, v2, f,
+							    r->blockio.throttle_write_bps_device,
+							    throttle_device_from_node);
 				} else if (KEY_IS(k2, "throttleReadIOPSDevice")) {
-					rr = throttle_from_node(c, v2, f,
-								&r->blockio.throttle_read_iops_device);
+					rr = LIST_FROM_NODE(c, v2, f,
+							    r->blockio.throttle_read_iops_device,
+							    throttle_device_from_node);
 				} else if (KEY_IS(k2, "throttleWriteIOPSDevice")) {
-					rr = throttle_from_node(c, v2, f,
-								&r->blockio.throttle_write_iops_device);
+					rr = LIST_FROM_NODE(c, v2, f,
+							    r->blockio.throttle_write_iops_device,
+							    throttle_device_from_node);
 				} else {
 					rr = unknown_key(c, k2, w);
 				}
@@ -632,19 +656,9 @@ static int resources_from_node(struct mctx *c, const struct ynode *n, const char
 					return -1;
 			}
 		} else if (KEY_IS(k, "hugepageLimits")) {
-			if (mctx_expect(c, v, YNODE_SEQUENCE, w) < 0)
+			if (LIST_FROM_NODE(c, v, w, r->hugepage_limits,
+					   hugepage_limit_from_node) < 0)
 				return -1;
-			r->hugepage_limits.set = true;
-			for (size_t i = 0; i < v->n; i++) {
-				cleanup_free char *wi = xasprintf("%s[%zu]", w, i);
-				struct manifest_hugepage_limit *e = LIST_PUSH(r->hugepage_limits);
-				const struct field f[] = {
-					{"pageSize", .num = &e->page_size},
-					{"limit", .num = &e->limit},
-				};
-				if (fields_from_node(c, v->items[i], wi, f, ARRAY_SIZE(f)) < 0)
-					return -1;
-			}
 		} else if (KEY_IS(k, "network")) {
 			if (mctx_expect(c, v, YNODE_MAPPING, w) < 0)
 				return -1;
@@ -656,21 +670,9 @@ static int resources_from_node(struct mctx *c, const struct ynode *n, const char
 					if (mctx_int(c, v2, f, &r->network.class_id) < 0)
 						return -1;
 				} else if (KEY_IS(k2, "priorities")) {
-					if (mctx_expect(c, v2, YNODE_SEQUENCE, f) < 0)
+					if (LIST_FROM_NODE(c, v2, f, r->network.priorities,
+							   interface_priority_from_node) < 0)
 						return -1;
-					r->network.priorities.set = true;
-					for (size_t i = 0; i < v2->n; i++) {
-						cleanup_free char *wi = xasprintf("%s[%zu]", f, i);
-						struct manifest_interface_priority *e =
-							LIST_PUSH(r->network.priorities);
-						const struct field fl[] = {
-							{"name", .str = &e->name},
-							{"priority", .num = &e->priority},
-						};
-						if (fields_from_node(c, v2->items[i], wi, fl,
-								     ARRAY_SIZE(fl)) < 0)
-							return -1;
-					}
 				} else {
 					return unknown_key(c, k2, w);
 				}
@@ -701,23 +703,7 @@ static int runtime_from_node(struct mctx *c, const struct ynode *n, const char *
 		} else if (KEY_IS(k, "namespace")) {
 			r = mctx_string(c, v, w, &rt->namespace);
 		} else if (KEY_IS(k, "interfaces")) {
-			r = mctx_expect(c, v, YNODE_SEQUENCE, w);
-			rt->interfaces.set = true;
-			for (size_t i = 0; r == 0 && i < v->n; i++) {
-				const struct ynode *m = v->items[i];
-				cleanup_free char *wi = xasprintf("%s[%zu]", w, i);
-				struct manifest_interface *e = LIST_PUSH(rt->interfaces);
-				const struct field f[] = {
-					{"name", .str = &e->name},
-					{"add", .str = &e->add},
-					{"peer", .str = &e->peer},
-					{"createInRoot", .flag = &e->create_in_root},
-				};
-				if (fields_from_node(c, m, wi, f, ARRAY_SIZE(f)) < 0)
-					return -1;
-				if (e->name == NULL || e->name[0] == '\0')
-					return mctx_fail(c, m, "%s: an interface needs a name", wi);
-			}
+			r = LIST_FROM_NODE(c, v, w, rt->interfaces, interface_from_node);
 		} else if (KEY_IS(k, "bindNS")) {
 			rt->bind_ns.set = true;
 			const struct field f[] = {
@@ -801,7 +787,7 @@ int image_config_from_node(struct mctx *c, const struct ynode *n, struct image_c
 			if (r == 0)
 				r = check_binds(c, v, key, l);
 		} else if (KEY_IS(k, "devices")) {
-			r = devices_from_node(c, v, key, &cfg->devices);
+			r = LIST_FROM_NODE(c, v, key, cfg->devices, device_from_node);
 		} else if (KEY_IS(k, "tmpfs")) {
 			r = mctx_strlist(c, v, key, &cfg->tmpfs);
 			for (size_t i = 0; r == 0 && i < cfg->tmpfs.n; i++) {
@@ -845,13 +831,7 @@ int image_config_from_node(struct mctx *c, const struct ynode *n, struct image_c
 		} else if (KEY_IS(k, "gid")) {
 			r = mctx_id(c, v, key, &cfg->gid);
 		} else if (KEY_IS(k, "additionalGids")) {
-			r = mctx_expect(c, v, YNODE_SEQUENCE, key);
-			cfg->additional_gids.set = true;
-			for (size_t i = 0; r == 0 && i < v->n; i++) {
-				cleanup_free char *w = xasprintf("%s[%zu]", key, i);
-				struct manifest_id *e = LIST_PUSH(cfg->additional_gids);
-				r = mctx_id(c, v->items[i], w, e);
-			}
+			r = LIST_FROM_NODE(c, v, key, cfg->additional_gids, mctx_id);
 		} else if (KEY_IS(k, "noNewPrivileges")) {
 			r = mctx_bool(c, v, key, &cfg->no_new_privileges);
 		} else if (KEY_IS(k, "oomScoreAdj")) {
