@@ -496,6 +496,69 @@ static int match_stanza(const char *out, const char *spec, struct deb_info *info
 			       spec);
 }
 
+char *deb_parse_depends(const char *spec, const char *text, struct kiln_error **err)
+{
+	cleanup_free char *depends = NULL;
+	for (const char *p = text; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) : strlen(p);
+		if (len == 0)
+			break; /* only the first stanza */
+		if (len > 8 && memcmp(p, "Depends:", 8) == 0) {
+			depends = field_value(p, len);
+			break;
+		}
+		p = nl ? nl + 1 : p + len;
+	}
+	if (depends == NULL || !*depends)
+		return kiln_error_make(err, 0, "deb `%s`: apt-cache show gives no Depends", spec),
+		       NULL;
+	if (strpbrk(depends, ",|"))
+		return kiln_error_make(err, 0,
+				       "deb `%s`: Depends `%s` is not exactly one package (name the "
+				       "package itself)",
+				       spec, depends),
+		       NULL;
+	/* "NAME", "NAME (= VERSION)", or "NAME (>= VERSION)" (any version). */
+	char *name = depends, *rel = strchr(depends, '(');
+	char *end = rel ? rel : name + strlen(name);
+	while (end > name && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	*end = '\0';
+	const char *version = NULL;
+	if (rel && str_has_prefix(rel + 1, "= ")) {
+		version = rel + 3;
+		char *close = strchr(rel + 3, ')');
+		if (close == NULL)
+			return kiln_error_make(err, 0, "deb `%s`: malformed Depends", spec), NULL;
+		*close = '\0';
+	}
+	if (!*name || name[0] == '-' || strpbrk(name, " \t/=") ||
+	    (version && (!*version || strpbrk(version, " \t/="))))
+		return kiln_error_make(err, 0, "deb `%s`: malformed Depends", spec), NULL;
+	return version ? xasprintf("%s=%s", name, version) : xstrdup(name);
+}
+
+/* For SPEC "META:depends", the spec of META's one dependency, from
+ * `apt-cache show --no-all-versions META` (caller frees). */
+static char *resolve_depends(const char *spec, struct kiln_error **err)
+{
+	cleanup_free char *meta = xstrndup(spec, strlen(spec) - strlen(DEB_DEPENDS_SUFFIX));
+	char *argv[] = {"apt-cache", "show", "--no-all-versions", meta, NULL};
+	cleanup_free char *text = NULL;
+	int st = run_capture(argv, NULL, &text, err);
+	if (st < 0)
+		return kiln_error_wrap(err, "deb `%s`", spec), NULL;
+	if (st != 0) {
+		char *nl = strchr(text, '\n');
+		if (nl)
+			*nl = '\0';
+		return kiln_error_make(err, 0, "deb `%s`: apt-cache show failed: %s", spec, text),
+		       NULL;
+	}
+	return deb_parse_depends(spec, text, err);
+}
+
 int deb_resolve_all(char *const *specs, size_t n, struct deb_info *out, const char *cache_dir,
 		    struct kiln_error **err)
 {
@@ -516,17 +579,26 @@ int deb_resolve_all(char *const *specs, size_t n, struct deb_info *out, const ch
 	argv[argc++] = "show";
 	argv[argc++] = "--no-all-versions";
 	bool *need = xcalloc(n + 1, sizeof *need);
+	/* What apt-cache is asked for each spec: the spec, or for
+	 * "META:depends" META's dependency (cached under the spec). */
+	char **query = xcalloc(n + 1, sizeof *query);
 	int rc = 0;
 	for (size_t i = 0; i < n; i++) {
 		const char *s = specs[i];
-		if (s[0] == '-' || strpbrk(s, " \t\n/")) {
+		if (s[0] == '-' || s[0] == ':' || strpbrk(s, " \t\n/")) {
 			rc = kiln_error_make(err, 0, "deb `%s`: not a package name", s);
 			goto out;
 		}
 		if (cached && cache_lookup(cached, s, &out[i]))
 			continue;
 		need[i] = true;
-		argv[argc++] = (char *)s;
+		bool meta = str_has_suffix(s, DEB_DEPENDS_SUFFIX);
+		query[i] = meta ? resolve_depends(s, err) : xstrdup(s);
+		if (query[i] == NULL) {
+			rc = -1;
+			goto out;
+		}
+		argv[argc++] = query[i];
 	}
 	if (argc > 3) {
 		cleanup_free char *text = NULL;
@@ -548,7 +620,9 @@ int deb_resolve_all(char *const *specs, size_t n, struct deb_info *out, const ch
 		for (size_t i = 0; i < n; i++) {
 			if (!need[i])
 				continue;
-			if (match_stanza(text, specs[i], &out[i], err) < 0) {
+			if (match_stanza(text, query[i], &out[i], err) < 0) {
+				if (strcmp(query[i], specs[i]) != 0)
+					kiln_error_wrap(err, "deb `%s`", specs[i]);
 				strbuf_release(&sb);
 				rc = -1;
 				goto out;
@@ -567,6 +641,9 @@ out:
 	if (rc < 0)
 		for (size_t i = 0; i < n; i++)
 			deb_info_release(&out[i]);
+	for (size_t i = 0; i < n; i++)
+		free(query[i]);
+	free(query);
 	free(argv);
 	free(need);
 	return rc;

@@ -30,9 +30,15 @@ struct deb_info {
 int deb_resolve(const char *spec, struct deb_info *info, struct kiln_error **err);
 void deb_info_release(struct deb_info *info);
 
+/* A spec "META:depends" names a metapackage that depends on exactly one
+ * package (linux-image-amd64 -> linux-image-6.1.0-N-amd64 (= V)) and
+ * resolves to that package, so a pin follows Debian's replacements. */
+#define DEB_DEPENDS_SUFFIX ":depends"
+
 /* Resolves N specs at once (one apt-cache run for all that are not in the
- * resolution cache), in order, into OUT (N entries; release each).  The
- * cache is CACHE_DIR/apt-resolved-<key>, where the key hashes the state of
+ * resolution cache, one more per uncached "META:depends"), in order, into
+ * OUT (N entries; release each).  The cache is
+ * CACHE_DIR/apt-resolved-<key>, where the key hashes the state of
  * apt's package lists and configuration (names, sizes, mtimes of
  * /var/lib/apt/lists and /etc/apt), so an `apt-get update` that changes a
  * candidate changes the key.  CACHE_DIR may be NULL (no cache). */
@@ -43,6 +49,12 @@ int deb_resolve_all(char *const *specs, size_t n, struct deb_info *out, const ch
  * deb_resolve; exposed for tests).  SPEC names the package in errors. */
 int deb_parse_show(const char *spec, const char *text, struct deb_info *info,
 		   struct kiln_error **err);
+
+/* The one dependency in the Depends field of the first stanza of
+ * `apt-cache show` output TEXT, as a spec: "NAME=VERSION" for "NAME (= VERSION)",
+ * else "NAME".  Anything but exactly one package (a list, alternatives, no
+ * Depends) is an error naming SPEC.  Exposed for tests.  Caller frees. */
+char *deb_parse_depends(const char *spec, const char *text, struct kiln_error **err);
 
 /* The default .deb cache: $KILN_DEB_CACHE, else STORE_DIR/debs.  Caller frees. */
 char *deb_cache_dir(const char *store_dir);

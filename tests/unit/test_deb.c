@@ -153,3 +153,62 @@ TEST(verify_checks_hash_and_size)
 	       -1, "hash mismatch");
 	ok(err && strstr(err->msg, "SHA256 mismatch"), "message: %s", err ? err->msg : "");
 }
+
+TEST(parse_depends_one_package)
+{
+	cleanup_error struct kiln_error *err = NULL;
+	cleanup_free char *pinned = deb_parse_depends(
+		"linux-image-amd64:depends",
+		"Package: linux-image-amd64\nVersion: 6.1.192-2\n"
+		"Depends: linux-image-6.1.0-56-amd64 (= 6.1.192-2)\n\nDepends: other\n",
+		&err);
+	is_str(pinned, "linux-image-6.1.0-56-amd64=6.1.192-2", "(= V) pins the version");
+	cleanup_free char *bare = deb_parse_depends("m:depends", "Package: m\nDepends: real\n", &err);
+	is_str(bare, "real", "no version: the candidate");
+	cleanup_free char *ge =
+		deb_parse_depends("m:depends", "Package: m\nDepends: real (>= 2)\n", &err);
+	is_str(ge, "real", ">= V: the candidate");
+	ok(err == NULL, "no error");
+}
+
+TEST(parse_depends_refuses_lists)
+{
+	const char *bad[] = {
+		"Package: m\nDepends: a, b\n",
+		"Package: m\nDepends: a | b\n",
+		"Package: m\nPre-Depends: a\n",
+		"Package: m\n\nDepends: a\n",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		cleanup_error struct kiln_error *err = NULL;
+		char *got = deb_parse_depends("m:depends", bad[i], &err);
+		ok(got == NULL && err && strstr(err->msg, "m:depends"), "refused: %s",
+		   err ? err->msg : "(accepted)");
+		free(got);
+	}
+}
+
+/* Against the host's apt: the metapackage resolves to the versioned kernel. */
+TEST(resolve_depends_kernel)
+{
+	if (system("apt-cache show --no-all-versions linux-image-amd64 >/dev/null 2>&1") != 0)
+		skip("apt knows no linux-image-amd64");
+	char *specs[] = {"linux-image-amd64:depends", "linux-image-amd64:depends"};
+	struct deb_info info[2];
+	cleanup_error struct kiln_error *err = NULL;
+	is_int(deb_resolve_all(specs, 1, info, ".", &err), 0, "resolves");
+	if (err) {
+		ok(0, "%s", err->msg);
+		return;
+	}
+	ok(str_has_prefix(info[0].name, "linux-image-") && info[0].name[12] >= '0' &&
+		   info[0].name[12] <= '9',
+	   "a linux-image-[0-9]* package: %s", info[0].name);
+	ok(strlen(info[0].sha256) == 64, "with its SHA256");
+	/* Again from the cache this run wrote (no apt-cache). */
+	is_int(deb_resolve_all(specs + 1, 1, info + 1, ".", &err), 0, "resolves from the cache");
+	if (err == NULL)
+		is_str(info[1].name, info[0].name, "same package");
+	deb_info_release(&info[0]);
+	deb_info_release(&info[1]);
+}
