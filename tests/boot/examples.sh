@@ -38,22 +38,34 @@ else
 	fail "minimal builds as kernel+initrd"
 fi
 
-# web: nginx answers through --publish.
-if build web kernel+initrd; then
-	pass "web builds as kernel+initrd"
+# boot_and_ask NAME GUEST-PORT UNTIL PROBE...: boots NAME in the background
+# with a free host port published to GUEST-PORT ($port), then runs PROBE
+# (which sees $port) every 2 s until it prints something or the VM ends;
+# leaves the output in $answer and the VM stopped.
+boot_and_ask() {
+	local name=$1 guest=$2 until=$3
+	shift 3
 	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-	"$KILN" run qemu -q --publish "$port:80" --timeout 300 --until 'service nginx: started' --then continue \
-		--console-log "$T/web.console" --state "$T/web-state" "$out/web" >/dev/null 2>&1 &
-	vm=$!
+	"$KILN" run qemu -q --publish "$port:$guest" --timeout 300 --until "$until" --then continue \
+		--console-log "$T/$name.console" --state "$T/$name-state" "$out/$name" >/dev/null 2>&1 &
+	local vm=$!
 	at_exit "kill $vm"
-	page=
+	answer=
 	for _ in $(seq 1 120); do
-		page=$(curl -s -m 3 "http://127.0.0.1:$port/" 2>/dev/null) && [ -n "$page" ] && break
+		answer=$("$@" 2>/dev/null) && [ -n "$answer" ] && break
 		kill -0 $vm 2>/dev/null || break
 		sleep 2
 	done
-	ok "web: nginx serves the page from files through --publish" grep -q 'served by kiln' <<<"$page"
-	kill $vm 2>/dev/null; wait $vm 2>/dev/null
+	kill $vm 2>/dev/null
+	wait $vm 2>/dev/null
+}
+
+# web: nginx answers through --publish.
+get_page() { curl -s -m 3 "http://127.0.0.1:$port/"; }
+if build web kernel+initrd; then
+	pass "web builds as kernel+initrd"
+	boot_and_ask web 80 'service nginx: started' get_page
+	ok "web: nginx serves the page from files through --publish" grep -q 'served by kiln' <<<"$answer"
 else
 	fail "web builds as kernel+initrd"
 fi
@@ -64,26 +76,18 @@ export HOME_SAVED=$HOME
 export HOME=$T/home
 mkdir -p "$HOME/.ssh"
 ssh-keygen -q -t ed25519 -N '' -f "$HOME/.ssh/id_ed25519"
+ssh_hostname() {
+	ssh -q -p "$port" -i "$HOME/.ssh/id_ed25519" -o StrictHostKeyChecking=no \
+		-o UserKnownHostsFile=/dev/null -o ConnectTimeout=3 -o BatchMode=yes \
+		root@127.0.0.1 'echo ssh-into-$(hostname)'
+}
 if build sshd kernel+initrd; then
 	pass "sshd builds as kernel+initrd with the key from files"
-	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-	"$KILN" run qemu -q --publish "$port:22" --timeout 300 --until 'service sshd: started' --then continue \
-		--console-log "$T/sshd.console" --state "$T/sshd-state" "$out/sshd" >/dev/null 2>&1 &
-	vm=$!
-	at_exit "kill $vm"
-	said=
-	for _ in $(seq 1 120); do
-		said=$(ssh -q -p "$port" -i "$HOME/.ssh/id_ed25519" -o StrictHostKeyChecking=no \
-			-o UserKnownHostsFile=/dev/null -o ConnectTimeout=3 -o BatchMode=yes \
-			root@127.0.0.1 'echo ssh-into-$(hostname)' 2>/dev/null) && [ -n "$said" ] && break
-		kill -0 $vm 2>/dev/null || break
-		sleep 2
-	done
-	ok "sshd: ssh with the key from files runs a command in the VM ($said)" grep -q '^ssh-into-kiln-' <<<"$said"
+	boot_and_ask sshd 22 'service sshd: started' ssh_hostname
+	ok "sshd: ssh with the key from files runs a command in the VM ($answer)" grep -q '^ssh-into-kiln-' <<<"$answer"
 	for s in $(services_of sshd); do
 		ok "sshd: service $s started" console_has sshd "service $s: started"
 	done
-	kill $vm 2>/dev/null; wait $vm 2>/dev/null
 else
 	fail "sshd builds as kernel+initrd"
 fi
