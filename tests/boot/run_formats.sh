@@ -92,7 +92,9 @@ ok "raw: format raw" grep -q "disk.img,format=raw,index=0,media=disk" "$T/raw.er
 # NAME-efi.img: the UEFI firmware comes without --uefi.
 cp "$T/uki-state/esp.img" t-efi.img
 boot efiimg t-efi.img
-boot squashfs sq --until '^ROOTFS'
+# The --until regexes name the whole expected line: kiln matches partial lines
+# (for prompts), so '^ROOTFS' alone could stop the VM mid-line.
+boot squashfs sq --until 'ROOTFS [^ ]+: hello-from-the-root-disk' --fail-on 'ROOTFS [^ ]+: [^h]'
 wait
 show efiimg
 show squashfs
@@ -106,7 +108,7 @@ mkdir -p efiiso
 cp "$T/uki-state/esp.img" efiiso/efiboot.img
 xorriso -no_rc -as mkisofs -quiet -o t-efi.iso -e efiboot.img -no-emul-boot efiiso 2>/dev/null
 boot efiiso t-efi.iso
-boot erofs er --until '^ROOTFS'
+boot erofs er --until 'ROOTFS [^ ]+: hello-from-the-root-disk' --fail-on 'ROOTFS [^ ]+: [^h]'
 wait
 show efiiso
 show erofs
