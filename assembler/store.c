@@ -47,18 +47,29 @@ struct blob_writer {
 	uint64_t size;
 };
 
+/* DIR made absolute against the working directory (heap), so the store is
+ * found from any directory: a package's build command runs in its own.
+ * Kept as given when the working directory cannot be named. */
+static char *store_absolute(const char *dir)
+{
+	if (dir[0] == '/')
+		return xstrdup(dir);
+	cleanup_free char *cwd = get_current_dir_name();
+	return cwd ? path_join(cwd, dir) : xstrdup(dir);
+}
+
 char *store_default_dir(void)
 {
 	const char *e = getenv("KILN_CACHE");
 	if (e && *e)
-		return xstrdup(e);
+		return store_absolute(e);
 	e = getenv("XDG_CACHE_HOME");
 	if (e && *e == '/')
 		return path_join(e, "kiln");
 	e = getenv("HOME");
 	if (e && *e)
 		return xasprintf("%s/.cache/kiln", e);
-	return xstrdup(".kiln-cache");
+	return store_absolute(".kiln-cache");
 }
 
 const char *store_dir(const struct store *s)
@@ -118,7 +129,7 @@ static int store_init_layout(struct store *s, struct kiln_error **err)
 
 struct store *store_open(const char *dir, struct kiln_error **err)
 {
-	cleanup_free char *d = dir ? xstrdup(dir) : store_default_dir();
+	cleanup_free char *d = dir ? store_absolute(dir) : store_default_dir();
 	cleanup_free char *blobs = path_join(d, "blobs/sha256");
 	if (mkdir_p(blobs, 0755, err) < 0) {
 		kiln_error_wrap(err, "store `%s`", d);

@@ -25,16 +25,20 @@
 
 struct store;
 
-/* The default store directory (see above).  Caller frees. */
+/* The default store directory (see above), absolute (a relative
+ * $KILN_CACHE is taken against the working directory).  Caller frees. */
 char *store_default_dir(void);
 
 /* Opens (creating if needed) the layout at DIR, or the default when DIR is
- * NULL.  Release with store_close(). */
+ * NULL.  A relative DIR is made absolute against the working directory here,
+ * once, so store_dir() names the same place from any directory (a package's
+ * build command runs in its own).  Release with store_close(). */
 struct store *store_open(const char *dir, struct kiln_error **err);
 void store_close(struct store *s);
 #define cleanup_store __attribute__((cleanup(store_closep)))
 void store_closep(struct store **s);
 
+/* The store's directory: always an absolute path. */
 const char *store_dir(const struct store *s);
 
 /* Streaming blob writes. */

@@ -40,7 +40,16 @@ TEST(open_creates_layout)
 	ok(s != NULL, "open (%s)", err ? err->msg : "");
 	if (!s)
 		return;
-	is_str(store_dir(s), "c", "dir");
+	/* A relative DIR is made absolute once: a package build runs its
+	 * command in another directory and must still find the store. */
+	char cwd[4096];
+	ok(getcwd(cwd, sizeof cwd) != NULL, "getcwd");
+	cleanup_free char *want = xasprintf("%s/c", cwd);
+	is_str(store_dir(s), want, "dir made absolute");
+	ok(chdir("/") == 0, "chdir /");
+	cleanup_free char *layout_abs = path_join(store_dir(s), "oci-layout");
+	ok(access(layout_abs, F_OK) == 0, "store_dir still names the store from /");
+	ok(chdir(cwd) == 0, "chdir back");
 	cleanup_free char *layout = read_file("c/oci-layout", 100, NULL, &err);
 	is_str(layout, "{\"imageLayoutVersion\":\"1.0.0\"}", "oci-layout");
 	cleanup_free char *index = read_file("c/index.json", 1000, NULL, &err);
@@ -77,6 +86,12 @@ TEST(default_dir)
 	setenv("HOME", "/x/home", 1);
 	cleanup_free char *c = store_default_dir();
 	is_str(c, "/x/home/.cache/kiln", "HOME");
+	setenv("KILN_CACHE", "rel/kc", 1);
+	cleanup_free char *d = store_default_dir();
+	char cwd[4096];
+	cleanup_free char *want = xasprintf("%s/rel/kc", getcwd(cwd, sizeof cwd));
+	is_str(d, want, "a relative KILN_CACHE is made absolute");
+	unsetenv("KILN_CACHE");
 }
 
 TEST(put_read_verify)
@@ -95,9 +110,10 @@ TEST(put_read_verify)
 	is_str(data, "hello", "read back");
 	is_int(n, 5, "len");
 	cleanup_free char *path = store_blob_path(s, d);
-	is_str(path,
-	       "c/blobs/sha256/2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
-	       "path");
+	cleanup_free char *want = xasprintf(
+	    "%s/blobs/sha256/2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+	    store_dir(s));
+	is_str(path, want, "path");
 	struct stat st;
 	ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0644, "mode 0644");
 	ok(store_blob_verify(s, d, &err) == 0, "verify");
