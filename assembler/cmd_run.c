@@ -545,15 +545,17 @@ static int run_qemu(struct run_args *a, const char *path)
 				qemu_bin);
 		goto fail;
 	}
-	if (mkdir_p(state, 0755, &err) < 0)
+	/* A dry run prints the command line and touches nothing: the state
+	 * dir, disks, ISOs and MAC files are only named. */
+	if (!a->dry_run && mkdir_p(state, 0755, &err) < 0)
 		goto fail;
 	if (!a->dry_run && check_not_running(state, &err) < 0)
 		goto fail;
 	bool uefi = a->uefi || target.uefi || a->fw != NULL;
-	if (uefi && qemu_firmware_prepare(a->fw, a->fw_vars, state, &fw_code, &fw_vars, &err) < 0)
+	if (uefi && qemu_firmware_prepare(a->fw, a->fw_vars, state, a->dry_run, &fw_code, &fw_vars, &err) < 0)
 		goto fail;
 	if (target.kind == QEMU_BOOT_UKI) {
-		esp = qemu_make_esp(target.image, state, &err);
+		esp = qemu_make_esp(target.image, state, a->dry_run, &err);
 		if (esp == NULL)
 			goto fail;
 	}
@@ -563,7 +565,8 @@ static int run_qemu(struct run_args *a, const char *path)
 					qemu_boot_name(target.kind));
 			goto fail;
 		}
-		char *overlay = qemu_make_overlay(target.image, target.disk_format, state, &err);
+		char *overlay = qemu_make_overlay(target.image, target.disk_format, state, a->dry_run,
+						  &err);
 		if (overlay == NULL)
 			goto fail;
 		free(target.image);
@@ -578,7 +581,7 @@ static int run_qemu(struct run_args *a, const char *path)
 		log_warn("--cmdline-append only applies to kernel boots; ignored for %s",
 			 qemu_boot_name(target.kind));
 	for (size_t i = 0; i < a->n_disks; i++)
-		if (qemu_disk_prepare(&a->disks[i], state, i, &err) < 0)
+		if (qemu_disk_prepare(&a->disks[i], state, i, a->dry_run, &err) < 0)
 			goto fail;
 
 	/* Metadata CD-ROMs. */
@@ -591,20 +594,21 @@ static int run_qemu(struct run_args *a, const char *path)
 			goto fail;
 		if (a->data)
 			len = strlen(a->data);
-		if (metadata_iso_config(isos[0], contents, len, &err) < 0)
+		if (!a->dry_run && metadata_iso_config(isos[0], contents, len, &err) < 0)
 			goto fail;
 		strlist_add(&cdroms, isos[0]);
 	}
 	if (a->cidata) {
 		isos[1] = path_join(state, "cidata.iso");
 		const char *host = basename_of(target.name);
-		if (metadata_iso_cidata(isos[1], a->cidata, host, host, &err) < 0)
+		if (!a->dry_run && metadata_iso_cidata(isos[1], a->cidata, host, host, &err) < 0)
 			goto fail;
 		strlist_add(&cdroms, isos[1]);
 	}
 	if (a->config_drive) {
 		isos[2] = path_join(state, "config-drive.iso");
-		if (metadata_iso_dir(isos[2], "config-2", a->config_drive, &err) < 0) {
+		if (!a->dry_run &&
+		    metadata_iso_dir(isos[2], "config-2", a->config_drive, &err) < 0) {
 			kiln_error_wrap(&err, "--config-drive");
 			goto fail;
 		}
@@ -621,7 +625,7 @@ static int run_qemu(struct run_args *a, const char *path)
 		}
 		cleanup_free char *file =
 		    i == 0 ? xstrdup("mac-addr") : xasprintf("mac-addr.%zu", i);
-		macs[i] = qemu_state_mac(state, file, &err);
+		macs[i] = qemu_state_mac(state, file, a->dry_run, &err);
 		if (macs[i] == NULL)
 			goto fail;
 	}

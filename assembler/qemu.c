@@ -678,7 +678,8 @@ static bool mac_valid(const char *s)
 	return true;
 }
 
-char *qemu_state_mac(const char *state_dir, const char *file, struct kiln_error **err)
+char *qemu_state_mac(const char *state_dir, const char *file, bool dry_run,
+		     struct kiln_error **err)
 {
 	cleanup_free char *path = path_join(state_dir, file);
 	if (is_regular(path)) {
@@ -693,13 +694,15 @@ char *qemu_state_mac(const char *state_dir, const char *file, struct kiln_error 
 		return kiln_error_make(err, 0, "`%s`: not a MAC address", path), NULL;
 	}
 	cleanup_free char *mac = qemu_random_mac();
+	if (dry_run)
+		return steal_pointer(&mac);
 	cleanup_free char *line = xasprintf("%s\n", mac);
 	if (write_file_atomic(path, line, strlen(line), 0644, err) < 0)
 		return NULL;
 	return steal_pointer(&mac);
 }
 
-int qemu_disk_prepare(struct qemu_disk *disk, const char *state_dir, size_t index,
+int qemu_disk_prepare(struct qemu_disk *disk, const char *state_dir, size_t index, bool dry_run,
 		      struct kiln_error **err)
 {
 	if (disk->path == NULL)
@@ -719,6 +722,8 @@ int qemu_disk_prepare(struct qemu_disk *disk, const char *state_dir, size_t inde
 				       disk->path);
 	if (disk->format == NULL)
 		disk->format = xstrdup("qcow2");
+	if (dry_run)
+		return 0;
 	cleanup_free char *size = xasprintf("%" PRIu64 "M", disk->size_mb);
 	const char *argv[] = {"qemu-img",   "create",	"-q", "-f",
 			      disk->format, disk->path, size, NULL};
@@ -728,10 +733,10 @@ int qemu_disk_prepare(struct qemu_disk *disk, const char *state_dir, size_t inde
 }
 
 char *qemu_make_overlay(const char *image, const char *format, const char *state_dir,
-			struct kiln_error **err)
+			bool dry_run, struct kiln_error **err)
 {
 	cleanup_free char *overlay = path_join(state_dir, "boot-overlay.qcow2");
-	if (access(overlay, F_OK) == 0)
+	if (dry_run || access(overlay, F_OK) == 0)
 		return steal_pointer(&overlay);
 	/* The backing path is stored in the overlay: make it absolute. */
 	cleanup_free char *abs = realpath(image, NULL);
@@ -752,12 +757,14 @@ char *qemu_make_overlay(const char *image, const char *format, const char *state
 	return steal_pointer(&overlay);
 }
 
-char *qemu_make_esp(const char *uki, const char *state_dir, struct kiln_error **err)
+char *qemu_make_esp(const char *uki, const char *state_dir, bool dry_run, struct kiln_error **err)
 {
 	struct stat st;
 	if (stat(uki, &st) < 0)
 		return kiln_error_make(err, errno, "`%s`", uki), NULL;
 	cleanup_free char *esp = path_join(state_dir, "esp.img");
+	if (dry_run)
+		return steal_pointer(&esp);
 	cleanup_free char *tmp = path_join(state_dir, "esp.img.tmp");
 	unlink(tmp);
 	/* The UKI, FAT overhead and some slack, in KiB, at least 34 MiB so
@@ -781,9 +788,9 @@ char *qemu_make_esp(const char *uki, const char *state_dir, struct kiln_error **
 	return steal_pointer(&esp);
 }
 
-static int copy_once(const char *src, const char *dst, struct kiln_error **err)
+static int copy_once(const char *src, const char *dst, bool dry_run, struct kiln_error **err)
 {
-	if (access(dst, F_OK) == 0)
+	if (dry_run || access(dst, F_OK) == 0)
 		return 0;
 	size_t len;
 	cleanup_free char *data = read_file(src, 256u << 20, &len, err);
@@ -793,7 +800,7 @@ static int copy_once(const char *src, const char *dst, struct kiln_error **err)
 }
 
 int qemu_firmware_prepare(const char *fw, const char *fw_vars, const char *state_dir,
-			  char **code_out, char **vars_out, struct kiln_error **err)
+			  bool dry_run, char **code_out, char **vars_out, struct kiln_error **err)
 {
 	*code_out = *vars_out = NULL;
 	if (fw == NULL) {
@@ -816,14 +823,14 @@ int qemu_firmware_prepare(const char *fw, const char *fw_vars, const char *state
 		    err, 0, "UEFI firmware `%s` not found (install ovmf or give --fw)", fw);
 	if (fw_vars) {
 		cleanup_free char *vars = path_join(state_dir, "OVMF_VARS.fd");
-		if (copy_once(fw_vars, vars, err) < 0)
+		if (copy_once(fw_vars, vars, dry_run, err) < 0)
 			return kiln_error_wrap(err, "UEFI variables");
 		*code_out = xstrdup(fw);
 		*vars_out = steal_pointer(&vars);
 		return 0;
 	}
 	cleanup_free char *copy = path_join(state_dir, "fw.fd");
-	if (copy_once(fw, copy, err) < 0)
+	if (copy_once(fw, copy, dry_run, err) < 0)
 		return kiln_error_wrap(err, "UEFI firmware");
 	*code_out = steal_pointer(&copy);
 	return 0;

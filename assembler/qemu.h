@@ -144,25 +144,29 @@ void qemu_argv_free(char **argv);
 /* A random locally administered unicast MAC "02:xx:xx:xx:xx:xx"; heap. */
 char *qemu_random_mac(void);
 
+/* The state functions below take DRY_RUN: then they only name what they
+ * would make and write nothing (kiln run --dry-run touches nothing). */
+
 /* Reads STATE/FILE (a MAC written by a previous run) or writes a new random
- * one there.  Returns the MAC (heap). */
-char *qemu_state_mac(const char *state_dir, const char *file, struct kiln_error **err);
+ * one there (DRY_RUN: a random one, not kept).  Returns the MAC (heap). */
+char *qemu_state_mac(const char *state_dir, const char *file, bool dry_run,
+		     struct kiln_error **err);
 
 /* Creates DISK's file with `qemu-img create -f FORMAT PATH SIZEM` when it does
  * not exist; fills in disk->format (from the magic when it exists).  When
  * disk->path is NULL it becomes STATE/disk<INDEX>.img. */
-int qemu_disk_prepare(struct qemu_disk *disk, const char *state_dir, size_t index,
+int qemu_disk_prepare(struct qemu_disk *disk, const char *state_dir, size_t index, bool dry_run,
 		      struct kiln_error **err);
 
 /* Makes STATE/boot-overlay.qcow2 (once): a qcow2 overlay whose backing
  * file is IMAGE (FORMAT), so several VMs boot one image and each keeps its
  * own writes.  Returns its path (heap). */
 char *qemu_make_overlay(const char *image, const char *format, const char *state_dir,
-			struct kiln_error **err);
+			bool dry_run, struct kiln_error **err);
 
 /* Makes STATE/esp.img: a FAT image holding UKI as EFI/BOOT/BOOTX64.EFI
  * (mkfs.fat + mtools).  Returns its path (heap). */
-char *qemu_make_esp(const char *uki, const char *state_dir, struct kiln_error **err);
+char *qemu_make_esp(const char *uki, const char *state_dir, bool dry_run, struct kiln_error **err);
 
 /* Picks the UEFI firmware.  FW given: a combined image, copied once to
  * STATE/fw.fd (so NVRAM writes persist and the original is untouched), or a
@@ -171,7 +175,7 @@ char *qemu_make_esp(const char *uki, const char *state_dir, struct kiln_error **
  * /usr/share/ovmf/OVMF.fd.  *CODE_OUT and *VARS_OUT (heap; VARS may be NULL
  * for a combined image) are what goes on the command line. */
 int qemu_firmware_prepare(const char *fw, const char *fw_vars, const char *state_dir,
-			  char **code_out, char **vars_out, struct kiln_error **err);
+			  bool dry_run, char **code_out, char **vars_out, struct kiln_error **err);
 
 /* Whether KVM really runs a guest: runs QEMU_BIN with -accel kvm on a 64 KB
  * firmware image (generated) that switches to long mode and writes to the

@@ -15,6 +15,9 @@ unset KILN_QEMU_ACCEL
 # Exit status and stderr of a kiln run.
 run_status() { "$KILN" run "$@" >"$T/out" 2>"$T/err"; echo $?; }
 dry() { "$KILN" run --dry-run "$@" 2>"$T/err"; }
+# prep ARGS...: a run whose QEMU (true) exits at once: kiln prepares the state
+# dir for real; its command line is printed as a dry run would (--verbose).
+prep() { "$KILN" -v run --qemu true "$@" 2>&1 >/dev/null | grep -- '-pidfile'; }
 # has STRING...: every STRING occurs in $out (the last dry run's command line).
 has() { local x; for x in "$@"; do grep -qF -- "$x" <<<"$out" || return 1; done; }
 
@@ -67,6 +70,8 @@ done
 cp d.qcow2 img-efi.qcow2
 out=$(dry img-efi.qcow2)
 ok "NAME-efi.qcow2: UEFI without --uefi (OVMF pflash)" grep -q "if=pflash" <<<"$out"
+ok "--dry-run: no state dir, no variables copy" [ ! -e img-efi-state ]
+prep img-efi.qcow2 >/dev/null
 ok "  ... with a writable variables copy in the state dir" \
 	bash -c "ls img-efi-state/OVMF_VARS.fd img-efi-state/fw.fd 2>/dev/null | grep -q ."
 cp base.raw cd.iso
@@ -75,16 +80,22 @@ ok "ISO: CD-ROM at index 2 and -boot d" has "file=cd.iso,format=raw,index=2,medi
 out=$(dry --disk size=16M --disk file=x.raw,size=8M,format=raw --disk base.raw cd.iso)
 ok "disks skip index 2 when booting an ISO" \
 	has "cd-state/disk.img,format=qcow2,index=0" "x.raw,format=raw,index=1" "base.raw,format=raw,index=3"
+ok "--dry-run: disks named, none created, no state dir" [ ! -e x.raw -a ! -e cd-state ]
+out=$(prep --disk size=16M --disk file=x.raw,size=8M,format=raw --disk base.raw cd.iso)
+ok "  ... a run gives the same command line" \
+	has "cd-state/disk.img,format=qcow2,index=0" "x.raw,format=raw,index=1" "base.raw,format=raw,index=3"
 ok "--disk size=16M created as qcow2 in the state dir" \
 	bash -c "qemu-img info cd-state/disk.img | grep -q 'virtual size: 16 MiB'"
 ok "--disk file=x.raw,size=8M,format=raw created raw" \
 	bash -c "qemu-img info x.raw | grep -q 'file format: raw'"
 
 # MAC: persisted in the state dir, stable across runs, --mac overrides.
-m1=$(dry lk | grep -o 'mac=[0-9a-f:]*')
-m2=$(dry lk | grep -o 'mac=[0-9a-f:]*')
+ok "--dry-run: no NAME-state made" [ ! -e lk-state ]
+m1=$(prep lk | grep -o 'mac=[0-9a-f:]*')
+m2=$(prep lk | grep -o 'mac=[0-9a-f:]*')
 ok "the MAC is persisted: same on the next run" [ -n "$m1" -a "$m1" = "$m2" ]
 ok "  ... and kept in NAME-state/mac-addr" [ "mac=$(cat lk-state/mac-addr)" = "$m1" ]
+ok "  ... which a dry run reads" grep -q "$m1" <<<"$(dry lk)"
 ok "--mac overrides" grep -q "mac=52:54:00:12:34:56" <<<"$(dry --mac 52:54:00:12:34:56 lk)"
 out=$(dry --networking user --networking mcast=230.0.0.1:4444 lk)
 ok "--networking twice: two NICs" has "user,id=net0" "socket,id=net1,mcast=230.0.0.1:4444"
@@ -94,19 +105,22 @@ ok "--networking none" grep -q -- "-nic none" <<<"$(dry --networking none lk)"
 isofile() { xorriso -no_rc -osirrox on -indev "$1" -extract "/$2" "$T/extracted" >/dev/null 2>&1 && cat "$T/extracted"; rm -f "$T/extracted"; }
 isolabel() { xorriso -no_rc -indev "$1" -pvd_info 2>/dev/null | sed -n "s/^Volume Id *: *//p"; }
 printf 'a: 1\n' >meta.yml
-out=$(dry --data-file meta.yml lk)
+mkdir -p cd2/openstack/latest
+printf '{}' >cd2/openstack/latest/meta_data.json
+printf '#cloud-config\n' >ud
+out=$(dry --data-file meta.yml --cidata ud --config-drive cd2 lk)
+ok "--dry-run: data.iso attached as a CD-ROM" grep -q "file=lk-state/data.iso,format=raw,index=1,media=cdrom,readonly=on" <<<"$out"
+ok "--dry-run: no ISO written" bash -c "! ls lk-state/*.iso 2>/dev/null | grep -q ."
+out=$(prep --data-file meta.yml lk)
 ok "--data-file: data.iso attached as a CD-ROM" grep -q "file=lk-state/data.iso,format=raw,index=1,media=cdrom,readonly=on" <<<"$out"
 ok "--data-file: the ISO holds config" [ "$(isofile lk-state/data.iso config)" = "a: 1" ]
-dry --data 'hello world' lk >/dev/null
+prep --data 'hello world' lk >/dev/null
 ok "--data STRING: the ISO holds config" [ "$(isofile lk-state/data.iso config)" = "hello world" ]
-printf '#cloud-config\n' >ud
-dry --cidata ud lk >/dev/null
+prep --cidata ud lk >/dev/null
 ok "--cidata FILE: label cidata" [ "$(isolabel lk-state/cidata.iso)" = cidata ]
 ok "--cidata FILE: user-data" [ "$(isofile lk-state/cidata.iso user-data)" = "#cloud-config" ]
 ok "--cidata FILE: meta-data generated" grep -q "instance-id: lk" <<<"$(isofile lk-state/cidata.iso meta-data)"
-mkdir -p cd2/openstack/latest
-printf '{}' >cd2/openstack/latest/meta_data.json
-dry --config-drive cd2 lk >/dev/null
+prep --config-drive cd2 lk >/dev/null
 ok "--config-drive: label config-2" [ "$(isolabel lk-state/config-drive.iso)" = config-2 ]
 ok "--config-drive: the tree kept" [ "$(isofile lk-state/config-drive.iso openstack/latest/meta_data.json)" = "{}" ]
 [ "$(run_status --dry-run --data-file missing.yml lk)" = 1 ] && pass "--data-file missing: exit 1" || fail "--data-file missing"

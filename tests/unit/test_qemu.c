@@ -389,13 +389,13 @@ TEST(argv_squashfs_uki_networks)
 TEST(state_mac_persists)
 {
 	struct kiln_error *err = NULL;
-	cleanup_free char *a = qemu_state_mac(".", "mac-addr", &err);
+	cleanup_free char *a = qemu_state_mac(".", "mac-addr", false, &err);
 	ok(a != NULL, "made");
-	cleanup_free char *b = qemu_state_mac(".", "mac-addr", &err);
+	cleanup_free char *b = qemu_state_mac(".", "mac-addr", false, &err);
 	ok(a && b && strcmp(a, b) == 0, "read back the same: %s %s", a, b);
 	ok(a && (strtol(a, NULL, 16) & 3) == 2, "locally administered unicast: %s", a);
 	touch("bad-mac", "zz\n", 3);
-	ok(qemu_state_mac(".", "bad-mac", &err) == NULL, "junk is an error");
+	ok(qemu_state_mac(".", "bad-mac", false, &err) == NULL, "junk is an error");
 	kiln_error_release(&err);
 }
 
@@ -406,21 +406,50 @@ TEST(firmware_copies)
 	touch("vars.fd", "VARS", 4);
 	mkdir("s", 0755);
 	char *code = NULL, *vars = NULL;
-	is_int(qemu_firmware_prepare("code.fd", "vars.fd", "s", &code, &vars, &err), 0, "split");
+	is_int(qemu_firmware_prepare("code.fd", "vars.fd", "s", false, &code, &vars, &err), 0, "split");
 	is_str(code, "code.fd", "code used in place");
 	is_str(vars, "s/OVMF_VARS.fd", "vars copied");
 	free(code);
 	free(vars);
 	touch("s/OVMF_VARS.fd", "CHANGED", 7);
-	is_int(qemu_firmware_prepare("code.fd", "vars.fd", "s", &code, &vars, &err), 0, "again");
+	is_int(qemu_firmware_prepare("code.fd", "vars.fd", "s", false, &code, &vars, &err), 0, "again");
 	cleanup_free char *kept = read_file("s/OVMF_VARS.fd", 100, NULL, &err);
 	is_str(kept, "CHANGED", "the variables persist across runs");
 	free(code);
 	free(vars);
-	is_int(qemu_firmware_prepare("code.fd", NULL, "s", &code, &vars, &err), 0, "combined");
+	is_int(qemu_firmware_prepare("code.fd", NULL, "s", false, &code, &vars, &err), 0, "combined");
 	is_str(code, "s/fw.fd", "combined image copied");
 	ok(vars == NULL, "no vars");
 	free(code);
-	ok(qemu_firmware_prepare("nope.fd", NULL, "s", &code, &vars, &err) < 0, "missing fw");
+	ok(qemu_firmware_prepare("nope.fd", NULL, "s", false, &code, &vars, &err) < 0, "missing fw");
+	kiln_error_release(&err);
+}
+
+/* kiln run --dry-run: every state function names its file and writes none. */
+TEST(dry_run_writes_nothing)
+{
+	struct kiln_error *err = NULL;
+	touch("code.fd", "CODE", 4);
+	touch("vars.fd", "VARS", 4);
+	touch("uki.efi", "MZ", 2);
+	touch("base.raw", "", 0);
+	cleanup_free char *mac = qemu_state_mac("st", "mac-addr", true, &err);
+	ok(mac != NULL && strlen(mac) == 17, "a MAC: %s", mac ? mac : "");
+	char *code = NULL, *vars = NULL;
+	is_int(qemu_firmware_prepare("code.fd", "vars.fd", "st", true, &code, &vars, &err), 0,
+	       "firmware");
+	is_str(vars, "st/OVMF_VARS.fd", "the variables copy is named");
+	free(code);
+	free(vars);
+	struct qemu_disk d = {.size_mb = 16};
+	is_int(qemu_disk_prepare(&d, "st", 0, true, &err), 0, "disk");
+	is_str(d.path, "st/disk.img", "the disk is named");
+	is_str(d.format, "qcow2", "as qcow2");
+	qemu_disk_release(&d);
+	cleanup_free char *esp = qemu_make_esp("uki.efi", "st", true, &err);
+	is_str(esp, "st/esp.img", "the ESP is named");
+	cleanup_free char *ov = qemu_make_overlay("base.raw", "raw", "st", true, &err);
+	is_str(ov, "st/boot-overlay.qcow2", "the overlay is named");
+	ok(access("st", F_OK) < 0 && errno == ENOENT, "no state dir made");
 	kiln_error_release(&err);
 }
