@@ -1670,6 +1670,60 @@ static void strv_releasep(struct strv *s)
 	strv_release(s);
 }
 
+/* What kiln pkg built under a store name: STORE/kiln-pkgs/<hex of SHA-256 of
+ * the name> holds the manifest digest it tagged.  `kiln cache import` (or any
+ * other tagger) can later put another image under the same name; the record
+ * tells that apart from what these inputs build.  Caller frees. */
+static char *built_record_path(struct store *s, const char *name)
+{
+	char h[DIGEST_STRLEN];
+	sha256_digest(name, strlen(name), h);
+	return xasprintf("%s/kiln-pkgs/%s", store_dir(s), h + strlen("sha256:"));
+}
+
+static int built_record_write(struct store *s, const char *name, const char *digest,
+			      struct kiln_error **err)
+{
+	cleanup_free char *path = built_record_path(s, name);
+	cleanup_free char *dir = xstrdup(path);
+	*strrchr(dir, '/') = '\0';
+	cleanup_free char *line = xasprintf("%s\n", digest);
+	if (mkdir_p(dir, 0755, err) < 0 ||
+	    write_file_atomic(path, line, strlen(line), 0644, err) < 0)
+		return kiln_error_wrap(err, "record the build of %s", name);
+	return 0;
+}
+
+enum stored { STORED_ABSENT, STORED_BUILT, STORED_REPLACED };
+
+/* Whether store S holds NAME (the package P's store name) as kiln pkg built
+ * it: STORED_BUILT (DIGEST filled; also when no record exists: a store from
+ * before the records, or an image pulled under the name), STORED_ABSENT, or
+ * STORED_REPLACED (the name now holds another manifest than the recorded
+ * one; said in one warning line), or -1 on error. */
+static int stored_state(struct store *s, const struct pkg *p, const char *name,
+			char digest[DIGEST_STRLEN], struct kiln_error **err)
+{
+	int k = store_lookup(s, name, digest, err);
+	if (k <= 0)
+		return k < 0 ? -1 : STORED_ABSENT;
+	if (!store_has_blob(s, digest))
+		return STORED_ABSENT;
+	cleanup_free char *path = built_record_path(s, name);
+	struct kiln_error *ignored = NULL;
+	cleanup_free char *built = read_file(path, 256, NULL, &ignored);
+	kiln_error_release(&ignored);
+	if (built == NULL)
+		return STORED_BUILT;
+	built[strcspn(built, "\n")] = '\0';
+	if (strcmp(built, digest) == 0)
+		return STORED_BUILT;
+	log_warn("%s: %s/%s:%s in the store is %s, not the %s kiln pkg built (replaced, e.g. by "
+		 "kiln cache import): rebuilding",
+		 p->dir, p->org, p->image, p->tag, digest, built);
+	return STORED_REPLACED;
+}
+
 static int build_image(struct pkg *p, struct store *s, const struct pkg_build_options *o,
 		       struct pkg_result *r, struct kiln_error **err)
 {
@@ -1726,7 +1780,8 @@ static int build_image(struct pkg *p, struct store *s, const struct pkg_build_op
 		OCI_MEDIA_LAYER_GZIP, "digest", layer, "size", (json_int_t)r->layer_size);
 	if (put_json(s, man, r->manifest_digest, &man_size, err) < 0)
 		return -1;
-	if (store_tag(s, r->store_name, r->manifest_digest, OCI_MEDIA_MANIFEST, man_size, err) < 0)
+	if (store_tag(s, r->store_name, r->manifest_digest, OCI_MEDIA_MANIFEST, man_size, err) < 0 ||
+	    built_record_write(s, r->store_name, r->manifest_digest, err) < 0)
 		return -1;
 	r->built = true;
 	return 0;
@@ -1745,10 +1800,10 @@ int pkg_build(struct pkg *p, struct store *s, const struct pkg_build_options *o,
 	if (r->store_name == NULL)
 		goto fail;
 	if (!(o && o->force)) {
-		int k = store_lookup(s, r->store_name, r->manifest_digest, err);
+		int k = stored_state(s, p, r->store_name, r->manifest_digest, err);
 		if (k < 0)
 			goto fail;
-		if (k == 1 && store_has_blob(s, r->manifest_digest))
+		if (k == STORED_BUILT)
 			return 0;
 	}
 	if (build_image(p, s, o, r, err) < 0) {
@@ -1778,14 +1833,17 @@ char *pkg_ensure_built(struct store *s, const char *dir, struct kiln_error **err
 	if (name == NULL)
 		return NULL;
 	char digest[DIGEST_STRLEN];
-	int k = store_lookup(s, name, digest, err);
+	int k = stored_state(s, p, name, digest, err);
 	if (k < 0)
 		return NULL;
-	if (k == 0 || !store_has_blob(s, digest)) {
-		log_info("building package %s as %s/%s:%s (not in the store)", dir, p->org, p->image,
-			 p->tag);
+	if (k != STORED_BUILT) {
+		if (k == STORED_ABSENT)
+			log_info("building package %s as %s/%s:%s (not in the store)", dir, p->org,
+				 p->image, p->tag);
 		struct pkg_result r;
-		if (pkg_build(p, s, NULL, &r, err) < 0)
+		/* Replaced: stored_state said so once; build without asking again. */
+		struct pkg_build_options o = {.force = true};
+		if (pkg_build(p, s, &o, &r, err) < 0)
 			return NULL;
 		log_info("built %s %s", r.ref, r.manifest_digest);
 		pkg_result_release(&r);

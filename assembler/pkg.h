@@ -78,7 +78,9 @@ struct pkg_result {
 };
 void pkg_result_release(struct pkg_result *r);
 
-/* Builds P into S unless S already has its tag (and O->force is false):
+/* Builds P into S unless S already has its tag as kiln pkg built it (and
+ * O->force is false; a name another image was put under since, e.g. by
+ * `kiln cache import`, is rebuilt after a one-line warning):
  * fetches and verifies the .debs, runs the build command, assembles the
  * entries, runs the ELF check, writes one deterministic gzip layer, the
  * image config and the manifest, and tags the manifest.  R is filled. */

@@ -49,6 +49,17 @@ ok "changing one file changes the tag" test "$t1" != "$t2"
 "$KILN" -q pkg build "$T/poweroff" >"$T/changed.txt"
 ok "... and the image digest" test "$(awk '{print $2}' "$T/changed.txt")" != "$(digest_of poweroff "$T/built.txt")"
 
+# A name kiln pkg built, replaced by `kiln cache import` (getty's image under
+# poweroff's name): the next build says so in one line and rebuilds.
+pref=$("$KILN" pkg show-tag pkgs/poweroff)
+"$KILN" cache export "$("$KILN" pkg show-tag pkgs/getty)" -o "$T/getty.tar"
+"$KILN" cache import -q --name "$pref" "$T/getty.tar"
+"$KILN" pkg build pkgs/poweroff >"$T/replaced.txt" 2>"$T/replaced.err"
+ok "an imported image under a built name: one warning line" \
+	test "$(grep -c "$pref in the store is sha256:.*, not the sha256:.* kiln pkg built (replaced, e.g. by kiln cache import): rebuilding" "$T/replaced.err")" = 1
+ok "  ... and the package's own image again" \
+	test "$(awk '{print $2, $3}' "$T/replaced.txt")" = "$(digest_of poweroff "$T/built.txt") built"
+
 # The ELF check names the binary and the library.
 if "$KILN" pkg build tests/fixtures/pkg-missing-lib 2>"$T/elf.err"; then
 	fail "a package lacking libseccomp is refused"

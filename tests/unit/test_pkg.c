@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "image.h"
+#include "oci.h"
 #include "pkg.h"
 #include "store.h"
 #include "tap.h"
@@ -266,6 +267,42 @@ TEST(build_step_output)
 	cleanup_free char *e3 = NULL;
 	is_int(build("p", "s", false, d, &e3), -1, "@out/ without a build step");
 	ok(e3 && strstr(e3, "needs a `build` step"), "says so: %s", e3 ? e3 : "");
+}
+
+/* A store name replaced after kiln pkg built it (as `kiln cache import`
+ * does: store_tag over the name) is rebuilt, not trusted. */
+TEST(replaced_name_is_rebuilt)
+{
+	put("p/build.yml", "image: mine\nfiles:\n  - {path: /x, contents: mine}\n");
+	put("q/build.yml", "image: other\nfiles:\n  - {path: /x, contents: other}\n");
+	char dp[DIGEST_STRLEN] = "", dq[DIGEST_STRLEN] = "", again[DIGEST_STRLEN] = "";
+	is_int(build("p", "s", false, dp, NULL), 0, "p builds");
+	is_int(build("q", "s", false, dq, NULL), 0, "q builds");
+	cleanup_free char *ref = tag_of("p");
+	cleanup_free char *name = xasprintf("docker.io/%s", ref);
+	struct kiln_error *err = NULL;
+	cleanup_store struct store *s = store_open("s", &err);
+	char got[DIGEST_STRLEN] = "";
+	int64_t qsize = s ? store_blob_size(s, dq) : -1;
+	is_int(store_tag(s, name, dq, OCI_MEDIA_MANIFEST, qsize, &err), 0, "q tagged as p");
+	is_int(build("p", "s", false, again, NULL), 0, "p builds again");
+	is_str(again, dp, "rebuilt: p's own digest");
+	is_int(store_lookup(s, name, got, &err), 1, "tagged");
+	is_str(got, dp, "the name holds p again");
+
+	is_int(store_tag(s, name, dq, OCI_MEDIA_MANIFEST, qsize, &err), 0, "q tagged as p again");
+	cleanup_free char *r = pkg_ensure_built(s, "p", &err);
+	is_str(r, ref, "pkg_ensure_built (@pkg:) answers p");
+	is_int(store_lookup(s, name, got, &err), 1, "tagged");
+	is_str(got, dp, "  ... after rebuilding it");
+
+	/* Without a record (a store from before them, an image pulled under the
+	 * name) the name is trusted as before. */
+	is_int(system("rm -r s/kiln-pkgs"), 0, "records removed");
+	is_int(store_tag(s, name, dq, OCI_MEDIA_MANIFEST, qsize, &err), 0, "q tagged as p");
+	is_int(build("p", "s", false, again, NULL), 0, "p: in the store");
+	is_str(again, dq, "  ... taken as it is");
+	kiln_error_release(&err);
 }
 
 TEST(ensure_built_builds_once)
