@@ -135,17 +135,30 @@ static int run(const struct build_options *opts, struct manifest *m, const char 
 		for (size_t i = 0; i < sections.n; i++)
 			secs[i] = (struct initrd_section){sections.v[i].tar_path, sections.v[i].key,
 							  sections.v[i].cacheable};
-		struct initrd_options io = {
-		    .compress = compress_of(opts), .work_dir = work, .cache_dir = cache_dir};
+		/* kernel+initrd's own files may be taken over by the rebuild. */
+		bool ki = false;
+		for (size_t i = 0; i < nf; i++)
+			ki |= strcmp(fmts[i]->name, "kernel+initrd") == 0;
+		cleanup_free char *prev_initrd =
+		    ki && !opts->output ? xasprintf("%s/%s-initrd.img", dir, name) : NULL;
+		cleanup_free char *prev_kernel =
+		    ki && !opts->output ? xasprintf("%s/%s-kernel", dir, name) : NULL;
+		struct initrd_options io = {.compress = compress_of(opts),
+					    .work_dir = work,
+					    .cache_dir = cache_dir,
+					    .previous_initrd = prev_initrd,
+					    .previous_kernel = prev_kernel};
 		int r = initrd_from_sections(secs, sections.n, kernel, initrd, &io, &res, err);
 		free(secs);
 		if (r < 0) {
 			assemble_result_release(&sections);
 			return kiln_error_wrap(err, "kernel+initrd");
 		}
-		log_verbose("initrd: %llu bytes of cpio in %llu members (%llu sections reused)",
+		log_verbose("initrd: %llu bytes of cpio in %llu members (%llu sections reused, "
+			    "%llu kept in place: %llu bytes)",
 			    (unsigned long long)res.cpio_bytes, (unsigned long long)res.members,
-			    (unsigned long long)res.reused);
+			    (unsigned long long)res.reused, (unsigned long long)res.kept_sections,
+			    (unsigned long long)res.kept_bytes);
 	}
 	if (cache_dir)
 		assemble_cache_prune(cache_dir, &sections, 7 * 24 * 3600);

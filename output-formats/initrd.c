@@ -16,9 +16,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 #include <zlib.h>
 #include <zstd.h>
@@ -26,6 +29,7 @@
 #include "outputs.h"
 #include "pathsafe.h"
 #include "sha256.h"
+#include "strbuf.h"
 #include "util.h"
 
 #define GZIP_LEVEL 6
@@ -541,12 +545,151 @@ static int write_boot_meta(const char *path, bool kernel, bool ucode, bool membe
 	return write_file_atomic(path, text, strlen(text), 0644, err);
 }
 
+static const char *member_ext(enum initrd_compress c)
+{
+	return c == INITRD_GZIP ? "cpio.gz" : c == INITRD_ZSTD ? "cpio.zst" : "cpio";
+}
+
 static int copy_file_to(const char *src, const char *dst, struct kiln_error **err)
 {
 	cleanup_close int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (out < 0)
 		return kiln_error_make(err, errno, "create `%s`", dst);
 	return append_file(out, src, err);
+}
+
+/* ---- taking over the previous output ----
+ *
+ * The initrd (and kernel) a build writes records, in an extended attribute,
+ * what its bytes are made of: "kiln-reuse-v1 SIZE MTIME_S MTIME_NS\n" then
+ * the body (for the initrd: the compression, then "KEY END" for each leading
+ * cacheable section, END being the offset where its bytes end; for the
+ * kernel: the key of the section it came from).  A section's bytes depend
+ * only on its key (and the compression), so a rebuild whose leading sections
+ * have the same keys keeps the previous file's first bytes instead of
+ * copying them again from the cache: the previous NAME-initrd.img is renamed
+ * into the work directory, truncated after the last matching section and
+ * appended to.  Only a file that is provably what the record says is taken:
+ * one link, size and mtime as recorded, and not open anywhere (a write
+ * lease, held across the rename, proves it: a process that opens it by then
+ * breaks the lease and the file is put back untouched). */
+
+#define REUSE_HEADER "kiln-reuse-v1"
+#define INITRD_XATTR "user.kiln.initrd"
+#define KERNEL_XATTR "user.kiln.kernel"
+
+/* Stamps FD with XATTR = header + BODY; the record is an optimisation, so a
+ * file system without user xattrs simply never has one. */
+static void record_stamp(int fd, const char *xattr, const char *body)
+{
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return;
+	cleanup_free char *v =
+	    xasprintf(REUSE_HEADER " %lld %lld %ld\n%s", (long long)st.st_size,
+		      (long long)st.st_mtim.tv_sec, (long)st.st_mtim.tv_nsec, body);
+	if (fsetxattr(fd, xattr, v, strlen(v), 0) < 0)
+		fremovexattr(fd, xattr);
+}
+
+/* Opens FINAL when it carries a valid XATTR record: returns the fd (read
+ * only) and *BODY (heap), or -1. */
+static int previous_open(const char *final, const char *xattr, char **body)
+{
+	*body = NULL;
+	if (!final)
+		return -1;
+	int fd = open(final, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -1;
+	struct stat st;
+	char buf[64 * 1024];
+	ssize_t n = -1;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 1)
+		n = fgetxattr(fd, xattr, buf, sizeof(buf) - 1);
+	long long size, sec;
+	long nsec;
+	int off = 0;
+	if (n > 0) {
+		buf[n] = '\0';
+		if (sscanf(buf, REUSE_HEADER " %lld %lld %ld\n%n", &size, &sec, &nsec, &off) == 3 &&
+		    off > 0 && size == (long long)st.st_size &&
+		    sec == (long long)st.st_mtim.tv_sec && nsec == st.st_mtim.tv_nsec) {
+			*body = xstrdup(buf + off);
+			return fd;
+		}
+	}
+	close(fd);
+	return -1;
+}
+
+/* Moves the file open as FD from FINAL to WORK if no other process has it
+ * open; closes FD.  Returns true when it moved. */
+static bool previous_take(int fd, const char *final, const char *work)
+{
+	struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+	sigemptyset(&ign.sa_mask);
+	sigaction(SIGIO, &ign, &old); /* a lease break signals the holder */
+	bool moved = false;
+	if (fcntl(fd, F_SETLEASE, F_WRLCK) == 0) {
+		if (rename(final, work) == 0) {
+			moved = fcntl(fd, F_GETLEASE) == F_WRLCK;
+			if (!moved && rename(work, final) < 0)
+				unlink(work);
+		}
+		fcntl(fd, F_SETLEASE, F_UNLCK);
+	}
+	sigaction(SIGIO, &old, NULL);
+	close(fd);
+	return moved;
+}
+
+/* The kernel of the section KEY: the previous output when it is that
+ * kernel, else a copy of the cached one. */
+static int kernel_from_cache(const char *cached, const char *key, const char *prev,
+			     const char *kernel_out, struct kiln_error **err)
+{
+	cleanup_free char *body = NULL;
+	int fd = previous_open(prev, KERNEL_XATTR, &body);
+	if (fd >= 0 && strcmp(body, key) == 0 && previous_take(fd, prev, kernel_out))
+		return 0;
+	if (fd >= 0 && strcmp(body, key) != 0)
+		close(fd);
+	if (copy_file_to(cached, kernel_out, err) < 0)
+		return -1;
+	cleanup_close int k = open(kernel_out, O_RDONLY | O_CLOEXEC);
+	record_stamp(k, KERNEL_XATTR, key);
+	return 0;
+}
+
+/* How many leading sections of SECS the previous initrd (record BODY) holds,
+ * each as a cache hit of this build; END[k] gets the offset where section k
+ * ends in it. */
+static size_t previous_match(const char *body, const struct initrd_section *secs, size_t n,
+			     const struct initrd_options *o, uint64_t *end)
+{
+	const char *p = strchr(body, '\n');
+	size_t ext = strlen(member_ext(o->compress));
+	if (!p || (size_t)(p - body) != ext || strncmp(body, member_ext(o->compress), ext) != 0)
+		return 0;
+	size_t k = 0;
+	for (p++; k < n && *p; k++) {
+		char key[65];
+		unsigned long long e;
+		int used = 0;
+		if (!secs[k].cacheable || !secs[k].key ||
+		    sscanf(p, "%64s %llu\n%n", key, &e, &used) != 2 || used <= 0 ||
+		    strcmp(key, secs[k].key) != 0)
+			break;
+		cleanup_free char *meta = xasprintf("%s/%s.boot", o->cache_dir, key);
+		struct boot_meta bm;
+		if (read_boot_meta(meta, &bm) < 0)
+			break;
+		free(bm.cmdline);
+		end[k] = e;
+		p += used;
+	}
+	return k;
 }
 
 /* Compresses the entries of one scanned section into members appended, in
@@ -610,25 +753,47 @@ static int convert_section(const char *tar_path, struct scan *sc, int out,
 	return rc;
 }
 
-static const char *member_ext(enum initrd_compress c)
-{
-	return c == INITRD_GZIP ? "cpio.gz" : c == INITRD_ZSTD ? "cpio.zst" : "cpio";
-}
-
 int initrd_from_sections(const struct initrd_section *secs, size_t n, const char *kernel_out,
 			 const char *initrd_out, const struct initrd_options *o,
 			 struct initrd_result *res, struct kiln_error **err)
 {
 	memset(res, 0, sizeof(*res));
 	cleanup_free char *ucode = xasprintf("%s/ucode.cpio", o->work_dir);
-	cleanup_close int out = open(initrd_out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (out < 0)
-		return kiln_error_make(err, errno, "create `%s`", initrd_out);
+	/* The previous initrd's leading sections, when they are this build's. */
+	size_t kept = 0;
+	cleanup_free uint64_t *kept_end = xcalloc(n ? n : 1, sizeof(*kept_end));
+	cleanup_free char *prev_body = NULL;
+	int prev = o->cache_dir ? previous_open(o->previous_initrd, INITRD_XATTR, &prev_body) : -1;
+	if (prev >= 0) {
+		kept = previous_match(prev_body, secs, n, o, kept_end);
+		if (kept && !previous_take(prev, o->previous_initrd, initrd_out))
+			kept = 0;
+		else if (!kept)
+			close(prev);
+	}
+	cleanup_close int out = -1;
+	if (kept) {
+		out = open(initrd_out, O_WRONLY | O_CLOEXEC);
+		if (out < 0 || ftruncate(out, (off_t)kept_end[kept - 1]) < 0 ||
+		    lseek(out, 0, SEEK_END) != (off_t)kept_end[kept - 1])
+			return kiln_error_make(err, errno, "reuse `%s`", initrd_out);
+		res->kept_sections = kept;
+		res->kept_bytes = kept_end[kept - 1];
+	} else {
+		out = open(initrd_out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (out < 0)
+			return kiln_error_make(err, errno, "create `%s`", initrd_out);
+	}
+	/* This initrd's record: its leading run of cacheable sections. */
+	struct strbuf rec = STRBUF_INIT;
+	strbuf_printf(&rec, "%s\n", member_ext(o->compress));
+	bool recording = o->cache_dir != NULL;
 	char *cmdline = NULL;
 	bool kernel = false, wrote = false;
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		bool cacheable = o->cache_dir && secs[i].cacheable && secs[i].key;
+		recording &= cacheable;
 		cleanup_free char *cached = NULL, *meta = NULL, *ckernel = NULL, *cucode = NULL;
 		if (cacheable) {
 			cached = xasprintf("%s/%s.%s", o->cache_dir, secs[i].key,
@@ -640,20 +805,22 @@ int initrd_from_sections(const struct initrd_section *secs, size_t n, const char
 		/* A section seen before: its boot files and members come from the
 		 * cache without reading its tar. */
 		struct boot_meta bm;
+		bool in_place = i < kept; /* its bytes are already in OUT */
 		if (cacheable && read_boot_meta(meta, &bm) == 0 &&
-		    (!bm.members || access(cached, R_OK) == 0)) {
+		    (in_place || !bm.members || access(cached, R_OK) == 0)) {
 			if (bm.ucode) {
 				if (wrote)
 					rc = kiln_error_make(err, EINVAL,
 							     "boot/ucode.cpio must come first");
-				else
+				else if (!in_place)
 					rc = append_file(out, cucode, err);
 				if (rc == 0)
 					rc = copy_file_to(cucode, ucode, err);
 				res->has_ucode = true;
 			}
 			if (rc == 0 && bm.kernel && kernel_out)
-				rc = copy_file_to(ckernel, kernel_out, err);
+				rc = kernel_from_cache(ckernel, secs[i].key, o->previous_kernel,
+						       kernel_out, err);
 			kernel |= bm.kernel;
 			if (bm.cmdline) {
 				free(cmdline);
@@ -661,13 +828,18 @@ int initrd_from_sections(const struct initrd_section *secs, size_t n, const char
 				bm.cmdline = NULL;
 			}
 			if (rc == 0 && bm.members) {
-				rc = append_file(out, cached, err);
+				if (!in_place)
+					rc = append_file(out, cached, err);
 				wrote = true;
 			}
 			utimensat(AT_FDCWD, cached, NULL, 0);
 			utimensat(AT_FDCWD, meta, NULL, 0);
 			free(bm.cmdline);
 			res->reused++;
+			if (recording)
+				strbuf_printf(&rec, "%s %lld\n", secs[i].key,
+					      in_place ? (long long)kept_end[i]
+						       : (long long)lseek(out, 0, SEEK_CUR));
 			continue;
 		}
 		struct scan sc = {0};
@@ -715,6 +887,13 @@ int initrd_from_sections(const struct initrd_section *secs, size_t n, const char
 			(void)okk;
 			kiln_error_release(&e);
 		}
+		if (rc == 0 && cacheable && sc.kernel && kernel_out) {
+			cleanup_close int k = open(kernel_out, O_RDONLY | O_CLOEXEC);
+			record_stamp(k, KERNEL_XATTR, secs[i].key);
+		}
+		if (rc == 0 && recording)
+			strbuf_printf(&rec, "%s %lld\n", secs[i].key,
+				      (long long)lseek(out, 0, SEEK_CUR));
 		if (sc.cmdline) {
 			free(cmdline);
 			cmdline = sc.cmdline;
@@ -724,6 +903,9 @@ int initrd_from_sections(const struct initrd_section *secs, size_t n, const char
 			wrote = true;
 		free(sc.ents);
 	}
+	if (rc == 0)
+		record_stamp(out, INITRD_XATTR, rec.buf);
+	strbuf_release(&rec);
 	/* WORK_DIR/ucode.cpio stays for tar-kernel-initrd, which carries it
 	 * as its own entry. */
 	if (!res->has_ucode)

@@ -27,14 +27,23 @@ struct initrd_options {
 	const char *work_dir; /* for per-member temp files */
 	const char
 	    *cache_dir; /* NULL = no member cache; else reuse compressed members by content */
+	/* The previous build's outputs (DIR/NAME-initrd.img, DIR/NAME-kernel), or
+	 * NULL: with CACHE_DIR, a previous file whose record (an extended
+	 * attribute) says it holds this build's leading sections is taken over
+	 * (moved into the work directory and appended to) instead of copying
+	 * those sections again.  See initrd.c. */
+	const char *previous_initrd;
+	const char *previous_kernel;
 };
 
 struct initrd_result {
-	char *cmdline;	     /* boot/cmdline ("" when absent); heap */
-	bool has_ucode;	     /* boot/ucode.cpio was present (and is prepended) */
-	uint64_t cpio_bytes; /* uncompressed cpio size */
-	uint64_t members;    /* compressed members written */
-	uint64_t reused;     /* of which taken from the cache */
+	char *cmdline;		/* boot/cmdline ("" when absent); heap */
+	bool has_ucode;		/* boot/ucode.cpio was present (and is prepended) */
+	uint64_t cpio_bytes;	/* uncompressed cpio size */
+	uint64_t members;	/* compressed members written */
+	uint64_t reused;	/* of which taken from the cache */
+	uint64_t kept_sections; /* leading sections kept from the previous initrd */
+	uint64_t kept_bytes;	/* their bytes */
 };
 
 /* Converts the intermediate tar TAR_PATH as LinuxKit's tarToInitrd does:
