@@ -1,5 +1,5 @@
 /* kiln pull: fetch images from registries into the store. */
-#include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,58 +30,12 @@ static void pull_failed(const char *ref, struct kiln_error **err, void *arg)
 int cmd_pull(int argc, char **argv);
 int cmd_pull(int argc, char **argv)
 {
-	struct option longopts[] = {REGISTRY_CLI_LONGOPTS, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
-	struct registry_options o;
-	registry_options_init(&o);
-	cleanup_free char *cache = NULL;
-	cleanup_error struct kiln_error *err = NULL;
-	int rc = 0, opt;
-	while ((opt = getopt_long_only(argc, argv, "+vqh", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'v':
-		case 'q':
-			cli_verbosity(opt);
-			break;
-		case 'h':
-			cli_print_help(pull_usage);
-			registry_options_release(&o);
-			return 0;
-		case '?':
-			fputs(pull_usage, stderr);
-			registry_options_release(&o);
-			return 2;
-		default:
-			if (registry_cli_option(opt, optarg, &o, &cache, &err) < 0) {
-				registry_options_release(&o);
-				return cli_fail(&err);
-			}
-		}
-	}
-	if (optind >= argc) {
-		fputs(pull_usage, stderr);
-		registry_options_release(&o);
-		return 2;
-	}
-	if (registry_cli_env(&o, &err) < 0) {
-		registry_options_release(&o);
-		return cli_fail(&err);
-	}
-	struct store *s = store_open(cache, &err);
-	if (s == NULL) {
-		registry_options_release(&o);
-		return cli_fail(&err);
-	}
-	struct registry_client *c = registry_client_new(&o, &err);
-	if (c == NULL) {
-		store_close(s);
-		registry_options_release(&o);
-		return cli_fail(&err);
-	}
-	if (registry_pull_many(c, s, argv + optind, (size_t)(argc - optind), NULL, pull_failed,
-			       NULL) > 0)
-		rc = 1;
-	registry_client_free(c);
-	store_close(s);
-	registry_options_release(&o);
+	struct registry_cli cli;
+	int rc;
+	if (registry_cli_open(&cli, argc, argv, pull_usage, 1, INT_MAX, &rc) < 0)
+		return rc;
+	rc = registry_pull_many(cli.c, cli.s, cli.operands, (size_t)cli.n_operands, NULL,
+				pull_failed, NULL) > 0;
+	registry_cli_close(&cli);
 	return rc;
 }

@@ -1,5 +1,4 @@
 /* kiln push: send an image from the store to a registry. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,50 +27,14 @@ static const char push_usage[] =
 int cmd_push(int argc, char **argv);
 int cmd_push(int argc, char **argv)
 {
-	struct option longopts[] = {REGISTRY_CLI_LONGOPTS, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
-	struct registry_options o;
-	registry_options_init(&o);
-	cleanup_free char *cache = NULL;
+	struct registry_cli cli;
+	int rc;
+	if (registry_cli_open(&cli, argc, argv, push_usage, 1, 2, &rc) < 0)
+		return rc;
 	cleanup_error struct kiln_error *err = NULL;
-	int opt;
-	while ((opt = getopt_long_only(argc, argv, "+vqh", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'v':
-		case 'q':
-			cli_verbosity(opt);
-			break;
-		case 'h':
-			cli_print_help(push_usage);
-			registry_options_release(&o);
-			return 0;
-		case '?':
-			fputs(push_usage, stderr);
-			registry_options_release(&o);
-			return 2;
-		default:
-			if (registry_cli_option(opt, optarg, &o, &cache, &err) < 0) {
-				registry_options_release(&o);
-				return cli_fail(&err);
-			}
-		}
-	}
-	int nargs = argc - optind;
-	if (nargs < 1 || nargs > 2) {
-		fputs(push_usage, stderr);
-		registry_options_release(&o);
-		return 2;
-	}
-	int rc = 0;
-	struct store *s = NULL;
-	struct registry_client *c = NULL;
-	if (registry_cli_env(&o, &err) < 0 || (s = store_open(cache, &err)) == NULL ||
-	    (c = registry_client_new(&o, &err)) == NULL ||
-	    registry_client_push(c, s, argv[optind], nargs == 2 ? argv[optind + 1] : NULL, NULL,
-				 &err) < 0)
+	if (registry_client_push(cli.c, cli.s, cli.operands[0],
+				 cli.n_operands == 2 ? cli.operands[1] : NULL, NULL, &err) < 0)
 		rc = cli_fail(&err);
-	registry_client_free(c);
-	if (s)
-		store_close(s);
-	registry_options_release(&o);
+	registry_cli_close(&cli);
 	return rc;
 }

@@ -1,7 +1,9 @@
 /* Shared option handling for the verbs that talk to registries. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "registry_cli.h"
 #include "util.h"
 
@@ -105,4 +107,57 @@ int registry_cli_env(struct registry_options *o, struct kiln_error **err)
 		}
 	}
 	return 0;
+}
+
+int registry_cli_open(struct registry_cli *cli, int argc, char **argv, const char *usage,
+		      int min, int max, int *status)
+{
+	struct option longopts[] = {REGISTRY_CLI_LONGOPTS, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
+	memset(cli, 0, sizeof *cli);
+	registry_options_init(&cli->o);
+	cleanup_free char *cache = NULL;
+	cleanup_error struct kiln_error *err = NULL;
+	int opt;
+	*status = 0;
+	while ((opt = getopt_long_only(argc, argv, "+vqh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'v':
+		case 'q':
+			cli_verbosity(opt);
+			break;
+		case 'h':
+			cli_print_help(usage);
+			goto stop;
+		case '?':
+			goto usage;
+		default:
+			if (registry_cli_option(opt, optarg, &cli->o, &cache, &err) < 0)
+				goto failed;
+		}
+	}
+	cli->operands = argv + optind;
+	cli->n_operands = argc - optind;
+	if (cli->n_operands < min || cli->n_operands > max)
+		goto usage;
+	if (registry_cli_env(&cli->o, &err) < 0 || (cli->s = store_open(cache, &err)) == NULL ||
+	    (cli->c = registry_client_new(&cli->o, &err)) == NULL)
+		goto failed;
+	return 0;
+usage:
+	fputs(usage, stderr);
+	*status = 2;
+	goto stop;
+failed:
+	*status = cli_fail(&err);
+stop:
+	registry_cli_close(cli);
+	return -1;
+}
+
+void registry_cli_close(struct registry_cli *cli)
+{
+	registry_client_free(cli->c);
+	store_close(cli->s);
+	registry_options_release(&cli->o);
+	memset(cli, 0, sizeof *cli);
 }

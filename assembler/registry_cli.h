@@ -8,6 +8,7 @@
 
 #include "error.h"
 #include "registry.h"
+#include "store.h"
 
 enum {
 	REGISTRY_OPT_CACHE = 0x300,
@@ -58,6 +59,25 @@ enum {
 	"  KILN_RETRY_BASE_MS                 first retry delay (default 500; doubles)\n"          \
 	"  KILN_STALL_TIMEOUT                 seconds without a byte before a retry (30)\n"        \
 	"  http_proxy, https_proxy, no_proxy  as libcurl reads them\n"
+
+/* What a registry verb works with once its command line is read. */
+struct registry_cli {
+	struct registry_options o;
+	struct store *s;
+	struct registry_client *c;
+	char **operands; /* into argv */
+	int n_operands;
+};
+
+/* The start of a registry verb (`kiln pull`, `kiln push`): reads ARGV with
+ * the registry options and -v/-q/-h, wants MIN to MAX operands, applies
+ * $KILN_MIRROR/$LINUXKIT_MIRROR, opens the store and makes the client.
+ * Returns 0 with CLI filled (release it with registry_cli_close()), or -1
+ * with *STATUS the verb's exit status: 0 after -h, 2 with USAGE on stderr
+ * for a bad command line, 1 after printing an error; CLI is then released. */
+int registry_cli_open(struct registry_cli *cli, int argc, char **argv, const char *usage,
+		      int min, int max, int *status);
+void registry_cli_close(struct registry_cli *cli);
 
 /* Applies option OPT with ARG to O (--cache goes to *CACHE).  -1 on a bad value. */
 int registry_cli_option(int opt, const char *arg, struct registry_options *o, char **cache,
