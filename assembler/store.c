@@ -747,6 +747,17 @@ static void mark(json_t *set, json_t *todo, const char *d, const char *media_typ
 	json_array_append_new(todo, json_string(d));
 }
 
+/* Takes the last digest off the work list TODO into D; false when empty. */
+static bool todo_pop(json_t *todo, char d[DIGEST_STRLEN])
+{
+	size_t n = json_array_size(todo);
+	if (n == 0)
+		return false;
+	snprintf(d, DIGEST_STRLEN, "%s", json_string_value(json_array_get(todo, n - 1)));
+	json_array_remove(todo, n - 1);
+	return true;
+}
+
 static bool may_be_manifest(const char *media_type)
 {
 	if (media_type == NULL)
@@ -784,11 +795,8 @@ static json_t *reachable(struct store *s, json_t *index)
 	json_t *set = json_object();
 	cleanup_json json_t *todo = json_array();
 	mark_children(index, set, todo);
-	while (json_array_size(todo) > 0) {
-		size_t last = json_array_size(todo) - 1;
-		char d[DIGEST_STRLEN];
-		snprintf(d, sizeof d, "%s", json_string_value(json_array_get(todo, last)));
-		json_array_remove(todo, last);
+	char d[DIGEST_STRLEN];
+	while (todo_pop(todo, d)) {
 		const char *mt = json_string_value(json_object_get(set, d));
 		int64_t size = store_blob_size(s, d);
 		if (size < 0 || (uint64_t)size > OCI_MANIFEST_MAX || !may_be_manifest(mt))
@@ -841,6 +849,35 @@ static bool is_hex64(const char *name)
 		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
 			return false;
 	return true;
+}
+
+/* Calls FN(S, NAME, DIGEST, ARG, ERR) for every blob of S (the 64-hex names
+ * in blobs/sha256) until FN returns < 0 (*ERR set).  Returns 0 or -1. */
+static int for_each_blob(struct store *s,
+			 int (*fn)(struct store *s, const char *name, const char *digest, void *arg,
+				   struct kiln_error **err),
+			 void *arg, struct kiln_error **err)
+{
+	int dup_fd = dup(s->blobfd);
+	DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+	if (d == NULL) {
+		int e = errno;
+		if (dup_fd >= 0)
+			close(dup_fd);
+		return kiln_error_make(err, e, "open `%s/blobs/sha256`", s->dir);
+	}
+	rewinddir(d);
+	struct dirent *de;
+	int rc = 0;
+	while (rc == 0 && (de = readdir(d)) != NULL) {
+		if (!is_hex64(de->d_name))
+			continue;
+		char digest[DIGEST_STRLEN];
+		snprintf(digest, sizeof digest, "sha256:%.64s", de->d_name);
+		rc = fn(s, de->d_name, digest, arg, err);
+	}
+	closedir(d);
+	return rc;
 }
 
 /* Removes stale temp files in DIRFD (DIRPATH) whose names match. */
@@ -905,6 +942,34 @@ int store_clean_temp(struct store *s, int64_t min_age, bool dry_run,
 	return a + b;
 }
 
+struct gc_state {
+	json_t *reachable;
+	bool dry_run;
+	int count;
+	void (*fn)(const char *path, int64_t size, void *arg);
+	void *arg;
+};
+
+/* Removes blob NAME unless it is reachable. */
+static int gc_blob(struct store *s, const char *name, const char *digest, void *arg,
+		   struct kiln_error **err)
+{
+	struct gc_state *g = arg;
+	if (json_object_get(g->reachable, digest))
+		return 0;
+	struct stat st;
+	if (fstatat(s->blobfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return 0;
+	if (!g->dry_run && unlinkat(s->blobfd, name, 0) < 0)
+		return kiln_error_make(err, errno, "remove blob %s", digest);
+	g->count++;
+	if (g->fn) {
+		cleanup_free char *p = store_blob_path(s, digest);
+		g->fn(p, (int64_t)st.st_size, g->arg);
+	}
+	return 0;
+}
+
 static int gc_locked(struct store *s, bool dry_run, bool clear, int64_t temp_min_age,
 		     void (*fn)(const char *path, int64_t size, void *arg), void *arg,
 		     struct kiln_error **err)
@@ -924,41 +989,13 @@ static int gc_locked(struct store *s, bool dry_run, bool clear, int64_t temp_min
 	int count = store_clean_temp(s, temp_min_age, dry_run, fn, arg, err);
 	if (count < 0)
 		return -1;
-	int dup_fd = dup(s->blobfd);
-	DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
-	if (d == NULL) {
-		int e = errno;
-		if (dup_fd >= 0)
-			close(dup_fd);
-		return kiln_error_make(err, e, "open `%s/blobs/sha256`", s->dir);
-	}
-	rewinddir(d);
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		if (!is_hex64(de->d_name))
-			continue;
-		char digest[DIGEST_STRLEN];
-		snprintf(digest, sizeof digest, "sha256:%.64s", de->d_name);
-		if (json_object_get(set, digest))
-			continue;
-		struct stat st;
-		if (fstatat(s->blobfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		if (!dry_run && unlinkat(s->blobfd, de->d_name, 0) < 0) {
-			int e = errno;
-			closedir(d);
-			return kiln_error_make(err, e, "remove blob %s", digest);
-		}
-		count++;
-		if (fn) {
-			cleanup_free char *p = store_blob_path(s, digest);
-			fn(p, (int64_t)st.st_size, arg);
-		}
-	}
-	closedir(d);
+	struct gc_state g = {
+	    .reachable = set, .dry_run = dry_run, .count = count, .fn = fn, .arg = arg};
+	if (for_each_blob(s, gc_blob, &g, err) < 0)
+		return -1;
 	if (!dry_run)
 		fsync(s->blobfd);
-	return count;
+	return g.count;
 }
 
 static int gc_exclusive(struct store *s, bool dry_run, bool clear, int64_t temp_min_age,
@@ -1033,6 +1070,28 @@ static int need_blob(struct store *s, const char *owner, json_t *desc, const cha
 	return 0;
 }
 
+struct verify_state {
+	void (*fn)(const char *what, const char *why, void *arg);
+	void *arg;
+	int problems;
+};
+
+/* Re-hashes one blob; a mismatch is a problem. */
+static int verify_blob(struct store *s, const char *name, const char *digest, void *arg,
+		       struct kiln_error **err)
+{
+	(void)name;
+	(void)err;
+	struct verify_state *v = arg;
+	struct kiln_error *e = NULL;
+	if (store_blob_verify(s, digest, &e) < 0) {
+		v->fn(digest, e->msg, v->arg);
+		v->problems++;
+	}
+	kiln_error_release(&e);
+	return 0;
+}
+
 static void ignore_problem(const char *what, const char *why, void *arg)
 {
 	(void)what;
@@ -1051,28 +1110,10 @@ int store_verify(struct store *s, void (*fn)(const char *what, const char *why, 
 		return -1;
 
 	/* 1. Every blob's content matches its name. */
-	int dup_fd = dup(s->blobfd);
-	DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
-	if (d == NULL) {
-		if (dup_fd >= 0)
-			close(dup_fd);
-		return kiln_error_make(err, errno, "open `%s/blobs/sha256`", s->dir);
-	}
-	rewinddir(d);
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		if (!is_hex64(de->d_name))
-			continue;
-		char digest[DIGEST_STRLEN];
-		snprintf(digest, sizeof digest, "sha256:%.64s", de->d_name);
-		struct kiln_error *e = NULL;
-		if (store_blob_verify(s, digest, &e) < 0) {
-			fn(digest, e->msg, arg);
-			problems++;
-		}
-		kiln_error_release(&e);
-	}
-	closedir(d);
+	struct verify_state v = {.fn = fn, .arg = arg};
+	if (for_each_blob(s, verify_blob, &v, err) < 0)
+		return -1;
+	problems += v.problems;
 
 	/* 2. Roots exist; manifests present are complete; indexes present
 	 * have at least one platform. */
@@ -1092,11 +1133,8 @@ int store_verify(struct store *s, void (*fn)(const char *what, const char *why, 
 		mark(set, todo, json_string_value(json_object_get(e, "digest")),
 		     json_string_value(json_object_get(e, "mediaType")));
 	}
-	while (json_array_size(todo) > 0) {
-		size_t last = json_array_size(todo) - 1;
-		char dg[DIGEST_STRLEN];
-		snprintf(dg, sizeof dg, "%s", json_string_value(json_array_get(todo, last)));
-		json_array_remove(todo, last);
+	char dg[DIGEST_STRLEN];
+	while (todo_pop(todo, dg)) {
 		if (!store_has_blob(s, dg))
 			continue;
 		const char *mt = json_string_value(json_object_get(set, dg));
