@@ -227,6 +227,39 @@ static bool json_has_string(json_t *arr, const char *s)
 	return false;
 }
 
+/* *OUT = the merged directory of volume NAME when NAME is not an absolute
+ * path (§1.7), else NULL; refuses a read-only volume mounted without ro. */
+static int volume_source(const struct spec_input *in, const char *kind, const char *what,
+			 const char *name, bool ro, char **out, struct kiln_error **err)
+{
+	*out = NULL;
+	if (name[0] == '/')
+		return 0;
+	const struct manifest_volume *v = find_volume(in->m, name);
+	if (!v)
+		return kiln_error_make(err, ENOENT, "%s %s: volume %s not found", kind, what, name);
+	if (v->readonly.set && v->readonly.value && !ro)
+		return kiln_error_make(err, EPERM,
+				       "volume %s is read-only, but attempting to write "
+				       "into container read-write",
+				       name);
+	*out = xasprintf("/containers/volumes/%s/merged", name);
+	return 0;
+}
+
+/* The mount is read-only: "ro" comes before any "rw" in its options (as
+ * LinuxKit decides it for a volume mount). */
+static bool first_access_is_ro(const struct manifest_strlist *opts)
+{
+	for (size_t i = 0; i < opts->n; i++) {
+		if (strcmp(opts->v[i], "rw") == 0)
+			return false;
+		if (strcmp(opts->v[i], "ro") == 0)
+			return true;
+	}
+	return false;
+}
+
 static int build_mounts(const struct spec_input *in, const struct image_config *mc, bool readonly,
 			struct mounts *ms, struct kiln_error **err)
 {
@@ -285,26 +318,12 @@ static int build_mounts(const struct spec_input *in, const struct image_config *
 			opts = opts_json((const char *const[]){"rw", "rbind", "rshared", NULL});
 		}
 		cleanup_free char *src = NULL;
-		if (parts[0][0] != '/') {
-			const struct manifest_volume *v = find_volume(in->m, parts[0]);
-			if (!v) {
-				json_decref(opts);
-				return kiln_error_make(err, ENOENT, "bind %s: volume %s not found",
-						       b, parts[0]);
-			}
-			if (v->readonly.set && v->readonly.value && !json_has_string(opts, "ro")) {
-				json_decref(opts);
-				return kiln_error_make(
-				    err, EPERM,
-				    "volume %s is read-only, but attempting to write "
-				    "into container read-write",
-				    parts[0]);
-			}
-			src = xasprintf("/containers/volumes/%s/merged", parts[0]);
-		} else {
-			src = xstrdup(parts[0]);
+		if (volume_source(in, "bind", b, parts[0], json_has_string(opts, "ro"), &src,
+				  err) < 0) {
+			json_decref(opts);
+			return -1;
 		}
-		mounts_set(ms, parts[1], "bind", src, opts, NULL, NULL);
+		mounts_set(ms, parts[1], "bind", src ? src : parts[0], opts, NULL, NULL);
 	}
 	for (size_t i = 0; i < mc->mounts.n; i++) {
 		const struct manifest_mount *m = &mc->mounts.v[i];
@@ -337,7 +356,16 @@ static int build_mounts(const struct spec_input *in, const struct image_config *
 		if (!dest)
 			return kiln_error_make(err, EINVAL, "mount type %s is missing destination",
 					       type);
-		mounts_set(ms, dest, type, src, strlist_json(&m->options),
+		/* A bind of a volume (§1.7): the source is the volume's merged
+		 * directory.  LinuxKit means to do this too, but its loop assigns
+		 * to a copy (updateMountsAndBindsFromVolumes) and leaves the bare
+		 * name, which runc then resolves against the bundle. */
+		cleanup_free char *vsrc = NULL;
+		if (strcmp(type, "bind") == 0 &&
+		    volume_source(in, "mount for destination", dest, src,
+				  first_access_is_ro(&m->options), &vsrc, err) < 0)
+			return -1;
+		mounts_set(ms, dest, type, vsrc ? vsrc : src, strlist_json(&m->options),
 			   idmappings_json(&m->uidmappings), idmappings_json(&m->gidmappings));
 	}
 	qsort(ms->v, ms->n, sizeof(*ms->v), cmp_mount);

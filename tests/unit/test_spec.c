@@ -232,3 +232,32 @@ TEST(volume_binds)
 	cleanup_free char *got2 = generate(y2, "s", NULL, NULL, NULL, NULL);
 	ok(strstr(got2, "\"/containers/volumes/vol/merged\"") != NULL, "volume source: %s", got2);
 }
+
+/* A bind `mounts` entry naming a volume gets the volume's merged directory
+ * (reference §1.7), and a read-only volume needs "ro" before any "rw". */
+TEST(volume_mounts)
+{
+	const char *head = "volumes:\n  - name: vol\n    readonly: true\n"
+			   "services:\n  - name: s\n    image: x/s:1\n"
+			   "    mounts:\n      - type: bind\n        source: vol\n"
+			   "        destination: /data\n";
+	cleanup_free char *y1 = xasprintf("%s        options: [ro, rbind]\n", head);
+	cleanup_free char *got1 = generate(y1, "s", NULL, NULL, NULL, NULL);
+	ok(strstr(got1, "\"source\": \"/containers/volumes/vol/merged\"") != NULL,
+	   "volume mount source: %s", got1);
+	cleanup_free char *y2 = xasprintf("%s        options: [rw, ro]\n", head);
+	cleanup_free char *got2 = generate(y2, "s", NULL, NULL, NULL, NULL);
+	ok(str_has_prefix(got2, "ERR ") && strstr(got2, "read-only"), "rw mount of ro volume: %s",
+	   got2);
+	cleanup_free char *got3 =
+	    generate("services:\n  - name: s\n    image: x/s:1\n    mounts:\n      - type: bind\n"
+		     "        source: vox\n        destination: /data\n",
+		     "s", NULL, NULL, NULL, NULL);
+	ok(str_has_prefix(got3, "ERR ") && strstr(got3, "volume vox not found"),
+	   "unknown volume: %s", got3);
+	cleanup_free char *got4 = generate(
+	    "services:\n  - name: s\n    image: x/s:1\n    mounts:\n      - type: bind\n"
+	    "        source: /abs\n        destination: /data\n",
+	    "s", NULL, NULL, NULL, NULL);
+	ok(strstr(got4, "\"source\": \"/abs\"") != NULL, "absolute source kept: %s", got4);
+}
