@@ -298,7 +298,7 @@ def runtime_expected(entry, img, bundle, readonly):
 
 def dumps(v, ind=""):
     """JSON, 2-space indent, arrays of scalars and small objects on one line."""
-    flat = json.dumps(v)
+    flat = json.dumps(v, ensure_ascii=False)
     if not isinstance(v, (dict, list)) or len(ind) + len(flat) <= 100 and not (
             isinstance(v, dict) and any(isinstance(x, (dict, list)) and x for x in v.values())
             and len(flat) > 60):
@@ -306,7 +306,7 @@ def dumps(v, ind=""):
     sub = ind + "  "
     if isinstance(v, list):
         return "[\n" + ",\n".join(sub + dumps(x, sub) for x in v) + "\n" + ind + "]"
-    return "{\n" + ",\n".join(sub + json.dumps(k) + ": " + dumps(x, sub)
+    return "{\n" + ",\n".join(sub + json.dumps(k, ensure_ascii=False) + ": " + dumps(x, sub)
                               for k, x in v.items()) + "\n" + ind + "}"
 
 
