@@ -552,7 +552,8 @@ static int run_qemu(struct run_args *a, const char *path)
 	if (!a->dry_run && check_not_running(state, &err) < 0)
 		goto fail;
 	bool uefi = a->uefi || target.uefi || a->fw != NULL;
-	if (uefi && qemu_firmware_prepare(a->fw, a->fw_vars, state, a->dry_run, &fw_code, &fw_vars, &err) < 0)
+	if (uefi && qemu_firmware_prepare(a->fw, a->fw_vars, state, a->dry_run, &fw_code, &fw_vars,
+					  &err) < 0)
 		goto fail;
 	if (target.kind == QEMU_BOOT_UKI) {
 		esp = qemu_make_esp(target.image, state, a->dry_run, &err);
@@ -565,8 +566,8 @@ static int run_qemu(struct run_args *a, const char *path)
 					qemu_boot_name(target.kind));
 			goto fail;
 		}
-		char *overlay = qemu_make_overlay(target.image, target.disk_format, state, a->dry_run,
-						  &err);
+		char *overlay =
+		    qemu_make_overlay(target.image, target.disk_format, state, a->dry_run, &err);
 		if (overlay == NULL)
 			goto fail;
 		free(target.image);

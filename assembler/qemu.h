@@ -161,8 +161,8 @@ int qemu_disk_prepare(struct qemu_disk *disk, const char *state_dir, size_t inde
 /* Makes STATE/boot-overlay.qcow2 (once): a qcow2 overlay whose backing
  * file is IMAGE (FORMAT), so several VMs boot one image and each keeps its
  * own writes.  Returns its path (heap). */
-char *qemu_make_overlay(const char *image, const char *format, const char *state_dir,
-			bool dry_run, struct kiln_error **err);
+char *qemu_make_overlay(const char *image, const char *format, const char *state_dir, bool dry_run,
+			struct kiln_error **err);
 
 /* Makes STATE/esp.img: a FAT image holding UKI as EFI/BOOT/BOOTX64.EFI
  * (mkfs.fat + mtools).  Returns its path (heap). */
@@ -174,8 +174,8 @@ char *qemu_make_esp(const char *uki, const char *state_dir, bool dry_run, struct
  * Debian's split OVMF_CODE.fd + a copy of OVMF_VARS.fd, else
  * /usr/share/ovmf/OVMF.fd.  *CODE_OUT and *VARS_OUT (heap; VARS may be NULL
  * for a combined image) are what goes on the command line. */
-int qemu_firmware_prepare(const char *fw, const char *fw_vars, const char *state_dir,
-			  bool dry_run, char **code_out, char **vars_out, struct kiln_error **err);
+int qemu_firmware_prepare(const char *fw, const char *fw_vars, const char *state_dir, bool dry_run,
+			  char **code_out, char **vars_out, struct kiln_error **err);
 
 /* Whether KVM really runs a guest: runs QEMU_BIN with -accel kvm on a 64 KB
  * firmware image (generated) that switches to long mode and writes to the

@@ -109,8 +109,8 @@ int registry_cli_env(struct registry_options *o, struct kiln_error **err)
 	return 0;
 }
 
-int registry_cli_open(struct registry_cli *cli, int argc, char **argv, const char *usage,
-		      int min, int max, int *status)
+int registry_cli_open(struct registry_cli *cli, int argc, char **argv, const char *usage, int min,
+		      int max, int *status)
 {
 	struct option longopts[] = {REGISTRY_CLI_LONGOPTS, CLI_COMMON_LONGOPTS, {0, 0, 0, 0}};
 	memset(cli, 0, sizeof *cli);

@@ -75,8 +75,8 @@ struct registry_cli {
  * Returns 0 with CLI filled (release it with registry_cli_close()), or -1
  * with *STATUS the verb's exit status: 0 after -h, 2 with USAGE on stderr
  * for a bad command line, 1 after printing an error; CLI is then released. */
-int registry_cli_open(struct registry_cli *cli, int argc, char **argv, const char *usage,
-		      int min, int max, int *status);
+int registry_cli_open(struct registry_cli *cli, int argc, char **argv, const char *usage, int min,
+		      int max, int *status);
 void registry_cli_close(struct registry_cli *cli);
 
 /* Applies option OPT with ARG to O (--cache goes to *CACHE).  -1 on a bad value. */

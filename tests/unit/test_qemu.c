@@ -406,22 +406,26 @@ TEST(firmware_copies)
 	touch("vars.fd", "VARS", 4);
 	mkdir("s", 0755);
 	char *code = NULL, *vars = NULL;
-	is_int(qemu_firmware_prepare("code.fd", "vars.fd", "s", false, &code, &vars, &err), 0, "split");
+	is_int(qemu_firmware_prepare("code.fd", "vars.fd", "s", false, &code, &vars, &err), 0,
+	       "split");
 	is_str(code, "code.fd", "code used in place");
 	is_str(vars, "s/OVMF_VARS.fd", "vars copied");
 	free(code);
 	free(vars);
 	touch("s/OVMF_VARS.fd", "CHANGED", 7);
-	is_int(qemu_firmware_prepare("code.fd", "vars.fd", "s", false, &code, &vars, &err), 0, "again");
+	is_int(qemu_firmware_prepare("code.fd", "vars.fd", "s", false, &code, &vars, &err), 0,
+	       "again");
 	cleanup_free char *kept = read_file("s/OVMF_VARS.fd", 100, NULL, &err);
 	is_str(kept, "CHANGED", "the variables persist across runs");
 	free(code);
 	free(vars);
-	is_int(qemu_firmware_prepare("code.fd", NULL, "s", false, &code, &vars, &err), 0, "combined");
+	is_int(qemu_firmware_prepare("code.fd", NULL, "s", false, &code, &vars, &err), 0,
+	       "combined");
 	is_str(code, "s/fw.fd", "combined image copied");
 	ok(vars == NULL, "no vars");
 	free(code);
-	ok(qemu_firmware_prepare("nope.fd", NULL, "s", false, &code, &vars, &err) < 0, "missing fw");
+	ok(qemu_firmware_prepare("nope.fd", NULL, "s", false, &code, &vars, &err) < 0,
+	   "missing fw");
 	kiln_error_release(&err);
 }
 
