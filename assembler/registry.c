@@ -613,6 +613,39 @@ char *http_error_text(const struct http_resp *rs)
 	return strbuf_detach(&sb, NULL);
 }
 
+/* After response RS to attempt ATTEMPT of RQ: when it failed in a way worth
+ * another try and attempts remain, waits the backoff (the server's
+ * Retry-After when it sent one) and returns true.  At -v the wait is logged
+ * with why: curl's reason, else http_error_text(RS) when DESCRIBE_STATUS,
+ * else "server busy". */
+static bool retry_wait(struct registry_client *c, const struct http_req *rq,
+		       const struct http_resp *rs, int attempt, bool describe_status)
+{
+	long ra = retry_after_parse(rs->retry_after, time(NULL));
+	bool again = rq->retry && attempt < c->o->max_attempts &&
+		     ((rs->code == CURLE_OK && status_retryable(rs->status)) ||
+		      (rs->code != CURLE_OK && curl_code_retryable(rs->code)));
+	if (!again)
+		return false;
+	int64_t d = backoff_ms(c, attempt, rs->code == CURLE_OK ? ra : -1);
+	cleanup_free char *why = rs->code != CURLE_OK ? xstrdup(curl_reason(rs))
+				 : describe_status    ? http_error_text(rs)
+						      : xstrdup("server busy");
+	log_verbose("%s %s: %s; retrying in %.1fs", rq->method, rq->url, why, (double)d / 1000);
+	sleep_ms(d);
+	return true;
+}
+
+/* The error for RQ when no HTTP response came (curl's reason). */
+static int transport_error(const struct http_req *rq, const struct http_resp *rs, int attempt,
+			   struct kiln_error **err)
+{
+	if (attempt > 1)
+		return kiln_error_make(err, 0, "%s %s: %s (after %d attempts)", rq->method, rq->url,
+				       curl_reason(rs), attempt);
+	return kiln_error_make(err, 0, "%s %s: %s", rq->method, rq->url, curl_reason(rs));
+}
+
 /* A request to a URL that belongs to no registry host (a token realm), with
  * retries.  Returns -1 when no response came. */
 static int plain_request(struct registry_client *c, const struct http_req *rq, bool insecure,
@@ -621,25 +654,10 @@ static int plain_request(struct registry_client *c, const struct http_req *rq, b
 	for (int attempt = 1;; attempt++) {
 		http_resp_release(rs);
 		http_perform(c, rq, insecure, auth, rs);
-		long ra = retry_after_parse(rs->retry_after, time(NULL));
-		bool again = rq->retry && attempt < c->o->max_attempts &&
-			     ((rs->code == CURLE_OK && status_retryable(rs->status)) ||
-			      (rs->code != CURLE_OK && curl_code_retryable(rs->code)));
-		if (again) {
-			int64_t d = backoff_ms(c, attempt, rs->code == CURLE_OK ? ra : -1);
-			log_verbose("%s %s: %s; retrying in %.1fs", rq->method, rq->url,
-				    rs->code ? curl_reason(rs) : "server busy", (double)d / 1000);
-			sleep_ms(d);
+		if (retry_wait(c, rq, rs, attempt, false))
 			continue;
-		}
-		if (rs->code != CURLE_OK && !(rs->too_big && rs->status != 0)) {
-			if (attempt > 1)
-				return kiln_error_make(err, 0, "%s %s: %s (after %d attempts)",
-						       rq->method, rq->url, curl_reason(rs),
-						       attempt);
-			return kiln_error_make(err, 0, "%s %s: %s", rq->method, rq->url,
-					       curl_reason(rs));
-		}
+		if (rs->code != CURLE_OK && !(rs->too_big && rs->status != 0))
+			return transport_error(rq, rs, attempt, err);
 		return 0;
 	}
 }
@@ -929,30 +947,13 @@ int host_request(struct registry_client *c, struct reg_host *h, const struct htt
 			}
 			continue;
 		}
-		long ra = retry_after_parse(rs->retry_after, time(NULL));
-		bool again = rq->retry && attempt < c->o->max_attempts &&
-			     ((rs->code == CURLE_OK && status_retryable(rs->status)) ||
-			      (rs->code != CURLE_OK && curl_code_retryable(rs->code)));
-		if (again) {
-			int64_t d = backoff_ms(c, attempt, rs->code == CURLE_OK ? ra : -1);
-			cleanup_free char *why =
-			    rs->code == CURLE_OK ? http_error_text(rs) : xstrdup(curl_reason(rs));
-			log_verbose("%s %s: %s; retrying in %.1fs", rq->method, rq->url, why,
-				    (double)d / 1000);
-			sleep_ms(d);
+		if (retry_wait(c, rq, rs, attempt, true))
 			continue;
-		}
 		if (rs->too_big)
 			return kiln_error_make(err, 0, "%s %s: response larger than %zu bytes",
 					       rq->method, rq->url, rq->max_body);
-		if (rs->code != CURLE_OK) {
-			if (attempt > 1)
-				return kiln_error_make(err, 0, "%s %s: %s (after %d attempts)",
-						       rq->method, rq->url, curl_reason(rs),
-						       attempt);
-			return kiln_error_make(err, 0, "%s %s: %s", rq->method, rq->url,
-					       curl_reason(rs));
-		}
+		if (rs->code != CURLE_OK)
+			return transport_error(rq, rs, attempt, err);
 		if (rs->status == 401 && rq->scope)
 			return kiln_error_make(err, 0, "%s %s: unauthorized (HTTP 401)%s",
 					       rq->method, rq->url,
