@@ -4,13 +4,8 @@
 # tests' own token server; credentials from $DOCKER_CONFIG and
 # $REGISTRY_AUTH_FILE; passwords never printed, even at -v -v.
 source "$(dirname "$0")/../lib.sh"
-source "$TOP/tests/tools/registry_env.sh"
-for t in docker-registry skopeo umoci jq htpasswd openssl python3; do
-	command -v $t >/dev/null || skip_all "$t not installed"
-done
-[ -x "$KILN" ] || skip_all "no kiln binary"
-bash "$TOP/tests/fixtures/mkimages.sh" "$T/fx" >/dev/null 2>&1 || { fail "fixtures"; done_testing; }
-L=$T/fx/layout
+source "$TOP/tests/registry-lib.sh"
+registry_setup docker-registry skopeo umoci jq htpasswd openssl python3
 USER_NAME=alice
 PASS='Pa55-w0rd!kiln'
 B64=$(printf '%s:%s' "$USER_NAME" "$PASS" | base64 -w0)

@@ -3,21 +3,10 @@
 # tests' proxy so the kill lands mid-transfer), each followed by a rerun:
 # every rerun succeeds and the store verifies clean.
 source "$(dirname "$0")/../lib.sh"
-source "$TOP/tests/tools/registry_env.sh"
-for t in docker-registry skopeo umoci jq python3 curl; do
-	command -v $t >/dev/null || skip_all "$t not installed"
-done
-[ -x "$KILN" ] || skip_all "no kiln binary"
-bash "$TOP/tests/fixtures/mkimages.sh" "$T/fx" >/dev/null 2>&1 || { fail "fixtures"; done_testing; }
-L=$T/fx/layout
+source "$TOP/tests/registry-lib.sh"
+registry_setup docker-registry skopeo umoci jq python3 curl
 start_registry "$T/reg" || { fail "start registry"; done_testing; }
-"$KILN" -q push --cache "$L" plain $REG/kiln/plain:1 || fail "push plain"
-"$KILN" -q push --cache "$L" two $REG/kiln/two:1 || fail "push two"
-PPORT=$(free_port)
-python3 "$TOP/tests/tools/fault_proxy.py" $PPORT $REG &
-at_exit "kill $!"
-wait_port $PPORT || { fail "proxy"; done_testing; }
-P=127.0.0.1:$PPORT
+registry_proxy plain two
 export KILN_RETRY_BASE_MS=20
 
 good=0 resumed=0 bad=0 midway=0

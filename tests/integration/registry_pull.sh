@@ -4,14 +4,8 @@
 # two-platform index; the blobs kiln stores must be byte-identical to what
 # `skopeo copy docker://… oci:…` stores.
 source "$(dirname "$0")/../lib.sh"
-source "$TOP/tests/tools/registry_env.sh"
-for t in docker-registry skopeo umoci jq; do
-	command -v $t >/dev/null || skip_all "$t not installed"
-done
-[ -x "$KILN" ] || skip_all "no kiln binary"
-
-bash "$TOP/tests/fixtures/mkimages.sh" "$T/fx" >/dev/null 2>&1 || { fail "fixtures"; done_testing; }
-L=$T/fx/layout
+source "$TOP/tests/registry-lib.sh"
+registry_setup docker-registry skopeo umoci jq
 start_registry "$T/reg" || { fail "start registry"; done_testing; }
 C=$T/cache
 
