@@ -33,7 +33,8 @@ static const char usage[] =
     "\n"
     "Options:\n"
     "      --runtime        print runtime.json instead\n"
-
+    "      --image-config FILE  read the image config (OCI image config JSON)\n"
+    "                       from FILE instead of the store\n"
     "      --cache DIR      the store (default $KILN_CACHE or ~/.cache/kiln)\n"
     "      --arch ARCH      platform of the image config (default amd64)\n"
     "      --no-image       do not read the image config at all\n"
@@ -41,10 +42,8 @@ static const char usage[] =
     "  -v, --verbose        more detail\n";
 
 /* --image-config FILE (an OCI image config JSON, {"config": {"Entrypoint",
- * "Cmd", "Env", "WorkingDir", "Labels"}}, read instead of the store) is used
- * by tests/integration/spec-golden.sh; it is left out of the usage text until
- * man/kiln.1 documents it (tests/integration/docs.sh wants every listed option
- * there). */
+ * "Cmd", "Env", "WorkingDir", "Labels"}}, read instead of the store) lets
+ * tests/integration/spec-golden.sh give LinuxKit's image configs offline. */
 enum { OPT_RUNTIME = 1000, OPT_CACHE, OPT_ARCH, OPT_NO_IMAGE, OPT_IMAGE_CONFIG };
 
 /* @pkg:DIR resolves to the package's image name; nothing is built. */
