@@ -10,6 +10,7 @@
 #define SVC_TASKS      "/containerd.services.tasks.v1.Tasks/"
 #define SPEC_TYPE_URL  "types.containerd.io/opencontainers/runtime-spec/1/Spec"
 #define RUNTIME_NAME   "io.containerd.runc.v2"
+#define RUNC_OPTIONS_TYPE_URL "containerd.runc.v1.Options"
 
 /* Calls METHOD and returns the response in *RESP (heap, caller frees). */
 static int ctrd_call(struct grpc_conn *c, const char *ns, const char *method,
@@ -29,10 +30,23 @@ static int ctrd_call_id(struct grpc_conn *c, const char *ns, const char *method,
 }
 
 int ctrd_container_create(struct grpc_conn *c, const char *ns, const char *id,
-			  const char *spec_json, size_t spec_len, struct kiln_error **err)
+			  const char *spec_json, size_t spec_len, const char *runtime_binary,
+			  struct kiln_error **err)
 {
 	cleanup_pb_buf struct pb_buf runtime = {0};
 	pb_put_string(&runtime, 1, RUNTIME_NAME);
+	if (runtime_binary) {
+		/* Runtime.options: Any {type_url 1, value 2} holding the shim's
+		 * containerd.runc.v1.Options {binary_name 6}; the shim passes them
+		 * on at task create (no task options of its own) and keeps them
+		 * in the bundle for the later runtime calls. */
+		cleanup_pb_buf struct pb_buf options = {0};
+		pb_put_string(&options, 6, runtime_binary);
+		cleanup_pb_buf struct pb_buf any = {0};
+		pb_put_string(&any, 1, RUNC_OPTIONS_TYPE_URL);
+		pb_put_message(&any, 2, &options);
+		pb_put_message(&runtime, 2, &any);
+	}
 	cleanup_pb_buf struct pb_buf spec = {0};
 	pb_put_string(&spec, 1, SPEC_TYPE_URL);
 	pb_put_bytes(&spec, 2, spec_json, spec_len);

@@ -137,8 +137,11 @@ struct task_info {
 	uint32_t exit_status;
 };
 
+/* RUNTIME_BINARY: the OCI runtime containerd's runc shim runs for it (its
+ * containerd.runc.v1.Options binary_name), or NULL for the shim's runc. */
 int ctrd_container_create(struct grpc_conn *c, const char *ns, const char *id,
-			  const char *spec_json, size_t spec_len, struct kiln_error **err);
+			  const char *spec_json, size_t spec_len, const char *runtime_binary,
+			  struct kiln_error **err);
 int ctrd_container_delete(struct grpc_conn *c, const char *ns, const char *id,
 			  struct kiln_error **err);
 /* Fills *IDS with a heap array of heap strings (caller frees each and the
@@ -232,6 +235,16 @@ pid_t spawn(char *const *argv, int out_fd, int err_fd, struct kiln_error **err);
 /* Waits for PID, reaping any other child on the way (PID 1 adopts orphans).
  * Returns its wait status. */
 int wait_for(pid_t pid);
+/* The OCI runtimes init knows: crun (C) when the image has it (and cgroup2 is
+ * unified, which crun needs), as it starts a
+ * container several times faster than runc (Go) under emulation; else runc,
+ * LinuxKit's.  oci_runtime() is the one for onboot and onshutdown;
+ * oci_runtime_for_shim() the binary_name containerd's runc shim gets for the
+ * services, or NULL (the shim's own default, runc). */
+#define OCI_RUNC "/usr/bin/runc"
+#define OCI_CRUN "/usr/bin/crun"
+const char *oci_runtime(void);
+const char *oci_runtime_for_shim(void);
 /* Runs every bundle under DIR (sorted) with runc, each to completion.  LOG_DIR
  * gets NAME.log and NAME.out.log; output lines also go, prefixed, to the console.
  * Returns the number of bundles that failed. */
@@ -245,12 +258,13 @@ struct service_opts {
 	const char *log_dir;	/* /var/log */
 	const char *namespace;	/* default services.linuxkit */
 	const char *shim_group; /* io.containerd.runc.v2.group annotation, or NULL */
+	const char *runtime_binary; /* OCI runtime for the shim (oci_runtime_for_shim) */
 };
 #define SERVICE_SHIM_GROUP "kiln-services"
 #define SERVICE_OPTS_DEFAULT                                                                       \
 	{                                                                                          \
 		"/run/containerd/containerd.sock", "/containers/services", "/var/log",             \
-		    "services.linuxkit", SERVICE_SHIM_GROUP                                        \
+		    "services.linuxkit", SERVICE_SHIM_GROUP, NULL                                  \
 	}
 
 /* The config.json TEXT (N bytes) of BUNDLE as containerd gets it: root.path
@@ -292,6 +306,15 @@ void system_set_rlimits(void);
 void system_resolv_conf(void);
 /* Runs every file of DIR (/etc/init.d) in lexical order, synchronously. */
 void system_run_initd(const char *dir);
+/* Whether a process whose /proc/PID/status is STATUS cannot be ended by a
+ * SIGTERM already sent: it ignores TERM, is stopped, is a zombie, or is the
+ * init of a nested PID namespace with no TERM handler (the kernel drops a
+ * default-action signal from an ancestor namespace).  Shutdown waits only
+ * for the others. */
+bool system_term_cannot_end(const char *status);
+/* The processes other than PID 1 and kernel threads that TERM can still end
+ * (see system_term_cannot_end); debug-logs each when LOG is set. */
+int system_term_pending(bool log);
 /* Mounts FS on TARGET; on ENODEV loads module fs-TYPE and retries. */
 int system_mount(const char *source, const char *target, const char *type, unsigned long flags,
 		 const char *data);

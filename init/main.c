@@ -27,7 +27,6 @@
 
 #include "init.h"
 
-#define RUNC		"/usr/bin/runc"
 #define CONTAINERD	"/usr/bin/containerd"
 #define CONTAINERD_SOCK "/run/containerd/containerd.sock"
 #define MAX_INPUTS	16
@@ -155,6 +154,7 @@ static void start_services(struct pid1 *p, bool shim_per_service)
 	struct service_opts o = SERVICE_OPTS_DEFAULT;
 	if (shim_per_service)
 		o.shim_group = NULL;
+	o.runtime_binary = oci_runtime_for_shim();
 	struct grpc_conn *c = NULL;
 	struct kiln_error *err = NULL;
 	double t0 = init_uptime();
@@ -227,19 +227,26 @@ __attribute__((noreturn)) static void shutdown_system(struct pid1 *p, enum shutd
 {
 	static const char *const names[] = {"poweroff", "reboot", "halt"};
 	init_log("shutting down (%s)", names[kind]);
-	onboot_run_dir("/containers/onshutdown", "/var/log/onshutdown", RUNC, true);
+	onboot_run_dir("/containers/onshutdown", "/var/log/onshutdown", oci_runtime(), true);
 	init_log("sending TERM to all processes");
 	kill(-1, SIGTERM);
+	/* Up to 5 s, but only while a process TERM can end is still there:
+	 * one that ignores TERM, or a container's init with no handler for it
+	 * (the kernel drops the signal), would only make us wait the whole 5 s
+	 * for the KILL it gets anyway. */
 	double t0 = init_uptime();
+	int pending = 0;
 	while (init_uptime() - t0 < 5) {
-		int status;
-		pid_t r = waitpid(-1, &status, WNOHANG);
-		if (r < 0 && errno == ECHILD)
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+		if ((pending = system_term_pending(false)) == 0)
 			break;
-		if (r <= 0)
-			usleep(20000);
+		usleep(50000);
 	}
-	init_log("sending KILL to all processes");
+	if (pending)
+		system_term_pending(true);
+	init_log("sending KILL to all processes (%d still running after TERM, %.3f s)", pending,
+		 init_uptime() - t0);
 	kill(-1, SIGKILL);
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
@@ -364,7 +371,9 @@ static int pid1_main(char **argv)
 	open_power_buttons(&p);
 	system_run_initd("/etc/init.d");
 
-	int failed = onboot_run_dir("/containers/onboot", "/var/log/onboot", RUNC, true);
+	const char *runtime = oci_runtime();
+	init_log("OCI runtime: %s", runtime);
+	int failed = onboot_run_dir("/containers/onboot", "/var/log/onboot", runtime, true);
 	init_log("BENCH onboot-done (%d failed)", failed);
 
 	p.containerd = start_containerd();
@@ -458,7 +467,7 @@ int main(int argc, char **argv)
 		return service_main(argc - 1, argv + 1);
 	if (argc >= 4 && strcmp(argv[1], "onboot") == 0) {
 		prctl(PR_SET_CHILD_SUBREAPER, 1);
-		return onboot_run_dir(argv[2], argv[3], argc >= 5 ? argv[4] : RUNC, true) ? 1 : 0;
+		return onboot_run_dir(argv[2], argv[3], argc >= 5 ? argv[4] : OCI_RUNC, true) ? 1 : 0;
 	}
 	if (argc >= 2 && (strcmp(argv[1], "poweroff") == 0 || strcmp(argv[1], "reboot") == 0 ||
 			  strcmp(argv[1], "halt") == 0))

@@ -3,12 +3,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -57,6 +59,27 @@ int wait_for(pid_t pid)
 		if (p < 0 && errno == ECHILD)
 			return -1;
 	}
+}
+
+/* crun refuses cgroup v1 and hybrid hierarchies ("cgroups in hybrid mode not
+ * supported"), which runc handles: it is used only on a unified cgroup2
+ * /sys/fs/cgroup, as init mounts it (a host where kiln-service runs for
+ * tests may have another). */
+static bool crun_usable(void)
+{
+	struct statfs fs;
+	return access(OCI_CRUN, X_OK) == 0 && statfs("/sys/fs/cgroup", &fs) == 0 &&
+	       fs.f_type == CGROUP2_SUPER_MAGIC;
+}
+
+const char *oci_runtime(void)
+{
+	return crun_usable() ? OCI_CRUN : OCI_RUNC;
+}
+
+const char *oci_runtime_for_shim(void)
+{
+	return crun_usable() ? OCI_CRUN : NULL;
 }
 
 /* ---- the onboot runner ---- */

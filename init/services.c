@@ -206,7 +206,7 @@ int service_start(struct grpc_conn *c, const struct service_opts *o, const char 
 	uint32_t pid = 0;
 	if (spec == NULL)
 		goto out;
-	if (ctrd_container_create(c, ns, name, spec, spec_len, err) < 0) {
+	if (ctrd_container_create(c, ns, name, spec, spec_len, o->runtime_binary, err) < 0) {
 		/* A stale container of the same name (a restart, a second start):
 		 * remove it and undo its runtime mounts before starting afresh. */
 		if ((*err)->msg == NULL || strstr((*err)->msg, "already exists") == NULL)
@@ -214,7 +214,7 @@ int service_start(struct grpc_conn *c, const struct service_opts *o, const char 
 		kiln_error_release(err);
 		service_remove(c, ns, name);
 		runtime_cleanup(&rc);
-		if (ctrd_container_create(c, ns, name, spec, spec_len, err) < 0)
+		if (ctrd_container_create(c, ns, name, spec, spec_len, o->runtime_binary, err) < 0)
 			goto out;
 	}
 	if (runtime_prepare_filesystem(&rc, err) < 0)
@@ -351,12 +351,15 @@ static void service_usage(FILE *f)
 	    "  --namespace NS     containerd namespace (default services.linuxkit)\n"
 	    "  --dir DIR          service bundles (default /containers/services)\n"
 	    "  --log-dir DIR      service logs (default /var/log)\n"
-	    "  --shim-per-service one containerd shim per service (default: one shared shim)\n");
+	    "  --shim-per-service one containerd shim per service (default: one shared shim)\n"
+	    "  --runtime PATH     OCI runtime the shim runs (default " OCI_CRUN " if present,\n"
+	    "                     else the shim's runc)\n");
 }
 
 int service_main(int argc, char **argv)
 {
 	struct service_opts o = SERVICE_OPTS_DEFAULT;
+	o.runtime_binary = oci_runtime_for_shim();
 	static const struct option longopts[] = {
 	    {"address", required_argument, NULL, 'a'},
 	    {"namespace", required_argument, NULL, 'n'},
@@ -364,6 +367,7 @@ int service_main(int argc, char **argv)
 	    {"dir", required_argument, NULL, 'd'},
 	    {"log-dir", required_argument, NULL, 'l'},
 	    {"shim-per-service", no_argument, NULL, 's'},
+	    {"runtime", required_argument, NULL, 'r'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -385,6 +389,9 @@ int service_main(int argc, char **argv)
 			break;
 		case 's':
 			o.shim_group = NULL;
+			break;
+		case 'r':
+			o.runtime_binary = optarg;
 			break;
 		case 'h':
 			service_usage(stdout);

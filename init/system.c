@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -407,4 +408,74 @@ void system_run_initd(const char *dir)
 		free(names[i]);
 	}
 	free(names);
+}
+
+/* ---- waiting for TERM at shutdown ---- */
+
+/* The value of "FIELD:\t…" in a /proc/PID/status text, or NULL. */
+static const char *status_field(const char *status, const char *field)
+{
+	size_t n = strlen(field);
+	for (const char *line = status; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL)
+		if (strncmp(line, field, n) == 0 && line[n] == ':')
+			return line + n + 1 + strspn(line + n + 1, " \t");
+	return NULL;
+}
+
+static bool status_mask_has(const char *status, const char *field, int sig)
+{
+	const char *v = status_field(status, field);
+	return v && (strtoull(v, NULL, 16) >> (sig - 1)) & 1;
+}
+
+bool system_term_cannot_end(const char *status)
+{
+	const char *state = status_field(status, "State");
+	if (state && (*state == 'Z' || *state == 'T' || *state == 't'))
+		return true;
+	if (status_mask_has(status, "SigIgn", SIGTERM))
+		return true;
+	/* NSpid lists the pid in each namespace, outermost first: ending in
+	 * a 1 (after another) means the init of a nested PID namespace. */
+	const char *nspid = status_field(status, "NSpid");
+	if (nspid == NULL)
+		return false;
+	const char *end = nspid + strcspn(nspid, "\n");
+	const char *last = end;
+	while (last > nspid && last[-1] != ' ' && last[-1] != '\t')
+		last--;
+	bool nested_init = last > nspid && end - last == 1 && *last == '1';
+	return nested_init && !status_mask_has(status, "SigCgt", SIGTERM);
+}
+
+int system_term_pending(bool log)
+{
+	cleanup_dir DIR *d = opendir("/proc");
+	if (d == NULL)
+		return 0;
+	int pending = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		char *endp;
+		long pid = strtol(e->d_name, &endp, 10);
+		if (*endp != '\0' || pid <= 1 || pid == getpid())
+			continue;
+		char path[64];
+		snprintf(path, sizeof path, "/proc/%ld/status", pid);
+		cleanup_free char *status = read_file(path, 16384, NULL, NULL);
+		if (status == NULL)
+			continue; /* gone */
+		const char *ppid = status_field(status, "PPid");
+		if (pid == 2 || (ppid && atol(ppid) == 2))
+			continue; /* kernel threads */
+		if (system_term_cannot_end(status))
+			continue;
+		pending++;
+		if (log) {
+			const char *name = status_field(status, "Name");
+			init_debug_log("still running after TERM: %ld %.*s", pid,
+				       name ? (int)strcspn(name, "\n") : 0, name ? name : "");
+		}
+	}
+	return pending;
 }

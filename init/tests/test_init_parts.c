@@ -1,5 +1,10 @@
 /* Unit tests for init's parsers and encoders (built with musl, static). */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
 #include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "init.h"
 #include "tap.h"
@@ -173,4 +178,50 @@ TEST(service_spec_edits)
 	size_t len;
 	ok(service_spec_edit("[1]", 3, "/b", NULL, &len, &err) == NULL, "an array is refused");
 	kiln_error_release(&err);
+}
+
+/* A child that ignores TERM (or not), read back through /proc. */
+static bool child_term_cannot_end(bool ignore)
+{
+	int ready[2];
+	if (pipe(ready) < 0)
+		return false;
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (ignore)
+			signal(SIGTERM, SIG_IGN);
+		close(ready[0]);
+		close(ready[1]);
+		pause();
+		_exit(0);
+	}
+	close(ready[1]);
+	char c;
+	while (read(ready[0], &c, 1) < 0 && errno == EINTR)
+		;
+	close(ready[0]);
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	cleanup_free char *status = read_file(path, 16384, NULL, NULL);
+	bool r = status && system_term_cannot_end(status);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return r;
+}
+
+TEST(shutdown_term_cannot_end)
+{
+	ok(child_term_cannot_end(true), "a process that ignores TERM");
+	ok(!child_term_cannot_end(false), "a process with TERM's default action");
+	const char *nested_init = "Name:\tsh\nState:\tS (sleeping)\nNSpid:\t212\t1\n"
+				  "SigIgn:\t0000000000000000\nSigCgt:\t0000000000010002\n";
+	ok(system_term_cannot_end(nested_init), "a nested PID namespace's init without a TERM handler");
+	const char *nested_handler = "Name:\tsh\nState:\tS (sleeping)\nNSpid:\t212\t1\n"
+				     "SigIgn:\t0000000000000000\nSigCgt:\t0000000000004000\n";
+	ok(!system_term_cannot_end(nested_handler), "a nested init with a TERM handler");
+	const char *nested_child = "State:\tS (sleeping)\nNSpid:\t213\t11\nSigCgt:\t0\n";
+	ok(!system_term_cannot_end(nested_child), "a nested namespace's pid 11");
+	ok(system_term_cannot_end("State:\tZ (zombie)\nNSpid:\t9\n"), "a zombie");
+	ok(system_term_cannot_end("State:\tT (stopped)\nNSpid:\t9\n"), "a stopped process");
+	ok(!system_term_cannot_end("State:\tR (running)\nNSpid:\t9\nSigIgn:\t0\n"), "a plain process");
 }
