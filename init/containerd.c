@@ -12,21 +12,53 @@
 #define RUNTIME_NAME   "io.containerd.runc.v2"
 #define RUNC_OPTIONS_TYPE_URL "containerd.runc.v1.Options"
 
-/* Calls METHOD and returns the response in *RESP (heap, caller frees). */
+/* Calls METHOD with REQ and hands each top-level field of the response to
+ * ON_FIELD (when not NULL), which returns < 0 (with *err) to stop.  Failures
+ * are wrapped with WHAT. */
+typedef int (*ctrd_field_fn)(const struct pb_field *f, void *opaque, struct kiln_error **err);
+
 static int ctrd_call(struct grpc_conn *c, const char *ns, const char *method,
-		     const struct pb_buf *req, uint8_t **resp, size_t *len, struct kiln_error **err)
+		     const struct pb_buf *req, ctrd_field_fn on_field, void *opaque,
+		     const char *what, struct kiln_error **err)
 {
-	return grpc_call(c, ns, method, req, resp, len, NULL, err);
+	cleanup_free uint8_t *resp = NULL;
+	size_t len;
+	if (grpc_call(c, ns, method, req, &resp, &len, NULL, err) < 0)
+		return kiln_error_wrap(err, "%s", what);
+	if (on_field == NULL)
+		return 0;
+	struct pb_reader r = {resp, resp + len};
+	struct pb_field f;
+	int k;
+	while ((k = pb_next(&r, &f, err)) > 0)
+		if (on_field(&f, opaque, err) < 0)
+			return kiln_error_wrap(err, "%s", what);
+	return k < 0 ? kiln_error_wrap(err, "%s", what) : 0;
 }
 
+/* A request of one field, the id (field 1). */
 static int ctrd_call_id(struct grpc_conn *c, const char *ns, const char *method, const char *id,
+			ctrd_field_fn on_field, void *opaque, const char *what,
 			struct kiln_error **err)
 {
 	cleanup_pb_buf struct pb_buf req = {0};
 	pb_put_string(&req, 1, id);
-	cleanup_free uint8_t *resp = NULL;
-	size_t len;
-	return ctrd_call(c, ns, method, &req, &resp, &len, err);
+	return ctrd_call(c, ns, method, &req, on_field, opaque, what, err);
+}
+
+/* For ctrd_call: the varint field `number` of the response into *value. */
+struct varint_field {
+	int number;
+	uint32_t *value;
+};
+
+static int take_varint(const struct pb_field *f, void *opaque, struct kiln_error **err)
+{
+	(void)err;
+	struct varint_field *v = opaque;
+	if (f->number == v->number && f->wire == 0 && v->value)
+		*v->value = (uint32_t)f->varint;
+	return 0;
 }
 
 int ctrd_container_create(struct grpc_conn *c, const char *ns, const char *id,
@@ -56,19 +88,38 @@ int ctrd_container_create(struct grpc_conn *c, const char *ns, const char *id,
 	pb_put_message(&container, 5, &spec);
 	cleanup_pb_buf struct pb_buf req = {0};
 	pb_put_message(&req, 1, &container);
-	cleanup_free uint8_t *resp = NULL;
-	size_t len;
-	if (ctrd_call(c, ns, SVC_CONTAINERS "Create", &req, &resp, &len, err) < 0)
-		return kiln_error_wrap(err, "create container %s", id);
-	return 0;
+	cleanup_free char *what = xasprintf("create container %s", id);
+	return ctrd_call(c, ns, SVC_CONTAINERS "Create", &req, NULL, NULL, what, err);
 }
 
 int ctrd_container_delete(struct grpc_conn *c, const char *ns, const char *id,
 			  struct kiln_error **err)
 {
-	if (ctrd_call_id(c, ns, SVC_CONTAINERS "Delete", id, err) < 0)
-		return kiln_error_wrap(err, "delete container %s", id);
-	return 0;
+	cleanup_free char *what = xasprintf("delete container %s", id);
+	return ctrd_call_id(c, ns, SVC_CONTAINERS "Delete", id, NULL, NULL, what, err);
+}
+
+/* ListContainersResponse {containers 1: Container {id 1, …}}: the ids. */
+struct id_list {
+	char ***ids;
+	size_t *n;
+};
+
+static int take_container_id(const struct pb_field *f, void *opaque, struct kiln_error **err)
+{
+	struct id_list *l = opaque;
+	if (f->number != 1 || f->wire != 2)
+		return 0;
+	struct pb_reader cr = {f->data, f->data + f->len};
+	struct pb_field cf;
+	int k;
+	while ((k = pb_next(&cr, &cf, err)) > 0) {
+		if (cf.number == 1 && cf.wire == 2) {
+			*l->ids = xrealloc(*l->ids, (*l->n + 1) * sizeof **l->ids);
+			(*l->ids)[(*l->n)++] = pb_field_strdup(&cf);
+		}
+	}
+	return k;
 }
 
 int ctrd_container_list(struct grpc_conn *c, const char *ns, char ***ids, size_t *n,
@@ -77,31 +128,9 @@ int ctrd_container_list(struct grpc_conn *c, const char *ns, char ***ids, size_t
 	*ids = NULL;
 	*n = 0;
 	cleanup_pb_buf struct pb_buf req = {0};
-	cleanup_free uint8_t *resp = NULL;
-	size_t len;
-	if (ctrd_call(c, ns, SVC_CONTAINERS "List", &req, &resp, &len, err) < 0)
-		return kiln_error_wrap(err, "list containers");
-	struct pb_reader r = {resp, resp + len};
-	struct pb_field f;
-	int k;
-	while ((k = pb_next(&r, &f, err)) > 0) {
-		if (f.number != 1 || f.wire != 2)
-			continue;
-		struct pb_reader cr = {f.data, f.data + f.len};
-		struct pb_field cf;
-		int kk;
-		while ((kk = pb_next(&cr, &cf, err)) > 0) {
-			if (cf.number == 1 && cf.wire == 2) {
-				*ids = xrealloc(*ids, (*n + 1) * sizeof **ids);
-				(*ids)[(*n)++] = pb_field_strdup(&cf);
-			}
-		}
-		if (kk < 0)
-			return kiln_error_wrap(err, "list containers");
-	}
-	if (k < 0)
-		return kiln_error_wrap(err, "list containers");
-	return 0;
+	struct id_list l = {ids, n};
+	return ctrd_call(c, ns, SVC_CONTAINERS "List", &req, take_container_id, &l,
+			 "list containers", err);
 }
 
 int ctrd_task_create(struct grpc_conn *c, const char *ns, const char *id, const char *stdout_uri,
@@ -111,38 +140,20 @@ int ctrd_task_create(struct grpc_conn *c, const char *ns, const char *id, const 
 	pb_put_string(&req, 1, id);
 	pb_put_string(&req, 5, stdout_uri);
 	pb_put_string(&req, 6, stderr_uri);
-	cleanup_free uint8_t *resp = NULL;
-	size_t len;
-	if (ctrd_call(c, ns, SVC_TASKS "Create", &req, &resp, &len, err) < 0)
-		return kiln_error_wrap(err, "create task %s", id);
-	struct pb_reader r = {resp, resp + len};
-	struct pb_field f;
-	int k;
 	*pid = 0;
-	while ((k = pb_next(&r, &f, err)) > 0)
-		if (f.number == 2 && f.wire == 0)
-			*pid = (uint32_t)f.varint;
-	return k < 0 ? kiln_error_wrap(err, "create task %s", id) : 0;
+	struct varint_field v = {2, pid};
+	cleanup_free char *what = xasprintf("create task %s", id);
+	return ctrd_call(c, ns, SVC_TASKS "Create", &req, take_varint, &v, what, err);
 }
 
 int ctrd_task_start(struct grpc_conn *c, const char *ns, const char *id, uint32_t *pid,
 		    struct kiln_error **err)
 {
-	cleanup_pb_buf struct pb_buf req = {0};
-	pb_put_string(&req, 1, id);
-	cleanup_free uint8_t *resp = NULL;
-	size_t len;
-	if (ctrd_call(c, ns, SVC_TASKS "Start", &req, &resp, &len, err) < 0)
-		return kiln_error_wrap(err, "start task %s", id);
-	struct pb_reader r = {resp, resp + len};
-	struct pb_field f;
-	int k;
 	if (pid)
 		*pid = 0;
-	while ((k = pb_next(&r, &f, err)) > 0)
-		if (f.number == 1 && f.wire == 0 && pid)
-			*pid = (uint32_t)f.varint;
-	return k < 0 ? kiln_error_wrap(err, "start task %s", id) : 0;
+	struct varint_field v = {1, pid};
+	cleanup_free char *what = xasprintf("start task %s", id);
+	return ctrd_call_id(c, ns, SVC_TASKS "Start", id, take_varint, &v, what, err);
 }
 
 int ctrd_task_kill(struct grpc_conn *c, const char *ns, const char *id, int sig, bool all,
@@ -152,29 +163,16 @@ int ctrd_task_kill(struct grpc_conn *c, const char *ns, const char *id, int sig,
 	pb_put_string(&req, 1, id);
 	pb_put_uint(&req, 3, (uint64_t)sig);
 	pb_put_bool(&req, 4, all);
-	cleanup_free uint8_t *resp = NULL;
-	size_t len;
-	if (ctrd_call(c, ns, SVC_TASKS "Kill", &req, &resp, &len, err) < 0)
-		return kiln_error_wrap(err, "kill task %s", id);
-	return 0;
+	cleanup_free char *what = xasprintf("kill task %s", id);
+	return ctrd_call(c, ns, SVC_TASKS "Kill", &req, NULL, NULL, what, err);
 }
 
 int ctrd_task_delete(struct grpc_conn *c, const char *ns, const char *id, uint32_t *exit_status,
 		     struct kiln_error **err)
 {
-	cleanup_pb_buf struct pb_buf req = {0};
-	pb_put_string(&req, 1, id);
-	cleanup_free uint8_t *resp = NULL;
-	size_t len;
-	if (ctrd_call(c, ns, SVC_TASKS "Delete", &req, &resp, &len, err) < 0)
-		return kiln_error_wrap(err, "delete task %s", id);
-	struct pb_reader r = {resp, resp + len};
-	struct pb_field f;
-	int k;
-	while ((k = pb_next(&r, &f, err)) > 0)
-		if (f.number == 3 && f.wire == 0 && exit_status)
-			*exit_status = (uint32_t)f.varint;
-	return k < 0 ? kiln_error_wrap(err, "delete task %s", id) : 0;
+	struct varint_field v = {3, exit_status};
+	cleanup_free char *what = xasprintf("delete task %s", id);
+	return ctrd_call_id(c, ns, SVC_TASKS "Delete", id, take_varint, &v, what, err);
 }
 
 static int task_info_parse(const uint8_t *data, size_t len, struct task_info *t,
@@ -204,29 +202,45 @@ static int task_info_parse(const uint8_t *data, size_t len, struct task_info *t,
 	return k;
 }
 
+/* GetResponse {process 1: Process}: the last one into *info. */
+static int take_task(const struct pb_field *f, void *opaque, struct kiln_error **err)
+{
+	struct task_info *info = opaque;
+	if (f->number != 1 || f->wire != 2)
+		return 0;
+	task_info_release(info);
+	return task_info_parse(f->data, f->len, info, err);
+}
+
 int ctrd_task_get(struct grpc_conn *c, const char *ns, const char *id, struct task_info *info,
 		  struct kiln_error **err)
 {
 	memset(info, 0, sizeof *info);
-	cleanup_pb_buf struct pb_buf req = {0};
-	pb_put_string(&req, 1, id);
-	cleanup_free uint8_t *resp = NULL;
-	size_t len;
-	if (ctrd_call(c, ns, SVC_TASKS "Get", &req, &resp, &len, err) < 0)
-		return kiln_error_wrap(err, "get task %s", id);
-	struct pb_reader r = {resp, resp + len};
-	struct pb_field f;
-	int k;
-	while ((k = pb_next(&r, &f, err)) > 0)
-		if (f.number == 1 && f.wire == 2) {
-			task_info_release(info);
-			if (task_info_parse(f.data, f.len, info, err) < 0)
-				return kiln_error_wrap(err, "get task %s", id);
-		}
-	if (k < 0)
-		return kiln_error_wrap(err, "get task %s", id);
+	cleanup_free char *what = xasprintf("get task %s", id);
+	if (ctrd_call_id(c, ns, SVC_TASKS "Get", id, take_task, info, what, err) < 0)
+		return -1;
 	if (info->id == NULL)
 		info->id = xstrdup(id);
+	return 0;
+}
+
+/* ListTasksResponse {tasks 1: Process}: each appended. */
+struct task_list {
+	struct task_info **tasks;
+	size_t *n;
+};
+
+static int take_task_entry(const struct pb_field *f, void *opaque, struct kiln_error **err)
+{
+	struct task_list *l = opaque;
+	if (f->number != 1 || f->wire != 2)
+		return 0;
+	*l->tasks = xrealloc(*l->tasks, (*l->n + 1) * sizeof **l->tasks);
+	if (task_info_parse(f->data, f->len, &(*l->tasks)[*l->n], err) < 0) {
+		task_info_release(&(*l->tasks)[*l->n]);
+		return -1;
+	}
+	(*l->n)++;
 	return 0;
 }
 
@@ -236,24 +250,8 @@ int ctrd_task_list(struct grpc_conn *c, const char *ns, struct task_info **tasks
 	*tasks = NULL;
 	*n = 0;
 	cleanup_pb_buf struct pb_buf req = {0};
-	cleanup_free uint8_t *resp = NULL;
-	size_t len;
-	if (ctrd_call(c, ns, SVC_TASKS "List", &req, &resp, &len, err) < 0)
-		return kiln_error_wrap(err, "list tasks");
-	struct pb_reader r = {resp, resp + len};
-	struct pb_field f;
-	int k;
-	while ((k = pb_next(&r, &f, err)) > 0) {
-		if (f.number != 1 || f.wire != 2)
-			continue;
-		*tasks = xrealloc(*tasks, (*n + 1) * sizeof **tasks);
-		if (task_info_parse(f.data, f.len, &(*tasks)[*n], err) < 0) {
-			task_info_release(&(*tasks)[*n]);
-			return kiln_error_wrap(err, "list tasks");
-		}
-		(*n)++;
-	}
-	return k < 0 ? kiln_error_wrap(err, "list tasks") : 0;
+	struct task_list l = {tasks, n};
+	return ctrd_call(c, ns, SVC_TASKS "List", &req, take_task_entry, &l, "list tasks", err);
 }
 
 void task_info_release(struct task_info *t)
