@@ -112,11 +112,13 @@ static int run(const struct build_options *opts, struct manifest *m, const char 
 	for (size_t i = 0; i < sections.n; i++)
 		reused += sections.v[i].reused;
 	log_verbose("%zu sections, %zu reused from the cache", sections.n, reused);
-	/* The whole intermediate tar is written only for formats that read it. */
+	/* The whole intermediate tar is written only for formats that read it:
+	 * a format takes either kernel + initrd (needs_kernel_initrd: the disk,
+	 * ISO and UKI writers) or the root filesystem tar (tar, docker,
+	 * kernel+squashfs, kernel+erofs), so only the latter get tar_path. */
 	bool need_tar = false;
 	for (size_t i = 0; i < nf; i++)
-		need_tar |= strcmp(fmts[i]->name, "kernel+initrd") != 0 &&
-			    strcmp(fmts[i]->name, "tar-kernel-initrd") != 0;
+		need_tar |= !fmts[i]->needs_kernel_initrd;
 	cleanup_free char *tar_path = xasprintf("%s/rootfs.tar", work);
 	if (need_tar) {
 		cleanup_close int fd = open(tar_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
