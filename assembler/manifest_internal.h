@@ -3,6 +3,7 @@
 #ifndef KILN_MANIFEST_INTERNAL_H
 #define KILN_MANIFEST_INTERNAL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,6 +51,11 @@ int ytree_parse(struct ytree *tree, const char *text, size_t len, const char *fi
 void ytree_release(struct ytree *tree);
 
 const char *ynode_type_name(const struct ynode *n);
+
+/* Every YAML error's form, "FILE:LINE:COL: message" (LINE and COL 1-based),
+ * into *ERR; returns -1.  Also used by pkg.c's build.yml reader. */
+int yaml_position_verror(struct kiln_error **err, const char *file, size_t line, size_t col,
+			 const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
 
 /* true when S written as a plain YAML scalar would be read back as a string
  * (not null, a boolean or a number). */

@@ -36,15 +36,22 @@ struct ybuilder {
 static int yfail(struct ybuilder *b, unsigned line, unsigned col, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+int yaml_position_verror(struct kiln_error **err, const char *file, size_t line, size_t col,
+			 const char *fmt, va_list ap)
+{
+	cleanup_free char *msg = NULL;
+	if (vasprintf(&msg, fmt, ap) < 0)
+		oom();
+	return kiln_error_make(err, 0, "%s:%zu:%zu: %s", file, line, col, msg);
+}
+
 static int yfail(struct ybuilder *b, unsigned line, unsigned col, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	cleanup_free char *msg = NULL;
-	if (vasprintf(&msg, fmt, ap) < 0)
-		oom();
+	int r = yaml_position_verror(b->err, b->filename, line, col, fmt, ap);
 	va_end(ap);
-	return kiln_error_make(b->err, 0, "%s:%u:%u: %s", b->filename, line, col, msg);
+	return r;
 }
 
 /* Line and column (1-based) of byte OFFSET, for reader errors, which libyaml

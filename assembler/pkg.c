@@ -19,6 +19,7 @@
 #include "deb.h"
 #include "elfcheck.h"
 #include "log.h"
+#include "manifest_internal.h"
 #include "oci.h"
 #include "ref.h"
 #include "strbuf.h"
@@ -165,12 +166,10 @@ static int yml_error(struct yml *y, yaml_node_t *n, struct kiln_error **err, con
 {
 	va_list ap;
 	va_start(ap, fmt);
-	cleanup_free char *msg = NULL;
-	if (vasprintf(&msg, fmt, ap) < 0)
-		oom();
+	int r = yaml_position_verror(err, y->file, n->start_mark.line + 1, n->start_mark.column + 1,
+				     fmt, ap);
 	va_end(ap);
-	return kiln_error_make(err, 0, "%s:%zu:%zu: %s", y->file, n->start_mark.line + 1,
-			       n->start_mark.column + 1, msg);
+	return r;
 }
 
 static const char *node_kind(yaml_node_t *n)
@@ -1780,8 +1779,9 @@ static int build_image(struct pkg *p, struct store *s, const struct pkg_build_op
 		OCI_MEDIA_LAYER_GZIP, "digest", layer, "size", (json_int_t)r->layer_size);
 	if (put_json(s, man, r->manifest_digest, &man_size, err) < 0)
 		return -1;
-	if (store_tag(s, r->store_name, r->manifest_digest, OCI_MEDIA_MANIFEST, man_size, err) < 0 ||
-	    built_record_write(s, r->store_name, r->manifest_digest, err) < 0)
+	if (store_tag(s, r->store_name, r->manifest_digest, OCI_MEDIA_MANIFEST, man_size, err) < 0)
+		return -1;
+	if (built_record_write(s, r->store_name, r->manifest_digest, err) < 0)
 		return -1;
 	r->built = true;
 	return 0;

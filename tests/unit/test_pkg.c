@@ -218,23 +218,21 @@ TEST(elf_check_names_binary_and_library)
 	is_int(build("p", "s", false, d, &e1), -1, "an image without the interpreter is refused");
 	ok(e1 && strstr(e1, "/usr/bin/true needs the ELF interpreter /lib64/ld-linux-x86-64.so.2"),
 	   "names the interpreter: %s", e1 ? e1 : "");
-	put("p/build.yml",
-	    "image: elf\n"
-	    "files:\n"
-	    "  - {path: /usr/bin/true, source: /bin/true}\n"
-	    "  - {path: /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2, source: "
-	    "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2}\n"
-	    "symlinks: {/lib64/ld-linux-x86-64.so.2: /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2}\n");
+/* /bin/true and the glibc loader; each case adds its own lines. */
+#define ELF_TRUE_AND_LOADER                                                                        \
+	"image: elf\n"                                                                             \
+	"files:\n"                                                                                 \
+	"  - {path: /usr/bin/true, source: /bin/true}\n"                                           \
+	"  - {path: /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2, source: "                          \
+	"/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2}\n"
+	put("p/build.yml", ELF_TRUE_AND_LOADER "symlinks: {/lib64/ld-linux-x86-64.so.2: "
+					       "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2}\n");
 	cleanup_free char *e2 = NULL;
 	is_int(build("p", "s", false, d, &e2), -1, "an image without libc is refused");
 	ok(e2 && strstr(e2, "/usr/bin/true needs libc.so.6, which is not in the image"),
 	   "names binary and library: %s", e2 ? e2 : "");
 	put("p/build.yml",
-	    "image: elf\n"
-	    "files:\n"
-	    "  - {path: /usr/bin/true, source: /bin/true}\n"
-	    "  - {path: /lib/x86_64-linux-gnu/ld-linux-x86-64.so.2, source: "
-	    "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2}\n"
+	    ELF_TRUE_AND_LOADER
 	    "  - {path: /usr/lib/x86_64-linux-gnu/libc.so.6, source: "
 	    "/lib/x86_64-linux-gnu/libc.so.6}\n"
 	    "symlinks:\n"
