@@ -6,17 +6,8 @@
 # ACPI button), and system_powerdown runs the onshutdown container and powers
 # the VM off cleanly.
 source "$(dirname "$0")/../lib.sh"
-source "$TOP/init/tests/hostlib.sh"
-source "$TOP/init/tests/bootlib.sh"
-[ -x "$INIT_BIN" ] || skip_all "build/init/init not built (make init)"
-command -v qemu-system-x86_64 >/dev/null || skip_all "no qemu-system-x86_64"
-command -v containerd >/dev/null && command -v runc >/dev/null || skip_all "needs runc and containerd"
-KDIR=$("$TOP/tests/fixtures/debian-kernel.sh") || skip_all "no Debian kernel fixture"
-
-ok "initrd assembled" make_boot_initrd "$T/initrd.cpio" "$KDIR"
-C=$T/console
-qemu_boot "$T/initrd.cpio" "$KDIR" "$C" "$T/mon" "${KILN_BOOT_APPEND:-}"
-at_exit "kill $QEMU_PID"
+source "$TOP/tests/boot/initlib.sh"
+init_boot_start "${KILN_BOOT_APPEND:-}"
 ok "init starts" wait_console "$C" 'kiln-init: BENCH init-start' 60
 ok "the root left the RAM root" wait_console "$C" "(moved|bound) the root from RAM to tmpfs" 30
 ok "modules for the hardware loaded" wait_console "$C" 'loaded [1-9][0-9]* modules' 30
