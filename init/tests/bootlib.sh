@@ -98,12 +98,16 @@ TOML
 
 # qemu_boot INITRD KERNEL_DIR CONSOLE_FILE MONITOR_SOCKET [APPEND]: starts QEMU
 # (TCG) in the background; sets QEMU_PID.  BOOT_KERNEL overrides the kernel.
+# A virtio RNG as `kiln run qemu` (and LinuxKit's runner) gives one: without
+# it the kernel's CRNG is ready only ~1-2.5 s into the boot and dhcpcd blocks
+# in getrandom(2) until then.
 qemu_boot() {
 	local initrd=$1 kdir=$2 console=$3 mon=$4 append=${5:-}
 	qemu-system-x86_64 -accel tcg -m 1024 -smp 1 -display none -no-reboot \
 		-kernel "${BOOT_KERNEL:-$kdir/vmlinuz}" -initrd "$initrd" \
 		-append "console=ttyS0 panic=-1 $append" \
 		-nic user,model=virtio-net-pci,mac=52:54:00:12:34:56 \
+		-object rng-random,id=rng0,filename=/dev/urandom -device virtio-rng-pci,rng=rng0 \
 		-serial "file:$console" -monitor "unix:$mon,server,nowait" ${QEMU_EXTRA:-} 2>"$console.qemu" &
 	QEMU_PID=$!
 }
