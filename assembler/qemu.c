@@ -77,19 +77,20 @@ static char *strip_extension(const char *path)
 	return xstrndup(path, (size_t)(dot - path));
 }
 
-static int detect_prefix(const char *prefix, enum qemu_boot force, struct qemu_target *t,
-			 struct kiln_error **err)
+/* PREFER: "squashfs" or "erofs" when the user named that root image (or its
+ * initrd), else NULL (squashfs first).  kiln's kernel+squashfs and
+ * kernel+erofs write their small initrd as NAME-squashfs-initrd.img and
+ * NAME-erofs-initrd.img (NAME-initrd.img is kernel+initrd's, and several
+ * formats may share one --dir); a root image without its own initrd boots
+ * with NAME-initrd.img, if any. */
+static int detect_prefix(const char *prefix, enum qemu_boot force, const char *prefer,
+			 struct qemu_target *t, struct kiln_error **err)
 {
 	t->kernel = xasprintf("%s-kernel", prefix);
 	if (!is_regular(t->kernel))
 		return kiln_error_make(err, 0, "`%s` not found (a kernel boot needs NAME-kernel)",
 				       t->kernel);
 	t->name = xstrdup(prefix);
-	char *initrd = xasprintf("%s-initrd.img", prefix);
-	if (is_regular(initrd))
-		t->initrd = initrd;
-	else
-		free(initrd);
 	cleanup_free char *cmdline_path = xasprintf("%s-cmdline", prefix);
 	if (is_regular(cmdline_path)) {
 		size_t len;
@@ -100,23 +101,41 @@ static int detect_prefix(const char *prefix, enum qemu_boot force, struct qemu_t
 			c[--len] = '\0';
 		t->cmdline = c;
 	}
-	const char *roots[] = {"squashfs.img", "erofs.img"};
-	for (size_t i = 0; i < ARRAY_SIZE(roots); i++) {
-		char *r = xasprintf("%s-%s", prefix, roots[i]);
+	bool erofs_first = prefer && strcmp(prefer, "erofs") == 0;
+	const char *roots[] = {erofs_first ? "erofs" : "squashfs",
+			       erofs_first ? "squashfs" : "erofs"};
+	const char *kind = NULL;
+	for (size_t i = 0; force != QEMU_BOOT_KERNEL && kind == NULL && i < ARRAY_SIZE(roots);
+	     i++) {
+		char *r = xasprintf("%s-%s.img", prefix, roots[i]);
 		if (is_regular(r)) {
 			t->rootfs = r;
-			break;
+			kind = roots[i];
+		} else {
+			free(r);
 		}
-		free(r);
 	}
 	if (force == QEMU_BOOT_SQUASHFS && t->rootfs == NULL)
 		return kiln_error_make(err, 0, "`%s-squashfs.img` not found", prefix);
-	if (force == QEMU_BOOT_KERNEL) {
-		free(t->rootfs);
-		t->rootfs = NULL;
+	char *initrd = kind ? xasprintf("%s-%s-initrd.img", prefix, kind) : NULL;
+	if (initrd == NULL || !is_regular(initrd)) {
+		free(initrd);
+		initrd = xasprintf("%s-initrd.img", prefix);
 	}
+	if (is_regular(initrd))
+		t->initrd = initrd;
+	else
+		free(initrd);
 	t->kind = t->rootfs ? QEMU_BOOT_SQUASHFS : QEMU_BOOT_KERNEL;
 	return 0;
+}
+
+/* kiln's own small initrd for a root image finds the image by its magic on
+ * any disk: no root= is needed. */
+static bool initrd_finds_root(const struct qemu_target *t)
+{
+	return t->initrd && (str_has_suffix(t->initrd, "-squashfs-initrd.img") ||
+			     str_has_suffix(t->initrd, "-erofs-initrd.img"));
 }
 
 const char *qemu_disk_format(const char *path, struct kiln_error **err)
@@ -153,7 +172,7 @@ int qemu_detect(const char *path, enum qemu_boot force, struct qemu_target *out,
 		cleanup_free char *prefix = str_has_suffix(path, "-kernel")
 						? xstrndup(path, strlen(path) - strlen("-kernel"))
 						: xstrdup(path);
-		if (detect_prefix(prefix, force, out, err) < 0) {
+		if (detect_prefix(prefix, force, NULL, out, err) < 0) {
 			qemu_target_release(out);
 			return -1;
 		}
@@ -162,7 +181,7 @@ int qemu_detect(const char *path, enum qemu_boot force, struct qemu_target *out,
 	if (force == QEMU_BOOT_AUTO && access(path, F_OK) != 0) {
 		cleanup_free char *kernel = xasprintf("%s-kernel", path);
 		if (is_regular(kernel)) {
-			if (detect_prefix(path, force, out, err) < 0) {
+			if (detect_prefix(path, force, NULL, out, err) < 0) {
 				qemu_target_release(out);
 				return -1;
 			}
@@ -172,17 +191,28 @@ int qemu_detect(const char *path, enum qemu_boot force, struct qemu_target *out,
 				       path, path);
 	}
 	/* Any file of a kernel boot's set names the set: NAME-kernel,
-	 * NAME-initrd.img, NAME-cmdline, NAME-squashfs.img, NAME-erofs.img. */
-	static const char *const members[] = {"-kernel", "-initrd.img", "-cmdline", "-squashfs.img",
-					      "-erofs.img"};
+	 * NAME-initrd.img, NAME-cmdline, NAME-squashfs.img, NAME-erofs.img and
+	 * their initrds; naming a root image (or its initrd) picks that one. */
+	static const struct {
+		const char *suffix, *root;
+	} members[] = {
+	    {"-squashfs-initrd.img", "squashfs"},
+	    {"-erofs-initrd.img", "erofs"},
+	    {"-squashfs.img", "squashfs"},
+	    {"-erofs.img", "erofs"},
+	    {"-kernel", NULL},
+	    {"-initrd.img", NULL},
+	    {"-cmdline", NULL},
+	};
 	for (size_t i = 0; force == QEMU_BOOT_AUTO && i < ARRAY_SIZE(members); i++) {
-		if (!str_has_suffix(path, members[i]))
+		if (!str_has_suffix(path, members[i].suffix))
 			continue;
-		cleanup_free char *prefix = xstrndup(path, strlen(path) - strlen(members[i]));
+		cleanup_free char *prefix =
+		    xstrndup(path, strlen(path) - strlen(members[i].suffix));
 		cleanup_free char *kernel = xasprintf("%s-kernel", prefix);
 		if (!is_regular(kernel))
 			break;
-		if (detect_prefix(prefix, force, out, err) < 0) {
+		if (detect_prefix(prefix, force, members[i].root, out, err) < 0) {
 			qemu_target_release(out);
 			return -1;
 		}
@@ -560,7 +590,7 @@ char **qemu_build_argv(const struct qemu_config *cfg, struct kiln_error **err)
 		}
 		struct strbuf sb = STRBUF_INIT;
 		strbuf_puts(&sb, t->cmdline ? t->cmdline : "console=ttyS0");
-		if (t->kind == QEMU_BOOT_SQUASHFS)
+		if (t->kind == QEMU_BOOT_SQUASHFS && !initrd_finds_root(t))
 			strbuf_puts(&sb, " root=/dev/sda");
 		if (cfg->cmdline_append && *cfg->cmdline_append)
 			strbuf_printf(&sb, " %s", cfg->cmdline_append);

@@ -11,7 +11,9 @@
  * extracted by GNU tar under fakeroot and mkfs.erofs runs under the same
  * fakeroot state, so owners and device nodes come from the tar without root.
  *
- * The small initrd (NAME-initrd.img, gzip'd newc cpio) holds the modules
+ * The small initrd (NAME-squashfs-initrd.img or NAME-erofs-initrd.img: not
+ * NAME-initrd.img, which is kernel+initrd's full one and may be written into
+ * the same directory; gzip'd newc cpio) holds the modules
  * needed to reach a disk and mount the image (their modules.dep closure,
  * read from each module's .modinfo "depends=") taken from the tar's
  * lib/modules, a static busybox (KILN_BUSYBOX, default /bin/busybox) and an
@@ -29,6 +31,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "strbuf.h"
 #include "util.h"
 #include "writer.h"
@@ -128,6 +131,7 @@ struct scan {
 	bool kernel_found;
 	struct strbuf cmdline; /* boot/cmdline, when the build gave none */
 	struct last_seen seen;
+	size_t with_xattrs; /* entries carrying extended attributes */
 };
 
 static void scan_release(struct scan *s)
@@ -356,6 +360,8 @@ static int filter_tar(const struct format_ctx *ctx, int fd, bool root_entry, str
 		}
 		if (archive_write_header(out, e) != ARCHIVE_OK)
 			return kiln_error_make(err, 0, "write tar: %s", archive_error_string(out));
+		if (archive_entry_xattr_count(e) > 0)
+			scan->with_xattrs++;
 		cleanup_free char *mname =
 		    archive_entry_filetype(e) == AE_IFREG && !archive_entry_hardlink(e)
 			? module_name(rel)
@@ -441,8 +447,7 @@ static void module_closure(struct scan *s, struct module *m, struct strbuf *orde
 	strbuf_printf(order, "/%s\n", m->path);
 }
 
-/* The same script for both kinds, so that kernel+squashfs and kernel+erofs
- * write the same NAME-initrd.img and may be asked for together. */
+/* The same script for both kinds: either initrd boots either image. */
 static const char init_script[] =
     "#!/bin/busybox sh\n"
     "# kiln's small initrd: find the squashfs or erofs root image on any disk\n"
@@ -601,7 +606,8 @@ static int rootfs_write(const struct format_ctx *ctx, enum rootfs_kind kind,
 	    writer_output_path(ctx, kind == ROOTFS_SQUASHFS ? "-squashfs.img" : "-erofs.img");
 	cleanup_free char *kernel = writer_output_path(ctx, "-kernel");
 	cleanup_free char *cmdline = writer_output_path(ctx, "-cmdline");
-	cleanup_free char *initrd = writer_output_path(ctx, "-initrd.img");
+	cleanup_free char *initrd = writer_output_path(
+	    ctx, kind == ROOTFS_SQUASHFS ? "-squashfs-initrd.img" : "-erofs-initrd.img");
 	cleanup_free char *img_tmp = format_temp_path(img);
 	cleanup_free char *kernel_tmp = format_temp_path(kernel);
 	cleanup_free char *initrd_tmp = format_temp_path(initrd);
@@ -665,6 +671,15 @@ static int rootfs_write(const struct format_ctx *ctx, enum rootfs_kind kind,
 				      T,	  U,	img_tmp, stage, NULL};
 		if (tool_run(mkfs, ctx->epoch, NULL, err) < 0)
 			goto out;
+		/* GNU tar --xattrs pre-creates each file with mknodat(2) and no
+		 * file type, which fakeroot 1.31 records as such (mkfs.erofs
+		 * then fails with EINVAL); fakeroot's state file keeps no
+		 * xattrs; erofs-utils 1.5 has no --tar.  Say what is lost. */
+		if (scan.with_xattrs)
+			log_warn("kernel+erofs: the extended attributes (file capabilities, ...) "
+				 "of %zu entries are not in the EROFS image; "
+				 "kernel+squashfs keeps them",
+				 scan.with_xattrs);
 	}
 	if (!ctx->kernel_path && !scan.kernel_found) {
 		kiln_error_make(err, 0, "no boot/kernel in `%s`", ctx->tar_path);
@@ -704,14 +719,14 @@ int format_write_kernel_erofs(const struct format_ctx *ctx, struct kiln_error **
 
 const struct output_format format_kernel_squashfs = {
     .name = "kernel+squashfs",
-    .files = "NAME-kernel NAME-squashfs.img NAME-initrd.img NAME-cmdline",
+    .files = "NAME-kernel NAME-squashfs.img NAME-squashfs-initrd.img NAME-cmdline",
     .needs_kernel_initrd = false,
     .write = format_write_kernel_squashfs,
 };
 
 const struct output_format format_kernel_erofs = {
     .name = "kernel+erofs",
-    .files = "NAME-kernel NAME-erofs.img NAME-initrd.img NAME-cmdline",
+    .files = "NAME-kernel NAME-erofs.img NAME-erofs-initrd.img NAME-cmdline",
     .needs_kernel_initrd = false,
     .write = format_write_kernel_erofs,
 };

@@ -60,9 +60,12 @@ static int tar_write(const struct format_ctx *ctx, struct kiln_error **err)
 	return close_stream_out(fd, tmp, dst, rc, err);
 }
 
+/* LinuxKit's Dockerfile names /bin/rc.init, which only its init image has;
+ * /sbin/init is in kiln's init package (kiln's PID 1) and in LinuxKit's
+ * (busybox init, whose sysinit is rc.init). */
 static const char dockerfile[] = "FROM scratch\n"
 				 "WORKDIR /\n"
-				 "ENTRYPOINT [\"/bin/rc.init\"]\n"
+				 "ENTRYPOINT [\"/sbin/init\"]\n"
 				 "COPY . ./\n";
 
 static int docker_write(const struct format_ctx *ctx, struct kiln_error **err)
