@@ -34,12 +34,17 @@ while [ ! -S $sock ]; do
 	$bb sleep 0.2
 done
 run_check() {
-	local out
+	local out t0 t1 t2
+	t0=$($bb date +%s)
 	if ! $bb tar -C / -c bin/busybox 2>/dev/null | /usr/bin/docker import -c 'ENTRYPOINT ["/bin/busybox"]' - kiln/busybox-check >/dev/null 2>/tmp/check.log; then
 		say "docker-check: container FAILED: docker import: $($bb tail -n 1 /tmp/check.log)"
-	elif out=$(/usr/bin/docker run --rm --network none --name kiln-check kiln/busybox-check \
+		return
+	fi
+	t1=$($bb date +%s)
+	if out=$(/usr/bin/docker run --rm --network none --name kiln-check kiln/busybox-check \
 		sh -c 'echo "hello from container $(/bin/busybox hostname) on $0"' "$($bb hostname)" 2>&1); then
-		say "docker-check: container ran: $out"
+		t2=$($bb date +%s)
+		say "docker-check: container ran: $out (import $((t1 - t0)) s, run $((t2 - t1)) s)"
 	else
 		say "docker-check: container FAILED: $(echo "$out" | $bb tail -n 1)"
 	fi

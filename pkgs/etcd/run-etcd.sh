@@ -6,7 +6,8 @@
 #   cluster    the initial cluster: NAME=http://ADDR:2380,...
 #   token      the initial cluster token (default kiln-etcd)
 # Without /run/config/etcd/cluster it runs a single-member cluster.  Prints
-# the cluster health on the console (/dev/kmsg) whenever it changes.
+# the cluster health on the console (/dev/kmsg) when it changes and every
+# tenth round.
 bb=/bin/busybox
 cfg=/run/config/etcd
 say() { echo "$*"; echo "$*" >/dev/kmsg 2>/dev/null; }
@@ -38,14 +39,14 @@ etcd=$!
 trap 'kill $etcd; wait $etcd; exit 0' TERM INT
 endpoints=$(echo "$cluster" | $bb sed 's/=http:\/\/\([^:]*\):2380/=http:\/\/\1:2379/g; s/[^,=]*=//g')
 n=$(echo "$cluster" | $bb tr ',' '\n' | $bb wc -l)
-ctl() { ETCDCTL_API=3 /usr/bin/etcdctl --dial-timeout 2s --command-timeout 5s "$@"; }
+ctl() { ETCDCTL_API=3 /usr/bin/etcdctl --dial-timeout 2s --command-timeout 10s "$@"; }
 # Each round: every member's health (one etcdctl for all endpoints; each
 # commits a proposal, so a member is healthy only while there is a quorum),
 # the member names (until all are known), then this member's heartbeat
 # written and read back (a linearizable read: it too needs a quorum).
 # Every etcdctl start costs about a second of CPU under emulation: a round
 # starts three.
-last= names= round=0
+last= names= round=0 said=0
 while kill -0 $etcd 2>/dev/null; do
 	round=$((round + 1))
 	healthy=$(ctl --endpoints "$endpoints" endpoint health 2>&1 | $bb grep -c ' is healthy')
@@ -62,7 +63,12 @@ while kill -0 $etcd 2>/dev/null; do
 	quorum=no
 	[ $((healthy * 2)) -gt "$n" ] && quorum=yes
 	s="etcd-check: $healthy/$n members healthy (${names% }) quorum $quorum, $w"
-	[ "$s" = "$last" ] || say "$s"
+	# Printed when it changes, and again every tenth round (about half a
+	# minute) so that a watcher sees the state is still current.
+	if [ "$s" != "$last" ] || [ $((round - said)) -ge 10 ]; then
+		say "$s"
+		said=$round
+	fi
 	last=$s
 	$bb sleep 3
 done
