@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -309,8 +310,10 @@ static void archive_read_freep(struct archive **a)
 }
 #define cleanup_archive_read __attribute__((cleanup(archive_read_freep)))
 
-static int unpack_data(struct archive *outer, const char *deb_path, const char *member,
-		       deb_entry_fn fn, void *arg, struct kiln_error **err)
+/* Opens the tar inside member MEMBER of the .deb (OUTER positioned on it)
+ * and passes each entry, path cleaned, to FN. */
+static int unpack_member(struct archive *outer, const char *deb_path, const char *member,
+			 deb_entry_fn fn, void *arg, struct kiln_error **err)
 {
 	cleanup_archive_read struct archive *in = archive_read_new();
 	archive_read_support_filter_all(in);
@@ -345,7 +348,10 @@ static int unpack_data(struct archive *outer, const char *deb_path, const char *
 	return 0;
 }
 
-int deb_unpack(const char *deb_path, deb_entry_fn fn, void *arg, struct kiln_error **err)
+/* Streams the tar member of DEB_PATH whose name starts with PREFIX
+ * ("data.tar", "control.tar") through FN. */
+static int unpack_tar(const char *deb_path, const char *prefix, deb_entry_fn fn, void *arg,
+		      struct kiln_error **err)
 {
 	cleanup_archive_read struct archive *outer = archive_read_new();
 	archive_read_support_format_ar(outer);
@@ -367,16 +373,118 @@ int deb_unpack(const char *deb_path, deb_entry_fn fn, void *arg, struct kiln_err
 			seen_binary = true;
 			continue;
 		}
-		if (str_has_prefix(name, "data.tar")) {
+		if (str_has_prefix(name, prefix)) {
 			if (!seen_binary)
 				return kiln_error_make(err, 0, "`%s`: not a .deb (no debian-binary)",
 						       deb_path);
-			return unpack_data(outer, deb_path, name, fn, arg, err);
+			return unpack_member(outer, deb_path, name, fn, arg, err);
 		}
 	}
 	if (r != ARCHIVE_EOF)
 		return kiln_error_make(err, 0, "`%s`: %s", deb_path, archive_error_string(outer));
-	return kiln_error_make(err, 0, "`%s`: no data.tar member (not a .deb?)", deb_path);
+	return kiln_error_make(err, 0, "`%s`: no %s member (not a .deb?)", deb_path, prefix);
+}
+
+int deb_unpack(const char *deb_path, deb_entry_fn fn, void *arg, struct kiln_error **err)
+{
+	return unpack_tar(deb_path, "data.tar", fn, arg, err);
+}
+
+#define DEB_CONTROL_MAX ((size_t)1 << 20)
+
+struct control_read {
+	struct strbuf text;
+	bool found;
+};
+
+static int control_entry(struct archive *a, struct archive_entry *e, const char *path,
+			 const char *hardlink, void *arg, struct kiln_error **err)
+{
+	struct control_read *c = arg;
+	if (strcmp(path, "control") != 0 || hardlink || !S_ISREG(archive_entry_mode(e)) || c->found)
+		return 0;
+	c->found = true;
+	strbuf_puts(&c->text, "");
+	char buf[8192];
+	la_ssize_t n;
+	while ((n = archive_read_data(a, buf, sizeof buf)) > 0) {
+		if (c->text.len + (size_t)n > DEB_CONTROL_MAX)
+			return kiln_error_make(err, 0, "control file over %zu bytes",
+					       DEB_CONTROL_MAX);
+		strbuf_append(&c->text, buf, (size_t)n);
+	}
+	if (n < 0)
+		return kiln_error_make(err, 0, "control: %s", archive_error_string(a));
+	if (memchr(c->text.buf, '\0', c->text.len))
+		return kiln_error_make(err, 0, "control file holds a NUL byte");
+	return 0;
+}
+
+int deb_control(const char *deb_path, char **text, struct kiln_error **err)
+{
+	struct control_read c = {STRBUF_INIT, false};
+	*text = NULL;
+	if (unpack_tar(deb_path, "control.tar", control_entry, &c, err) < 0) {
+		strbuf_release(&c.text);
+		return kiln_error_wrap(err, "`%s`", deb_path);
+	}
+	if (!c.found) {
+		strbuf_release(&c.text);
+		return kiln_error_make(err, 0, "`%s`: control.tar has no control file", deb_path);
+	}
+	*text = strbuf_detach(&c.text, NULL);
+	return 0;
+}
+
+/* The value of field KEY in the first stanza of deb822 TEXT, or NULL. */
+static char *stanza_field(const char *text, const char *key)
+{
+	size_t kl = strlen(key);
+	for (const char *p = text; *p;) {
+		const char *nl = strchrnul(p, '\n');
+		size_t len = (size_t)(nl - p);
+		if (len == 0)
+			break;
+		if (len > kl && p[kl] == ':' && strncasecmp(p, key, kl) == 0)
+			return field_value(p, len);
+		p = *nl ? nl + 1 : nl;
+	}
+	return NULL;
+}
+
+char *deb_status_stanza(const char *control, char **name, struct kiln_error **err)
+{
+	*name = NULL;
+	cleanup_free char *pkg = stanza_field(control, "Package");
+	cleanup_free char *version = stanza_field(control, "Version");
+	if (pkg == NULL || !*pkg || version == NULL || !*version)
+		return kiln_error_make(err, 0, "control file without Package and Version"), NULL;
+	if (pkg[0] == '.' || pkg[0] == '-' || strpbrk(pkg, "/ \t\\"))
+		return kiln_error_make(err, 0, "control file: bad Package `%s`", pkg), NULL;
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_puts(&sb, "");
+	for (const char *p = control; *p;) {
+		const char *nl = strchrnul(p, '\n');
+		size_t len = (size_t)(nl - p);
+		if (len && p[len - 1] == '\r')
+			len--;
+		bool blank = len == 0;
+		for (size_t i = 0; blank && i < len; i++)
+			blank = p[i] == ' ' || p[i] == '\t';
+		if (blank) /* the end of the stanza: dpkg reads one */
+			break;
+		/* A Status the control file had (none should) is dpkg's to say. */
+		bool status = len > 7 && strncasecmp(p, "Status:", 7) == 0;
+		if (!status) {
+			strbuf_append(&sb, p, len);
+			strbuf_putc(&sb, '\n');
+		}
+		if (len > 8 && strncasecmp(p, "Package:", 8) == 0)
+			strbuf_puts(&sb, "Status: install ok installed\n");
+		p = *nl ? nl + 1 : nl;
+	}
+	*name = steal_pointer(&pkg);
+	return strbuf_detach(&sb, NULL);
 }
 
 /* ---- batched resolution with a cache keyed by apt's state ---- */
@@ -427,6 +535,13 @@ static char *apt_state_key(void)
 	char digest[DIGEST_STRLEN];
 	sha256_final_digest(&h, digest);
 	return xstrndup(digest + 7, 16);
+}
+
+char *deb_resolve_cache_path(const char *cache_dir)
+{
+	cleanup_free char *key = apt_state_key();
+	cleanup_free char *base = xasprintf("apt-resolved-%s", key);
+	return path_join(cache_dir, base);
 }
 
 /* Cache line: SPEC \t NAME \t VERSION \t ARCH \t FILENAME \t SHA256 \t SIZE */
@@ -563,12 +678,10 @@ int deb_resolve_all(char *const *specs, size_t n, struct deb_info *out, const ch
 		    struct kiln_error **err)
 {
 	memset(out, 0, n * sizeof *out);
-	cleanup_free char *key = apt_state_key();
 	cleanup_free char *cache_path = NULL;
 	cleanup_free char *cached = NULL;
 	if (cache_dir) {
-		cleanup_free char *base = xasprintf("apt-resolved-%s", key);
-		cache_path = path_join(cache_dir, base);
+		cache_path = deb_resolve_cache_path(cache_dir);
 		struct kiln_error *ignored = NULL;
 		cached = read_file(cache_path, 4 << 20, NULL, &ignored);
 		kiln_error_release(&ignored);

@@ -45,6 +45,11 @@ void deb_info_release(struct deb_info *info);
 int deb_resolve_all(char *const *specs, size_t n, struct deb_info *out, const char *cache_dir,
 		    struct kiln_error **err);
 
+/* The resolution cache file deb_resolve_all reads and writes in CACHE_DIR
+ * for apt's current state.  Its lines are SPEC, NAME, VERSION, ARCH,
+ * FILENAME, SHA256 and SIZE separated by tabs.  Caller frees. */
+char *deb_resolve_cache_path(const char *cache_dir);
+
 /* Parses the first stanza of `apt-cache show` output TEXT into INFO (used by
  * deb_resolve; exposed for tests).  SPEC names the package in errors. */
 int deb_parse_show(const char *spec, const char *text, struct deb_info *info,
@@ -78,6 +83,20 @@ typedef int (*deb_entry_fn)(struct archive *a, struct archive_entry *e, const ch
 /* Streams the data.tar member of DEB_PATH through FN.  Entries whose path
  * leaves the root (`..`) are refused. */
 int deb_unpack(const char *deb_path, deb_entry_fn fn, void *arg, struct kiln_error **err);
+
+/* Reads the `control` file of DEB_PATH's control.tar(.xz/.zst/.gz) member
+ * into *TEXT (its bytes as they are, NUL-terminated; caller frees). */
+int deb_control(const char *deb_path, char **text, struct kiln_error **err);
+
+/* The dpkg status stanza of a package, from its control file CONTROL: the
+ * lines of its first stanza as they are (a Status line, which no control
+ * file should have, left out), with "Status: install ok installed" after
+ * the Package line, ending in one newline: what dpkg writes into
+ * var/lib/dpkg/status and distroless images hold as
+ * var/lib/dpkg/status.d/PACKAGE.  *NAME gets the Package (caller frees
+ * both).  A control file without Package or Version, or with a Package that
+ * is not a file name, is an error. */
+char *deb_status_stanza(const char *control, char **name, struct kiln_error **err);
 
 /* Cleans an archive path: strips leading "./" and "/", collapses "//" and
  * "." components, removes a trailing '/'.  Returns NULL when a ".."

@@ -61,6 +61,7 @@ struct pkg {
 	struct strv entrypoint, cmd, env, drop, elf_ignore;
 	char *workdir, *user;
 	bool keep_docs;
+	bool record_build_debs; /* build.record-debs: status.d files for build.debs too */
 	bool elfcheck;
 	json_t *config; /* the org.mobyproject.config label value, or NULL */
 	json_t *labels; /* object */
@@ -427,10 +428,14 @@ static int parse_build(struct yml *y, yaml_node_t *n, struct pkg *p, struct kiln
 			r = yml_strv(y, v, "build.inputs", &p->build_inputs, err);
 		else if (!strcmp(key, "debs"))
 			r = yml_strv(y, v, "build.debs", &p->build_debs, err);
+		else if (!strcmp(key, "record-debs"))
+			r = yml_bool(y, v, "build.record-debs", &p->record_build_debs, err);
 		else
-			return yml_error(y, k, err,
-					 "unknown key `%s` in `build` (known: command, inputs, debs)",
-					 key);
+			return yml_error(
+			    y, k, err,
+			    "unknown key `%s` in `build` (known: command, inputs, debs, "
+			    "record-debs)",
+			    key);
 		if (r < 0)
 			return -1;
 	}
@@ -1222,6 +1227,37 @@ static int add_source(struct tree *t, const char *src, const char *path, const s
 	return 0;
 }
 
+/* Adds E (path and mode set) as a regular file holding TEXT, staged. */
+static int add_contents(struct tree *t, struct entry *e, const char *text, struct kiln_error **err)
+{
+	cleanup_close int fd = -1;
+	e->src = stage_file(t, &fd, err);
+	e->size = strlen(text);
+	if (e->src == NULL || write_all(fd, text, e->size, err) < 0) {
+		entry_release(e);
+		return -1;
+	}
+	tree_add(t, e);
+	return 0;
+}
+
+/* Records the .deb at DEB_PATH as distroless images do, in the place syft,
+ * trivy and kiln's SBOM read: its control stanza with "Status: install ok
+ * installed" as var/lib/dpkg/status.d/PACKAGE, 0644 root:root (drop: and
+ * the doc globs do not apply). */
+static int add_deb_status(struct tree *t, const char *deb_path, struct kiln_error **err)
+{
+	cleanup_free char *control = NULL, *name = NULL;
+	if (deb_control(deb_path, &control, err) < 0)
+		return -1;
+	cleanup_free char *stanza = deb_status_stanza(control, &name, err);
+	if (stanza == NULL)
+		return kiln_error_wrap(err, "`%s`", deb_path);
+	struct entry e = {.path = xasprintf("%s/%s", PKG_DPKG_STATUS_D, name),
+			  .mode = S_IFREG | 0644};
+	return add_contents(t, &e, stanza, err);
+}
+
 static int add_files(struct tree *t, const struct pkg *p, const char *outdir,
 		     struct kiln_error **err)
 {
@@ -1242,17 +1278,11 @@ static int add_files(struct tree *t, const struct pkg *p, const char *outdir,
 				return kiln_error_wrap(err, "%s:%d:%d", p->yml_path, f->line, f->col);
 			continue;
 		}
-		case FILE_CONTENTS: {
-			cleanup_close int fd = -1;
-			e.src = stage_file(t, &fd, err);
-			if (e.src == NULL || write_all(fd, f->value, strlen(f->value), err) < 0) {
-				entry_release(&e);
-				return -1;
-			}
-			e.size = strlen(f->value);
+		case FILE_CONTENTS:
 			e.mode = S_IFREG | (f->has_mode ? f->mode : 0644);
-			break;
-		}
+			if (add_contents(t, &e, f->value, err) < 0)
+				return -1;
+			continue;
 		case FILE_SYMLINK:
 			e.mode = S_IFLNK | 0777;
 			e.link = xstrdup(f->value);
@@ -1756,7 +1786,12 @@ static int build_image(struct pkg *p, struct store *s, const struct pkg_build_op
 		t.origin = debs.v[i];
 		if (deb_unpack(debs.v[i], deb_entry, &t, err) < 0)
 			return kiln_error_wrap(err, "deb %s", p->debinfo[i].name);
+		if (add_deb_status(&t, debs.v[i], err) < 0)
+			return kiln_error_wrap(err, "deb %s", p->debinfo[i].name);
 	}
+	for (size_t i = 0; p->record_build_debs && i < build_debs.n; i++)
+		if (add_deb_status(&t, build_debs.v[i], err) < 0)
+			return kiln_error_wrap(err, "deb %s", p->build_debinfo[i].name);
 	if (add_files(&t, p, outdir, err) < 0)
 		return -1;
 	add_parents(&t);

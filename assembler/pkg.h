@@ -16,13 +16,20 @@
  *   image (required), org, tag ("{{.Hash}}" is replaced by the hash),
  *   description, arches, config (-> label org.mobyproject.config, JSON),
  *   labels (map), debs (list of NAME or NAME=VERSION; unpacked in order),
- *   build (argv list, or {command: argv, inputs: [paths], debs: [names]}),
+ *   build (argv list, or {command: argv, inputs: [paths], debs: [names],
+ *   record-debs: bool (the image's files come from build.debs: record them
+ *   as `debs` are)}),
  *   files (list of {path, source | contents | symlink | directory, mode,
  *   uid, gid, optional}; a source "@out/X" is X in the build's output dir),
  *   symlinks (map path -> target), dirs (list), entrypoint, cmd, env,
  *   workdir, user, drop (globs), keep-docs (bool; default false: the
  *   documentation, man pages, info pages, locales and lintian/bug files of
- *   the .debs are dropped), elfcheck-ignore (globs), elfcheck (bool). */
+ *   the .debs are dropped), elfcheck-ignore (globs), elfcheck (bool).
+ *
+ * Every .deb of `debs` (and of build.debs with record-debs) is recorded in
+ * the image as var/lib/dpkg/status.d/PACKAGE (see PKG_DPKG_STATUS_D), so
+ * SBOM tools (syft, trivy, kiln build's SBOM) find the Debian packages it
+ * holds. */
 #ifndef KILN_PKG_H
 #define KILN_PKG_H
 
@@ -33,8 +40,14 @@
 #include "sha256.h"
 #include "store.h"
 
-/* Bump when the layer or image format changes: every tag changes with it. */
-#define PKG_FORMAT_VERSION 1
+/* Bump when the layer or image format changes: every tag changes with it.
+ * 2: var/lib/dpkg/status.d/PACKAGE for the .debs. */
+#define PKG_FORMAT_VERSION 2
+/* Where each .deb of `debs` (and build.debs with record-debs) is recorded:
+ * PKG_DPKG_STATUS_D/PACKAGE holds its control stanza with "Status: install
+ * ok installed" (deb_status_stanza), mode 0644, root:root, as in distroless
+ * images; `drop` does not remove it. */
+#define PKG_DPKG_STATUS_D "var/lib/dpkg/status.d"
 #define PKG_DEFAULT_ORG "kiln"
 
 struct pkg;

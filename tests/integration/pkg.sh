@@ -6,7 +6,8 @@
 # lacking a library; kernel.tar stays under 40 MB with regenerated module
 # indexes; umoci unpacks the images; a package pushed to a loopback
 # docker-registry and pulled into an empty store keeps its digest; @pkg:
-# in a manifest resolves (and builds when missing).
+# in a manifest resolves (and builds when missing); each image records its
+# .debs in var/lib/dpkg/status.d.
 source "$(dirname "$0")/../lib.sh"
 [ -x "$KILN" ] || skip_all "no kiln binary"
 for t in apt-cache apt-get dpkg-deb depmod python3 umoci; do
@@ -23,6 +24,66 @@ PKGS=(kernel pkgs/*/)
 to() { local f=$1; shift; "$@" >"$f"; }
 ok "every package builds (${#PKGS[@]})" to "$T/built.txt" "$KILN" -q pkg build "${PKGS[@]}"
 diag "$(awk '{print $1, $3}' "$T/built.txt" | tr '\n' ';')"
+
+# Every image records its .debs (`debs:`, and build.debs with record-debs) as
+# var/lib/dpkg/status.d/PACKAGE, 0644 root:root: exactly those packages, each
+# stanza with its Status and the version of a .deb in $KILN_DEB_CACHE.
+if python3 -c 'import yaml' 2>/dev/null; then
+	for d in "${PKGS[@]}"; do printf '%s\t%s\n' "$d" "$("$KILN" pkg show-tag "$d")"; done >"$T/refs.tsv"
+	python3 - "$KILN_CACHE" "$KILN_DEB_CACHE" "$T/refs.tsv" >"$T/statusd.txt" 2>&1 <<'PY'
+import glob, json, os, re, subprocess, sys, tarfile, yaml
+store, debcache, refs = sys.argv[1:4]
+have = set()
+for f in glob.glob(os.path.join(debcache, "*.deb")):
+    out = subprocess.check_output(["dpkg-deb", "-f", f, "Package", "Version"], text=True)
+    kv = dict(l.split(": ", 1) for l in out.splitlines())
+    have.add((kv["Package"], kv["Version"]))
+blob = lambda d: os.path.join(store, "blobs", "sha256", d.split(":")[1])
+idx = json.load(open(os.path.join(store, "index.json")))
+names = {m.get("annotations", {}).get("org.opencontainers.image.ref.name"): m["digest"] for m in idx["manifests"]}
+bad, nfiles = [], 0
+for line in open(refs):
+    d, ref = line.rstrip("\n").split("\t")
+    y = yaml.safe_load(open(os.path.join(d, "build.yml")))
+    specs = list(y.get("debs") or [])
+    b = y.get("build")
+    if isinstance(b, dict) and b.get("record-debs"):
+        specs += b.get("debs") or []
+    want = {}
+    for s in specs:
+        if s.endswith(":depends"):
+            show = subprocess.check_output(["apt-cache", "show", "--no-all-versions", s[:-8]], text=True)
+            s = re.search(r"^Depends: (\S+)", show, re.M).group(1)
+        n, _, v = s.partition("=")
+        want[n] = v or None
+    man = json.load(open(blob(names["docker.io/" + ref])))
+    got = {}
+    with tarfile.open(blob(man["layers"][-1]["digest"])) as t:
+        for m in t.getmembers():
+            if m.name.startswith("var/lib/dpkg/status.d/"):
+                if not (m.isfile() and m.mode == 0o644 and m.uid == 0 and m.gid == 0 and m.mtime == 0):
+                    bad.append("%s: %s is not a 0644 root file at the epoch" % (d, m.name))
+                got[m.name.rsplit("/", 1)[1]] = t.extractfile(m).read().decode()
+    if set(got) != set(want):
+        bad.append("%s: status.d holds %s, debs are %s" % (d, sorted(got), sorted(want)))
+    for n, text in sorted(got.items()):
+        nfiles += 1
+        f = dict(l.split(": ", 1) for l in text.splitlines() if not l.startswith(" ") and ": " in l)
+        if f.get("Package") != n or f.get("Status") != "install ok installed" or not text.endswith("\n"):
+            bad.append("%s: %s: Package/Status wrong" % (d, n))
+        if (n, f.get("Version")) not in have or (want.get(n) and want[n] != f.get("Version")):
+            bad.append("%s: %s %s is no .deb of %s" % (d, n, f.get("Version"), debcache))
+print("%d status.d files" % nfiles)
+for b in bad:
+    print(b)
+sys.exit(1 if bad else 0)
+PY
+	rc=$?
+	ok "every image's status.d lists its .debs with their versions ($(head -n1 "$T/statusd.txt"))" test $rc = 0
+	[ "$(wc -l <"$T/statusd.txt")" -le 1 ] || diag "$(tail -n +2 "$T/statusd.txt" | head -n 20)"
+else
+	pass "# SKIP status.d check: no python3 yaml module"
+fi
 
 digest_of() { awk -v d="$1" '$1 ~ "/"d":" {print $2}' "$2"; }
 ok "runc: show-tag is stable" test "$("$KILN" pkg show-tag pkgs/runc)" = "$("$KILN" pkg show-tag pkgs/runc)"

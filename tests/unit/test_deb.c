@@ -212,3 +212,45 @@ TEST(resolve_depends_kernel)
 	deb_info_release(&info[0]);
 	deb_info_release(&info[1]);
 }
+
+/* The control file from control.tar, as dpkg-deb wrote it. */
+TEST(control_read)
+{
+	if (sh("command -v dpkg-deb >/dev/null") != 0)
+		skip("no dpkg-deb");
+	ok(sh("mkdir -p c/DEBIAN c/usr && printf 'Package: c\\nVersion: 2\\n"
+	      "Architecture: all\\nMaintainer: k <k@k>\\nDescription: c\\n more\\n' > "
+	      "c/DEBIAN/control && "
+	      "printf '#!/bin/sh\\n' > c/DEBIAN/postinst && chmod 755 c/DEBIAN/postinst && "
+	      "dpkg-deb -Zzstd --root-owner-group --build c c.deb >/dev/null") == 0,
+	   "dpkg-deb builds a fixture (zstd)");
+	cleanup_free char *text = NULL;
+	cleanup_error struct kiln_error *err = NULL;
+	is_int(deb_control("c.deb", &text, &err), 0, "reads it");
+	is_str(text,
+	       "Package: c\nVersion: 2\nArchitecture: all\nMaintainer: k <k@k>\n"
+	       "Description: c\n more\n",
+	       "the control file's bytes");
+	ok(sh("printf x > bad.deb") == 0, "not a .deb");
+	cleanup_free char *none = NULL;
+	is_int(deb_control("bad.deb", &none, &err), -1, "refused");
+	ok(err && strstr(err->msg, "bad.deb"), "naming it: %s", err ? err->msg : "");
+}
+
+TEST(status_stanza)
+{
+	cleanup_error struct kiln_error *err = NULL;
+	char *name = NULL;
+	cleanup_free char *s1 = deb_status_stanza("Source: x\r\nPackage: p\r\nStatus: purge\r\n"
+						  "Version: 1\r\n\r\nPackage: second\n",
+						  &name, &err);
+	is_str(s1, "Source: x\nPackage: p\nStatus: install ok installed\nVersion: 1\n",
+	       "Status after Package, the control's own left out, one stanza, LF");
+	is_str(name, "p", "the name");
+	free(name);
+	char *none = deb_status_stanza("Version: 1\n", &name, &err);
+	ok(none == NULL && err && strstr(err->msg, "Package"), "no Package refused");
+	kiln_error_release(&err);
+	none = deb_status_stanza("Package: ../x\nVersion: 1\n", &name, &err);
+	ok(none == NULL && err && strstr(err->msg, "../x"), "a Package that is no file name");
+}

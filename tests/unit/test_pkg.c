@@ -1,14 +1,22 @@
 /* pkg.c: build.yml checks, the content tag, deterministic images, the ELF
- * check, build steps and the config label — packages without .debs, so no
- * network is needed (tests/integration/pkg.sh builds the real ones). */
+ * check, build steps, the config label and the status.d records of .debs —
+ * with no .debs or a dpkg-deb fixture, so no network is needed
+ * (tests/integration/pkg.sh builds the real ones). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include <jansson.h>
+#include <limits.h>
+#include <unistd.h>
+
+#include "deb.h"
 #include "image.h"
 #include "oci.h"
 #include "pkg.h"
+#include "sbom.h"
+#include "sha256.h"
 #include "store.h"
 #include "tap.h"
 #include "util.h"
@@ -123,6 +131,21 @@ static int build(const char *dir, const char *store, bool force, char digest[DIG
 	return rc;
 }
 
+/* Builds DIR into store s1, again there (--force) and into s2: the same
+ * manifest digest each time, in D1. */
+static void builds_alike(const char *dir, char d1[DIGEST_STRLEN])
+{
+	char d2[DIGEST_STRLEN] = "", d3[DIGEST_STRLEN] = "";
+	cleanup_free char *e1 = NULL;
+	is_int(build(dir, "s1", false, d1, &e1), 0, "builds");
+	if (e1)
+		diag("%s", e1);
+	is_int(build(dir, "s1", true, d2, NULL), 0, "builds again (--force)");
+	is_int(build(dir, "s2", false, d3, NULL), 0, "builds in another store");
+	is_str(d1, d2, "same digest twice");
+	is_str(d1, d3, "same digest in another store");
+}
+
 static const char simple_yml[] =
 	"image: simple\n"
 	"entrypoint: [/bin/hello]\n"
@@ -145,16 +168,8 @@ TEST(build_is_deterministic)
 	put("p/build.yml", simple_yml);
 	put("p/data/z", "z\n");
 	put("p/data/a/b", "b\n");
-	char d1[DIGEST_STRLEN] = "", d2[DIGEST_STRLEN] = "", d3[DIGEST_STRLEN] = "",
-	     d4[DIGEST_STRLEN] = "";
-	cleanup_free char *e1 = NULL;
-	is_int(build("p", "s1", false, d1, &e1), 0, "builds");
-	if (e1)
-		diag("%s", e1);
-	is_int(build("p", "s1", true, d2, NULL), 0, "builds again (--force)");
-	is_int(build("p", "s2", false, d3, NULL), 0, "builds in another store");
-	is_str(d1, d2, "same digest twice");
-	is_str(d1, d3, "same digest in another store");
+	char d1[DIGEST_STRLEN] = "", d4[DIGEST_STRLEN] = "";
+	builds_alike("p", d1);
 	setenv("SOURCE_DATE_EPOCH", "1700000000", 1);
 	is_int(build("p", "s3", false, d4, NULL), 0, "builds with SOURCE_DATE_EPOCH");
 	unsetenv("SOURCE_DATE_EPOCH");
@@ -315,5 +330,139 @@ TEST(ensure_built_builds_once)
 	is_int(store_lookup(s, name, digest, &err), 1, "tagged in the store");
 	cleanup_free char *r2 = pkg_ensure_built(s, "p", &err);
 	is_str(r2, r1, "second call: same reference");
+	kiln_error_release(&err);
+}
+
+/* A .deb of `debs:` (a dpkg-deb fixture, put in the .deb cache with a line
+ * in apt's resolution cache, so no apt or network is needed) is recorded as
+ * var/lib/dpkg/status.d/NAME: its control stanza with a Status, 0644
+ * root:root at the epoch, kept when `drop:` removes var/; the SBOM's parser
+ * reads it back; two builds give the same image. */
+TEST(debs_recorded_in_status_d)
+{
+	if (system("command -v dpkg-deb >/dev/null") != 0)
+		skip("no dpkg-deb");
+	static const char control[] = "Package: kiln-fixture\n"
+				      "Source: kiln-src (1.0-1)\n"
+				      "Version: 1:1.0-1\n"
+				      "Architecture: all\n"
+				      "Maintainer: k <k@k>\n"
+				      "Multi-Arch: foreign\n"
+				      "Description: a fixture\n"
+				      " second line\n"
+				      " .\n"
+				      " Version: 0 (a continuation line, not a field)\n";
+	put("d/DEBIAN/control", control);
+	put("d/etc/kf.conf", "x\n");
+	put("d/var/lib/kf/state", "s\n");
+	ok(system("dpkg-deb -Zxz --root-owner-group --build d kiln-fixture.deb >/dev/null") == 0,
+	   "dpkg-deb builds the fixture");
+	struct kiln_error *err = NULL;
+	size_t len = 0;
+	cleanup_free char *bytes = read_file("kiln-fixture.deb", 1 << 20, &len, &err);
+	char digest[DIGEST_STRLEN] = "sha256:";
+	if (bytes)
+		sha256_digest(bytes, len, digest);
+	char cwd[PATH_MAX];
+	ok(getcwd(cwd, sizeof cwd) != NULL, "cwd");
+	cleanup_free char *debs = path_join(cwd, "debs");
+	mkdir_p(debs, 0755, &err);
+	ok(rename("kiln-fixture.deb", "debs/kiln-fixture_1.0-1_all.deb") == 0, "in the .deb cache");
+	cleanup_free char *resolved = deb_resolve_cache_path(debs);
+	cleanup_free char *line = xasprintf("kiln-fixture\tkiln-fixture\t1:1.0-1\tall\tpool/main/k/"
+					    "kiln-fixture_1.0-1_all.deb\t%s\t%zu\n",
+					    digest + 7, len);
+	put(resolved, line);
+	setenv("KILN_DEB_CACHE", debs, 1);
+	put("p/build.yml", "image: withdeb\ndebs: [kiln-fixture]\ndrop: [var, etc/kf.conf]\n");
+	char d1[DIGEST_STRLEN] = "";
+	builds_alike("p", d1);
+	unsetenv("KILN_DEB_CACHE");
+
+	setenv("KILN_DEB_CACHE", debs, 1);
+	cleanup_free char *ref = tag_of("p");
+	unsetenv("KILN_DEB_CACHE");
+	cleanup_free char *name = xasprintf("docker.io/%s", ref);
+	cleanup_store struct store *s = store_open("s1", &err);
+	cleanup_image struct image *img = s ? image_load(s, name, "amd64", &err) : NULL;
+	ok(img != NULL, "the image is in the store");
+	if (img == NULL) {
+		kiln_error_release(&err);
+		return;
+	}
+	cleanup_free char *blob = store_blob_path(s, img->layers[0].digest);
+	cleanup_free char *cmd =
+	    xasprintf("tar -tvzf %s --numeric-owner > list.txt && "
+		      "tar -xOzf %s var/lib/dpkg/status.d/kiln-fixture > st.txt",
+		      blob, blob);
+	is_int(system(cmd), 0, "tar reads the layer and the status.d file");
+	cleanup_free char *list = read_file("list.txt", 1 << 20, NULL, &err);
+	cleanup_free char *st = read_file("st.txt", 1 << 20, NULL, &err);
+	ok(list && strstr(list, "-rw-r--r-- 0/0 ") &&
+	       strstr(list, " 1970-01-01 00:00 var/lib/dpkg/status.d/kiln-fixture\n"),
+	   "0644 root:root at the epoch, though drop: names var/:\n%s", list ? list : "");
+	ok(list && !strstr(list, "var/lib/kf") && !strstr(list, "etc/kf.conf"),
+	   "drop: still drops the .deb's files");
+	/* The control file's lines as they are, Status after Package. */
+	const char *after_package = strchr(control, '\n') + 1;
+	cleanup_free char *want =
+	    xasprintf("Package: kiln-fixture\nStatus: install ok installed\n%s", after_package);
+	is_str(st, want, "the control stanza with its Status");
+
+	/* What kiln build's SBOM makes of it. */
+	cleanup_sbom struct sbom *sb = sbom_new("img");
+	size_t i = sbom_add_image(sb, "kiln/withdeb", d1, "amd64", "init[0]");
+	ok(sbom_wants_path("var/lib/dpkg/status.d/kiln-fixture"), "a path the SBOM reads");
+	if (st)
+		sbom_add_file(sb, i, "var/lib/dpkg/status.d/kiln-fixture", st, strlen(st));
+	cleanup_free char *text = sbom_write(sb, 0, NULL);
+	json_error_t je;
+	json_t *doc = json_loads(text, 0, &je);
+	json_t *found = NULL, *pk;
+	size_t k;
+	json_array_foreach(json_object_get(doc, "packages"), k, pk)
+	{
+		const char *id = json_string_value(json_object_get(pk, "SPDXID"));
+		if (id && str_has_prefix(id, "SPDXRef-Package-"))
+			found = found ? json_null() : pk;
+	}
+	ok(found && json_is_object(found), "one package in the SBOM");
+	is_str(json_string_value(json_object_get(found, "name")), "kiln-fixture", "its name");
+	is_str(json_string_value(json_object_get(found, "versionInfo")), "1:1.0-1", "its version");
+	json_t *refs = json_object_get(found, "externalRefs");
+	const char *purl =
+	    json_string_value(json_object_get(json_array_get(refs, 0), "referenceLocator"));
+	ok(purl && str_has_prefix(purl, "pkg:deb/") && strstr(purl, "/kiln-fixture@1:1.0-1") &&
+	       strstr(purl, "arch=all") && strstr(purl, "upstream=kiln-src"),
+	   "a deb purl with arch and upstream: %s", purl ? purl : "(none)");
+	json_decref(doc);
+
+	/* build.debs are recorded only with record-debs. */
+	setenv("KILN_DEB_CACHE", debs, 1);
+	put("b/build.yml", "image: b\nbuild: {command: [\"true\"], debs: [kiln-fixture]}\n"
+			   "files: [{path: /x, contents: x}]\n");
+	put("r/build.yml", "image: r\nbuild: {command: [\"true\"], debs: [kiln-fixture], "
+			   "record-debs: true}\nfiles: [{path: /x, contents: x}]\n");
+	char db[DIGEST_STRLEN] = "", dr[DIGEST_STRLEN] = "";
+	is_int(build("b", "s1", false, db, NULL), 0, "build.debs without record-debs");
+	is_int(build("r", "s1", false, dr, NULL), 0, "build.debs with record-debs");
+	cleanup_free char *rb = tag_of("b"), *rr = tag_of("r");
+	unsetenv("KILN_DEB_CACHE");
+	cleanup_free char *nb = xasprintf("docker.io/%s", rb), *nr = xasprintf("docker.io/%s", rr);
+	cleanup_image struct image *ib = image_load(s, nb, "amd64", &err);
+	cleanup_image struct image *ir = ib ? image_load(s, nr, "amd64", &err) : NULL;
+	ok(ir != NULL, "both in the store");
+	if (ir) {
+		cleanup_free char *bb = store_blob_path(s, ib->layers[0].digest);
+		cleanup_free char *br = store_blob_path(s, ir->layers[0].digest);
+		cleanup_free char *c2 = xasprintf("tar -tzf %s > b.txt && tar -xOzf %s "
+						  "var/lib/dpkg/status.d/kiln-fixture > r.txt",
+						  bb, br);
+		is_int(system(c2), 0, "tar reads both");
+		cleanup_free char *lb = read_file("b.txt", 1 << 20, NULL, &err);
+		cleanup_free char *sr = read_file("r.txt", 1 << 20, NULL, &err);
+		ok(lb && !strstr(lb, "var/lib/dpkg"), "not recorded without record-debs");
+		is_str(sr, st, "recorded with record-debs, the same stanza");
+	}
 	kiln_error_release(&err);
 }
