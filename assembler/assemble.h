@@ -28,7 +28,8 @@
  * runtime.json (lowerdir or bind source).
  *
  * Not done (documented differences): init images' apk databases are not
- * merged into lib/apk/db/installed; SBOM.  Volumes with `format: oci` hold
+ * merged into lib/apk/db/installed.  (The SBOM is a section sbom.h appends.)
+ * Volumes with `format: oci` hold
  * the platform of the image that is in the store (not every platform). */
 #ifndef KILN_ASSEMBLE_H
 #define KILN_ASSEMBLE_H

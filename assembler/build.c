@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "assemble.h"
@@ -20,6 +21,7 @@
 #include "outputs.h"
 #include "ref.h"
 #include "registry.h"
+#include "sbom.h"
 #include "store.h"
 #include "util.h"
 
@@ -112,6 +114,18 @@ static int run(const struct build_options *opts, struct manifest *m, const char 
 	for (size_t i = 0; i < sections.n; i++)
 		reused += sections.v[i].reused;
 	log_verbose("%zu sections, %zu reused from the cache", sections.n, reused);
+	/* The SBOM is one more section, after `files` (as in LinuxKit). */
+	struct sbom_section_options so = {.ao = &ao,
+					  .name = name,
+					  .file = opts->sbom_output,
+					  .arch = ld->arch,
+					  .created = opts->sbom_current_time ? (int64_t)time(NULL) : epoch,
+					  .work_dir = work,
+					  .cache_dir = cache_dir};
+	if (!opts->no_sbom && sbom_append_section(&so, &sections, err) < 0) {
+		assemble_result_release(&sections);
+		return -1;
+	}
 	/* The whole intermediate tar is written only for formats that read it:
 	 * a format takes either kernel + initrd (needs_kernel_initrd: the disk,
 	 * ISO and UKI writers) or the root filesystem tar (tar, docker,

@@ -40,7 +40,7 @@ struct build_options {
 	bool docker;          /* --docker: accepted, warned, ignored */
 	bool decompress_kernel;
 	char *input_tar;      /* --input-tar: accepted */
-	bool no_sbom;         /* --no-sbom: accepted */
+	bool no_sbom;         /* --no-sbom: no SPDX SBOM in the image (sbom.h) */
 	char *sbom_output;    /* --sbom-output; default "sbom.spdx.json" */
 	bool sbom_current_time;
 	enum build_compress compress;

@@ -60,7 +60,9 @@ static const char usage[] =
 	"      --cert-file FILE    extra CA certificate for registries\n"
 	"      --docker            accepted for LinuxKit compatibility; ignored\n"
 	"      --input-tar FILE    accepted for LinuxKit compatibility\n"
-	"      --no-sbom, --sbom-output FILE, --sbom-current-time  accepted (no SBOM yet)\n"
+	"      --no-sbom           leave out the SPDX SBOM (sbom.spdx.json at /)\n"
+	"      --sbom-output FILE  name of the SBOM at / (default sbom.spdx.json)\n"
+	"      --sbom-current-time the SBOM's creation time is now, not SOURCE_DATE_EPOCH\n"
 	"  -v, --verbose           more output (repeatable)\n"
 	"  -q, --quiet             errors only\n"
 	"  -h, --help              this help\n";

@@ -91,7 +91,7 @@ ok "volume bind source" grep -q '"/containers/volumes/vol/merged"' "$X/container
 ok "container resolv.conf is LinuxKit's placeholder" grep -q "no resolv.conf configured" "$X/containers/onboot/000-first/rootfs/etc/resolv.conf"
 ok "files entry mode" test "$(stat -c %a "$X/etc/deep/dir/conf")" = 640
 ok "missing parents get the file's mode plus x" test "$(stat -c %a "$X/etc/deep")" = 750
-ok "files come last" bash -c "tar --warning=no-unknown-keyword -tf '$T/o1/m.tar' | tail -1 | grep -qx etc/deep/dir/conf"
+ok "files come last, then the SBOM" bash -c "tar --warning=no-unknown-keyword -tf '$T/o1/m.tar' | tail -2 | tr '\n' ' ' | grep -qx 'etc/deep/dir/conf sbom.spdx.json '"
 
 ok "kernel+initrd" "$KILN" build --cache "$L" --dir "$T/k1" "$T/m.yml"
 ok "ucode prepended uncompressed" python3 -c "import sys; sys.exit(open('$T/k1/m-initrd.img','rb').read(6)!=b'070701')"
