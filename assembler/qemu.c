@@ -708,8 +708,7 @@ static bool mac_valid(const char *s)
 	return true;
 }
 
-char *qemu_state_mac(const char *state_dir, const char *file, bool dry_run,
-		     struct kiln_error **err)
+char *qemu_state_mac(const char *state_dir, const char *file, bool dry_run, struct kiln_error **err)
 {
 	cleanup_free char *path = path_join(state_dir, file);
 	if (is_regular(path)) {
@@ -762,8 +761,8 @@ int qemu_disk_prepare(struct qemu_disk *disk, const char *state_dir, size_t inde
 	return 0;
 }
 
-char *qemu_make_overlay(const char *image, const char *format, const char *state_dir,
-			bool dry_run, struct kiln_error **err)
+char *qemu_make_overlay(const char *image, const char *format, const char *state_dir, bool dry_run,
+			struct kiln_error **err)
 {
 	cleanup_free char *overlay = path_join(state_dir, "boot-overlay.qcow2");
 	if (dry_run || access(overlay, F_OK) == 0)
@@ -829,8 +828,8 @@ static int copy_once(const char *src, const char *dst, bool dry_run, struct kiln
 	return write_file_atomic(dst, data, len, 0644, err);
 }
 
-int qemu_firmware_prepare(const char *fw, const char *fw_vars, const char *state_dir,
-			  bool dry_run, char **code_out, char **vars_out, struct kiln_error **err)
+int qemu_firmware_prepare(const char *fw, const char *fw_vars, const char *state_dir, bool dry_run,
+			  char **code_out, char **vars_out, struct kiln_error **err)
 {
 	*code_out = *vars_out = NULL;
 	if (fw == NULL) {
