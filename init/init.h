@@ -319,4 +319,22 @@ int system_term_pending(bool log);
 int system_mount(const char *source, const char *target, const char *type, unsigned long flags,
 		 const char *data);
 
+/* ---- volumes.c: LinuxKit's 005-volumes (manifest `volumes:`) ---- */
+
+#define VOLUMES_DIR "/containers/volumes"
+enum volume_kind { VOLUME_RW = 0, VOLUME_RO = 1 };
+/* How volume NAME under DIR is to be mounted: VOLUME_RW when DIR/NAME/tmp/
+ * exists (overlay), VOLUME_RO when it does not (read-only bind); -1 and *err
+ * when lower/ or merged/ is missing or tmp is not a directory. */
+int volume_kind(const char *dir, const char *name, struct kiln_error **err);
+/* Mounts volume NAME under DIR as volume_kind says: read-write = tmpfs on
+ * tmp/ holding upper/ and work/, overlay of lower/ + tmp/upper on merged/;
+ * read-only = lower/ bound on merged/ and the bind remounted read-only.
+ * Returns the kind, or -1 and *err (whatever was mounted is undone). */
+int volume_mount(const char *dir, const char *name, struct kiln_error **err);
+/* Mounts every volume under DIR in name order, one console line each (a
+ * failure names the volume; the others still get mounted).  Returns the
+ * number that failed; a missing DIR is no volumes. */
+int volumes_mount_all(const char *dir);
+
 #endif

@@ -369,6 +369,9 @@ static int pid1_main(char **argv)
 	system_set_rlimits();
 	system_resolv_conf();
 	open_power_buttons(&p);
+	/* LinuxKit's /etc/init.d/005-volumes: before the scripts and containers
+	 * that bind them. */
+	volumes_mount_all(VOLUMES_DIR);
 	system_run_initd("/etc/init.d");
 
 	const char *runtime = oci_runtime();
