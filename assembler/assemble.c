@@ -683,9 +683,10 @@ static int volume_section(struct assembly *A, struct kiln_error **err)
 				return kiln_error_wrap(err, "volume %s", v->name);
 		}
 		struct strbuf desc = STRBUF_INIT;
-		strbuf_printf(&desc, "volume\n%zu\n%s\n%s\n%s\n%d\n", i, v->name,
+		bool readonly = v->readonly.set && v->readonly.value;
+		strbuf_printf(&desc, "volume\n%zu\n%s\n%s\n%s\n%d\n%d\n", i, v->name,
 			      vimg ? vimg->manifest_digest : "-", v->image ? v->image : "-",
-			      (int)oci);
+			      (int)oci, (int)readonly);
 		int b = begin_section(A, &desc, vimg != NULL, err);
 		strbuf_release(&desc);
 		if (b < 0)
@@ -710,9 +711,12 @@ static int volume_section(struct assembly *A, struct kiln_error **err)
 				return kiln_error_wrap(err, "volume %s", v->name);
 			A->source = "linuxkit.volumes";
 		}
+		/* No tmp/ for a read-only volume: the init then binds lower/
+		 * read-only instead of an overlay with a writable upper. */
 		cleanup_free char *tmp = xasprintf("%s/tmp", dir);
 		cleanup_free char *merged = xasprintf("%s/merged", dir);
-		if (gen_dir(A, tmp, 0755, err) < 0 || gen_dir(A, merged, 0755, err) < 0)
+		if ((!readonly && gen_dir(A, tmp, 0755, err) < 0) ||
+		    gen_dir(A, merged, 0755, err) < 0)
 			return -1;
 		if (end_section(A, err) < 0)
 			return -1;

@@ -247,6 +247,14 @@ static int volume_source(const struct spec_input *in, const char *kind, const ch
 	return 0;
 }
 
+static bool strlist_has(const struct manifest_strlist *l, const char *s)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i], s) == 0)
+			return true;
+	return false;
+}
+
 /* The mount is read-only: "ro" comes before any "rw" in its options (as
  * LinuxKit decides it for a volume mount). */
 static bool first_access_is_ro(const struct manifest_strlist *opts)
@@ -365,7 +373,15 @@ static int build_mounts(const struct spec_input *in, const struct image_config *
 		    volume_source(in, "mount for destination", dest, src,
 				  first_access_is_ro(&m->options), &vsrc, err) < 0)
 			return -1;
-		mounts_set(ms, dest, type, vsrc ? vsrc : src, strlist_json(&m->options),
+		/* A bind mount needs bind or rbind among its options: runc and
+		 * crun refuse "type: bind" alone ("no such device"), so a
+		 * LinuxKit manifest written that way (test case 070_volumes/
+		 * 006_mount_types) never ran.  kiln adds rbind, as binds do. */
+		json_t *opts = strlist_json(&m->options);
+		if (strcmp(type, "bind") == 0 && !strlist_has(&m->options, "bind") &&
+		    !strlist_has(&m->options, "rbind"))
+			json_array_append_new(opts, json_string("rbind"));
+		mounts_set(ms, dest, type, vsrc ? vsrc : src, opts,
 			   idmappings_json(&m->uidmappings), idmappings_json(&m->gidmappings));
 	}
 	qsort(ms->v, ms->n, sizeof(*ms->v), cmp_mount);
