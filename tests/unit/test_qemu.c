@@ -124,6 +124,97 @@ TEST(detect_kernel_prefix)
 	kiln_error_release(&err);
 }
 
+/* Detects PATH from the files in the test's directory and plans its QEMU
+ * argv (nothing runs); NULL when either fails. */
+static char **plan_argv(const char *path)
+{
+	struct kiln_error *err = NULL;
+	struct qemu_target t;
+	if (qemu_detect(path, QEMU_BOOT_AUTO, &t, &err) < 0) {
+		ok(0, "detect %s: %s", path, err->msg);
+		kiln_error_release(&err);
+		return NULL;
+	}
+	struct qemu_config cfg = {.target = &t};
+	char **argv = qemu_build_argv(&cfg, &err);
+	if (argv == NULL) {
+		ok(0, "argv %s: %s", path, err->msg);
+		kiln_error_release(&err);
+	}
+	qemu_target_release(&t);
+	return argv;
+}
+
+/* The value after OPT, or "" (is_str wants a string). */
+static const char *argv_after(char **argv, const char *opt)
+{
+	const char *v = argv_value(argv, opt, "");
+	return v ? v : "";
+}
+
+/* kernel+squashfs and kernel+erofs write NAME-<kind>-initrd.img (kiln's own
+ * initrd, which finds the root image by its magic); NAME-initrd.img is
+ * kernel+initrd's, and both may share one --dir. */
+TEST(argv_root_image_initrds)
+{
+	touch("r-kernel", "k", 1);
+	touch("r-initrd.img", "i", 1);
+	touch("r-squashfs.img", "hsqs", 4);
+	touch("r-squashfs-initrd.img", "i", 1);
+	touch("r-erofs.img", "e", 1);
+	touch("r-erofs-initrd.img", "i", 1);
+	char **argv = plan_argv("r");
+	is_str(argv_after(argv, "-initrd"), "r-squashfs-initrd.img",
+	       "NAME: squashfs root with its own initrd, not NAME-initrd.img");
+	ok(argv_value(argv, "-drive", "file=r-squashfs.img,") != NULL, "the squashfs root disk");
+	is_str(argv_after(argv, "-append"), "console=ttyS0", "kiln's initrd: no root=");
+	qemu_argv_free(argv);
+
+	argv = plan_argv("r-erofs.img");
+	is_str(argv_after(argv, "-initrd"), "r-erofs-initrd.img", "NAME-erofs.img: its initrd");
+	ok(argv_value(argv, "-drive", "file=r-erofs.img,") != NULL, "NAME-erofs.img: erofs root");
+	ok(argv_value(argv, "-drive", "squashfs") == NULL, "no squashfs disk");
+	is_str(argv_after(argv, "-append"), "console=ttyS0", "erofs with kiln's initrd: no root=");
+	qemu_argv_free(argv);
+
+	argv = plan_argv("r-erofs-initrd.img");
+	ok(argv_value(argv, "-drive", "file=r-erofs.img,") != NULL,
+	   "NAME-erofs-initrd.img: erofs root");
+	qemu_argv_free(argv);
+
+	/* A root image without its own initrd boots with NAME-initrd.img, which
+	 * is not kiln's root-finding one: root=/dev/sda.  g has squashfs's
+	 * initrd, which is not the erofs root's own. */
+	static const struct {
+		const char *name, *root, *other_initrd, *path;
+	} fallback[] = {{"f", "f-squashfs.img", NULL, "f"},
+			{"g", "g-erofs.img", "g-squashfs-initrd.img", "g-erofs.img"}};
+	for (size_t i = 0; i < ARRAY_SIZE(fallback); i++) {
+		cleanup_free char *kernel = xasprintf("%s-kernel", fallback[i].name);
+		cleanup_free char *initrd = xasprintf("%s-initrd.img", fallback[i].name);
+		touch(kernel, "k", 1);
+		touch(initrd, "i", 1);
+		touch(fallback[i].root, "hsqs", 4);
+		if (fallback[i].other_initrd)
+			touch(fallback[i].other_initrd, "i", 1);
+		argv = plan_argv(fallback[i].path);
+		ok(strcmp(argv_after(argv, "-initrd"), initrd) == 0,
+		   "%s: no own initrd, NAME-initrd.img: %s", fallback[i].path,
+		   argv_after(argv, "-initrd"));
+		ok(argv_value(argv, "-drive", fallback[i].root) != NULL, "%s: root disk %s",
+		   fallback[i].path, fallback[i].root);
+		ok(strcmp(argv_after(argv, "-append"), "console=ttyS0 root=/dev/sda") == 0,
+		   "%s: not kiln's own initrd, root=/dev/sda: %s", fallback[i].path,
+		   argv_after(argv, "-append"));
+		qemu_argv_free(argv);
+	}
+
+	argv = plan_argv("r-initrd.img");
+	ok(argv_value(argv, "-drive", "file=r-squashfs.img,") != NULL,
+	   "NAME-initrd.img names the set: squashfs first");
+	qemu_argv_free(argv);
+}
+
 TEST(detect_files)
 {
 	struct qemu_target t;
