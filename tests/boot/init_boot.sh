@@ -6,7 +6,7 @@
 # ACPI button), and system_powerdown runs the onshutdown container and powers
 # the VM off cleanly.
 source "$(dirname "$0")/../lib.sh"
-source "$TOP/tests/boot/initlib.sh"
+source "$TOP/tests/initlib.sh"
 init_boot_start "${KILN_BOOT_APPEND:-}"
 ok "init starts" wait_console "$C" 'kiln-init: BENCH init-start' 60
 ok "the root left the RAM root" wait_console "$C" "(moved|bound) the root from RAM to tmpfs" 30

@@ -158,11 +158,9 @@ ok "--sbom-output with a directory is refused" bash -c \
 	"! '$KILN' -q build --cache '$L' -format tar -o '$T/x.tar' --sbom-output d/x.json '$T/m.yml' 2>'$T/err' && grep -q 'sbom-output' '$T/err'"
 
 # --- examples/minimal.yml from the shared store
+# (on a fresh clone the first build makes the packages there, which the
+# boot tests then reuse)
 export KILN_CACHE=${KILN_TEST_CACHE:-$TOP/build/test-cache}
-if [ ! -d "$KILN_CACHE/debs" ]; then
-	pass "minimal.yml # SKIP no package store at $KILN_CACHE (tests/boot/examples.sh fills it)"
-	done_testing
-fi
 cd "$TOP/examples" || exit 1
 ok "minimal.yml: build tar" "$KILN" -q build -format tar -o "$T/m1.tar" minimal.yml
 ok "minimal.yml: build tar again" "$KILN" -q build -format tar -o "$T/m2.tar" minimal.yml
