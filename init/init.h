@@ -315,6 +315,8 @@ bool system_term_cannot_end(const char *status);
 /* The processes other than PID 1 and kernel threads that TERM can still end
  * (see system_term_cannot_end); debug-logs each when LOG is set. */
 int system_term_pending(bool log);
+/* Sends SIG to this process's children; returns how many got it. */
+int system_signal_children(int sig);
 /* Mounts FS on TARGET; on ENODEV loads module fs-TYPE and retries. */
 int system_mount(const char *source, const char *target, const char *type, unsigned long flags,
 		 const char *data);

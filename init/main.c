@@ -4,8 +4,9 @@
  *   kiln-service       the service manager command (services.c)
  *   poweroff, reboot, halt   ask PID 1 to shut down (busybox's signals)
  *   modprobe           the kernel's usermode helper for request_module()
- * Not as PID 1, `init onboot DIR LOGDIR [RUNC]` runs bundles as at boot
- * (for tests) and `init service …` is kiln-service. */
+ * In a container (docker output format) init runs in container mode
+ * (container_main).  Not as PID 1, `init onboot DIR LOGDIR [RUNC]` runs
+ * bundles as at boot (for tests) and `init service …` is kiln-service. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -317,6 +318,23 @@ static void pid1_loop(struct pid1 *p)
 	}
 }
 
+/* Every signal but the faults goes through the returned signalfd; other
+ * inherited descriptors are closed. */
+static int block_signals(void)
+{
+	sigset_t set;
+	sigfillset(&set);
+	static const int faults[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS};
+	for (size_t i = 0; i < ARRAY_SIZE(faults); i++)
+		sigdelset(&set, faults[i]);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	int sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	for (int fd = 3; fd < 1024; fd++)
+		if (fd != sigfd)
+			close(fd);
+	return sigfd;
+}
+
 static int pid1_main(char **argv)
 {
 	struct pid1 p = {.sigfd = -1};
@@ -333,18 +351,8 @@ static int pid1_main(char **argv)
 	unsetenv("KILN_INIT_MOVED");
 	unsetenv("KILN_INIT_T0");
 
-	/* Every signal but the faults goes through signalfd. */
-	sigset_t set;
-	sigfillset(&set);
-	static const int faults[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS};
-	for (size_t i = 0; i < ARRAY_SIZE(faults); i++)
-		sigdelset(&set, faults[i]);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	p.sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	p.sigfd = block_signals();
 	reboot(RB_DISABLE_CAD); /* ctrl-alt-del becomes SIGINT */
-	for (int fd = 3; fd < 1024; fd++)
-		if (fd != p.sigfd)
-			close(fd);
 
 	system_mount_all();
 	console_open();
@@ -385,6 +393,138 @@ static int pid1_main(char **argv)
 	init_log("boot finished; reaping orphans");
 	pid1_loop(&p);
 	return 0;
+}
+
+/* ---- container mode (the docker output format's ENTRYPOINT) ----
+ * LinuxKit's rc.init has a userspace mode: in a container the runtime has
+ * already made /proc, /sys and /dev, and the root, hostname, network and
+ * power belong to the host.  Why this init thinks it is in a container, in
+ * the order checked, or NULL for a VM (a kernel cmdline knob cannot reach a
+ * container, so the environment and the runtimes' marker files decide).
+ * Not PID 1, only KILN_INIT_MODE=container is: `init` run by hand (in a dev
+ * container too, /.dockerenv) must not run that system's /etc/init.d. */
+static const char *container_reason(char *buf, size_t size)
+{
+	const char *mode = getenv("KILN_INIT_MODE");
+	if (mode && strcmp(mode, "vm") == 0)
+		return NULL;
+	if (mode && strcmp(mode, "container") == 0)
+		return "KILN_INIT_MODE=container";
+	if (getpid() != 1)
+		return NULL; /* a shell inside a container must not start a second init */
+	const char *c = getenv("container"); /* docker, podman, systemd-nspawn, lxc */
+	if (c && *c) {
+		snprintf(buf, size, "container=%s", c);
+		return buf;
+	}
+	static const char *const markers[] = {"/.dockerenv", "/run/.containerenv"};
+	for (size_t i = 0; i < ARRAY_SIZE(markers); i++)
+		if (access(markers[i], F_OK) == 0)
+			return markers[i];
+	return NULL;
+}
+
+/* Sends SIG to what container mode may signal: everything in the PID
+ * namespace as its PID 1, else only its children (kill(-1) would reach the
+ * host's processes); orphans reparent to the subreaper and get the next
+ * round.  Returns how many were signalled (-1 for everything). */
+static int signal_container(int sig)
+{
+	if (getpid() == 1)
+		return kill(-1, sig) == 0 ? -1 : 0;
+	return system_signal_children(sig);
+}
+
+static bool reap_until_echild(void)
+{
+	for (;;) {
+		pid_t pid = waitpid(-1, NULL, WNOHANG);
+		if (pid < 0 && errno == ECHILD)
+			return true;
+		if (pid <= 0)
+			return false;
+	}
+}
+
+__attribute__((noreturn)) static void container_shutdown(int sig)
+{
+	init_log("signal %d: stopping (container mode: no reboot)", sig);
+	onboot_run_dir("/containers/onshutdown", "/var/log/onshutdown", oci_runtime(), true);
+	init_log("sending TERM to all processes");
+	double t0 = init_uptime();
+	bool gone = false;
+	while (!(gone = reap_until_echild()) && init_uptime() - t0 < 5) {
+		signal_container(SIGTERM);
+		usleep(50000);
+	}
+	if (!gone) {
+		init_log("sending KILL to all processes (still running after TERM, %.3f s)",
+			 init_uptime() - t0);
+		while (!reap_until_echild()) {
+			signal_container(SIGKILL);
+			usleep(10000);
+		}
+	}
+	init_log("all processes gone after %.3f s; exiting", init_uptime() - t0);
+	exit(0);
+}
+
+static int container_main(const char *reason)
+{
+	/* Under docker run --init (tini as PID 1), orphans must still come here. */
+	bool subreaper = getpid() != 1;
+	init_log("container mode (%s%s)", reason, subreaper ? "; not PID 1: child subreaper" : "");
+	if (subreaper && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		init_log("warning: PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+	int sigfd = block_signals();
+	setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
+	/* The runtime mounts /proc, /sys and /dev; only /proc is needed here
+	 * (volumes, onboot, finding children), as rc.init's /proc/self test. */
+	if (access("/proc/self", F_OK) < 0) {
+		mkdir("/proc", 0555);
+		if (mount("proc", "/proc", "proc", MS_NODEV | MS_NOSUID | MS_NOEXEC, NULL) < 0)
+			init_log("warning: no /proc and mount proc: %s", strerror(errno));
+		else
+			init_log("mounted /proc (the runtime had not)");
+	}
+	system_set_rlimits();
+	system_resolv_conf();
+	volumes_mount_all(VOLUMES_DIR);
+	system_run_initd("/etc/init.d");
+	const char *runtime = oci_runtime();
+	int failed = onboot_run_dir("/containers/onboot", "/var/log/onboot", runtime, true);
+	if (failed)
+		init_log("warning: %d onboot containers failed (in a container %s needs "
+			 "privileges: docker run --privileged)",
+			 failed, runtime);
+	struct pid1 p = {.sigfd = sigfd};
+	p.containerd = start_containerd();
+	if (p.containerd)
+		start_services(&p, false);
+	init_log("started; reaping children until none remain");
+	for (;;) {
+		if (reap_until_echild()) {
+			init_log("no children left; exiting");
+			return 0;
+		}
+		struct pollfd fd = {.fd = sigfd, .events = POLLIN};
+		if (poll(&fd, 1, -1) < 0)
+			continue;
+		struct signalfd_siginfo si;
+		while (read(sigfd, &si, sizeof si) == sizeof si)
+			switch (si.ssi_signo) {
+			case SIGCHLD:
+				break;
+			case SIGTERM:
+			case SIGINT:
+			case SIGUSR1:
+			case SIGUSR2:
+			case SIGPWR:
+				container_shutdown((int)si.ssi_signo);
+			default:
+				init_debug_log("ignoring signal %u", si.ssi_signo);
+			}
+	}
 }
 
 static int modprobe_main(int argc, char **argv)
@@ -462,6 +602,10 @@ int main(int argc, char **argv)
 		return signal_init(SIGTERM);
 	if (strcmp(name, "halt") == 0)
 		return signal_init(SIGUSR1);
+	char why[128];
+	const char *reason = argc == 1 ? container_reason(why, sizeof why) : NULL;
+	if (reason)
+		return container_main(reason);
 	if (getpid() == 1)
 		return pid1_main(argv);
 	if (argc == 3 && strcmp(argv[1], "kiln-log") == 0)

@@ -349,13 +349,29 @@ void system_set_hostname(void)
 		init_log("hostname %s", name);
 }
 
+/* Without CAP_SYS_RESOURCE (a container's default) the hard limit cannot be
+ * raised: the soft one goes up to it. */
+static void raise_rlimit(int resource, const char *name, rlim_t value)
+{
+	struct rlimit r = {value, value};
+	if (setrlimit(resource, &r) == 0)
+		return;
+	int saved = errno;
+	if (saved == EPERM && getrlimit(resource, &r) == 0) {
+		r.rlim_cur = r.rlim_max;
+		if (setrlimit(resource, &r) == 0) {
+			init_debug_log("%s: hard limit kept (%s), soft raised to it", name,
+				       strerror(saved));
+			return;
+		}
+	}
+	init_log("warning: %s: %s", name, strerror(saved));
+}
+
 void system_set_rlimits(void)
 {
-	struct rlimit nofile = {1048576, 1048576}, nproc = {RLIM_INFINITY, RLIM_INFINITY};
-	if (setrlimit(RLIMIT_NOFILE, &nofile) < 0)
-		init_log("warning: RLIMIT_NOFILE: %s", strerror(errno));
-	if (setrlimit(RLIMIT_NPROC, &nproc) < 0)
-		init_log("warning: RLIMIT_NPROC: %s", strerror(errno));
+	raise_rlimit(RLIMIT_NOFILE, "RLIMIT_NOFILE", 1048576);
+	raise_rlimit(RLIMIT_NPROC, "RLIMIT_NPROC", RLIM_INFINITY);
 }
 
 void system_resolv_conf(void)
@@ -448,12 +464,14 @@ bool system_term_cannot_end(const char *status)
 	return nested_init && !status_mask_has(status, "SigCgt", SIGTERM);
 }
 
-int system_term_pending(bool log)
+/* Calls FN with the /proc/PID/status text of every process but PID 1 and
+ * this one; sums what it returns. */
+static int each_process(int (*fn)(long pid, const char *status, void *arg), void *arg)
 {
 	cleanup_dir DIR *d = opendir("/proc");
 	if (d == NULL)
 		return 0;
-	int pending = 0;
+	int sum = 0;
 	struct dirent *e;
 	while ((e = readdir(d)) != NULL) {
 		char *endp;
@@ -463,19 +481,39 @@ int system_term_pending(bool log)
 		char path[64];
 		snprintf(path, sizeof path, "/proc/%ld/status", pid);
 		cleanup_free char *status = read_file(path, 16384, NULL, NULL);
-		if (status == NULL)
-			continue; /* gone */
-		const char *ppid = status_field(status, "PPid");
-		if (pid == 2 || (ppid && atol(ppid) == 2))
-			continue; /* kernel threads */
-		if (system_term_cannot_end(status))
-			continue;
-		pending++;
-		if (log) {
-			const char *name = status_field(status, "Name");
-			init_debug_log("still running after TERM: %ld %.*s", pid,
-				       name ? (int)strcspn(name, "\n") : 0, name ? name : "");
-		}
+		if (status)
+			sum += fn(pid, status, arg); /* else gone */
 	}
-	return pending;
+	return sum;
+}
+
+static int term_pending_one(long pid, const char *status, void *arg)
+{
+	const char *ppid = status_field(status, "PPid");
+	if (pid == 2 || (ppid && atol(ppid) == 2))
+		return 0; /* kernel threads */
+	if (system_term_cannot_end(status))
+		return 0;
+	if (*(bool *)arg) {
+		const char *name = status_field(status, "Name");
+		init_debug_log("still running after TERM: %ld %.*s", pid,
+			       name ? (int)strcspn(name, "\n") : 0, name ? name : "");
+	}
+	return 1;
+}
+
+int system_term_pending(bool log)
+{
+	return each_process(term_pending_one, &log);
+}
+
+static int signal_child_one(long pid, const char *status, void *arg)
+{
+	const char *ppid = status_field(status, "PPid");
+	return ppid && atol(ppid) == getpid() && kill((pid_t)pid, *(int *)arg) == 0;
+}
+
+int system_signal_children(int sig)
+{
+	return each_process(signal_child_one, &sig);
 }
