@@ -335,6 +335,21 @@ static int block_signals(void)
 	return sigfd;
 }
 
+/* What LinuxKit's rc.init does in both modes once the system is set up:
+ * rlimits, the resolv.conf target, the volumes (its 005-volumes, before the
+ * scripts and containers that bind them), /etc/init.d, then the onboot
+ * containers with *RUNTIME.  Returns how many of those failed. */
+static int run_onboot_steps(const char **runtime)
+{
+	system_set_rlimits();
+	system_resolv_conf();
+	volumes_mount_all(VOLUMES_DIR);
+	system_run_initd("/etc/init.d");
+	*runtime = oci_runtime();
+	init_log("OCI runtime: %s", *runtime);
+	return onboot_run_dir("/containers/onboot", "/var/log/onboot", *runtime, true);
+}
+
 static int pid1_main(char **argv)
 {
 	struct pid1 p = {.sigfd = -1};
@@ -374,17 +389,9 @@ static int pid1_main(char **argv)
 	if (net_loopback_up(&err) < 0)
 		init_log_error(&err, "loopback");
 	system_set_hostname();
-	system_set_rlimits();
-	system_resolv_conf();
 	open_power_buttons(&p);
-	/* LinuxKit's /etc/init.d/005-volumes: before the scripts and containers
-	 * that bind them. */
-	volumes_mount_all(VOLUMES_DIR);
-	system_run_initd("/etc/init.d");
-
-	const char *runtime = oci_runtime();
-	init_log("OCI runtime: %s", runtime);
-	int failed = onboot_run_dir("/containers/onboot", "/var/log/onboot", runtime, true);
+	const char *runtime;
+	int failed = run_onboot_steps(&runtime);
 	init_log("BENCH onboot-done (%d failed)", failed);
 
 	p.containerd = start_containerd();
@@ -487,12 +494,8 @@ static int container_main(const char *reason)
 		else
 			init_log("mounted /proc (the runtime had not)");
 	}
-	system_set_rlimits();
-	system_resolv_conf();
-	volumes_mount_all(VOLUMES_DIR);
-	system_run_initd("/etc/init.d");
-	const char *runtime = oci_runtime();
-	int failed = onboot_run_dir("/containers/onboot", "/var/log/onboot", runtime, true);
+	const char *runtime;
+	int failed = run_onboot_steps(&runtime);
 	if (failed)
 		init_log("warning: %d onboot containers failed (in a container %s needs "
 			 "privileges: docker run --privileged)",
