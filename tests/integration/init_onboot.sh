@@ -74,7 +74,7 @@ ok "the overlay and tmpfs are unmounted" bash -c "! grep -q '$OB' /proc/self/mou
 ok "runc has no leftover container" bash -c "! runc list | grep -q -- '-$$'"
 if [ -n "$NET" ]; then
 	ok "the veth end was moved into the container" grep -qx "kt$$c" "$T/out/net"
-	ok "its peer stayed in the root namespace" ip link show "kt$$d" >/dev/null
+	ok "its peer stayed in the root namespace" sh -c "ip link show kt$$d >/dev/null"
 	ok "bindNS: the container's network namespace is bound at the path" \
 		bash -c "grep -q ' $T/netns/hello nsfs ' /proc/self/mounts"
 	ok "and holds the veth end" bash -c "nsenter --net='$T/netns/hello' ip link show kt$$c >/dev/null"
