@@ -249,6 +249,17 @@ const char *oci_runtime_for_shim(void);
  * gets NAME.log and NAME.out.log; output lines also go, prefixed, to the console.
  * Returns the number of bundles that failed. */
 int onboot_run_dir(const char *dir, const char *log_dir, const char *runc, bool to_console);
+/* A child reaped by one of the wait loops above while init waits for another:
+ * when it is WATCH_PID, its status lands in reaped_watch_status (else -1). */
+extern pid_t reaped_watch_pid;
+extern int reaped_watch_status;
+void note_reaped(pid_t pid, int status);
+
+/* ---- early.c ---- */
+
+/* true (and why, "NAME: reason", into WHY) when an onboot container of DIR
+ * could mount over or under one of DIRS (NULL-terminated) in the host. */
+bool onboot_may_touch(const char *dir, const char *const *dirs, char *why, size_t size);
 
 /* ---- services.c ---- */
 

@@ -96,6 +96,17 @@ static void open_power_buttons(struct pid1 *p)
 	}
 }
 
+/* Whether containerd is gone: reaped here or by the onboot wait loops. */
+static void containerd_check(struct pid1 *p)
+{
+	if (p->containerd && reaped_watch_status != -1) {
+		init_log("warning: containerd exited (status %#x); services are gone",
+			 reaped_watch_status);
+		p->containerd = 0;
+		reaped_watch_status = -1;
+	}
+}
+
 static void reap(struct pid1 *p)
 {
 	for (;;) {
@@ -103,11 +114,8 @@ static void reap(struct pid1 *p)
 		pid_t pid = waitpid(-1, &status, WNOHANG);
 		if (pid <= 0)
 			return;
-		if (pid == p->containerd) {
-			init_log("warning: containerd exited (status %#x); services are gone",
-				 status);
-			p->containerd = 0;
-		}
+		note_reaped(pid, status);
+		containerd_check(p);
 	}
 }
 
@@ -132,7 +140,9 @@ static pid_t start_containerd(void)
 		init_log_error(&err, "containerd");
 		return 0;
 	}
-	init_log("containerd started (pid %d), waiting for %s", (int)pid, CONTAINERD_SOCK);
+	reaped_watch_pid = pid;
+	reaped_watch_status = -1;
+	init_log("containerd started (pid %d)", (int)pid);
 	return pid;
 }
 
@@ -159,8 +169,9 @@ static void start_services(struct pid1 *p, bool shim_per_service)
 	struct grpc_conn *c = NULL;
 	struct kiln_error *err = NULL;
 	double t0 = init_uptime();
+	containerd_check(p);
 	/* containerd under emulation takes seconds: poll its socket. */
-	while (init_uptime() - t0 < 120) {
+	while (p->containerd && init_uptime() - t0 < 120) {
 		struct stat st;
 		if (stat(CONTAINERD_SOCK, &st) == 0) {
 			c = grpc_connect(CONTAINERD_SOCK, &err);
@@ -177,7 +188,7 @@ static void start_services(struct pid1 *p, bool shim_per_service)
 		init_log("warning: containerd did not answer; no services started");
 		return;
 	}
-	init_log("containerd ready after %.3f s", init_uptime() - t0);
+	init_log("containerd ready (waited %.3f s)", init_uptime() - t0);
 	/* Subscribed before the services start, so an early exit is reported. */
 	p->events = grpc_connect(CONTAINERD_SOCK, &err);
 	if (p->events == NULL || ctrd_subscribe_exits(p->events, &err) < 0) {
@@ -338,13 +349,23 @@ static int block_signals(void)
 /* What LinuxKit's rc.init does in both modes once the system is set up:
  * rlimits, the resolv.conf target, the volumes (its 005-volumes, before the
  * scripts and containers that bind them), /etc/init.d, then the onboot
- * containers with *RUNTIME.  Returns how many of those failed. */
-static int run_onboot_steps(const char **runtime)
+ * containers with *RUNTIME.  Returns how many of those failed.  With
+ * CONTAINERD non-NULL, containerd starts (*CONTAINERD) before the onboot
+ * containers when none of them could mount over its directories (early.c). */
+static int run_onboot_steps(const char **runtime, pid_t *containerd)
 {
 	system_set_rlimits();
 	system_resolv_conf();
 	volumes_mount_all(VOLUMES_DIR);
 	system_run_initd("/etc/init.d");
+	if (containerd && access(CONTAINERD, X_OK) == 0) {
+		static const char *const dirs[] = {"/var/lib/containerd", "/run/containerd", NULL};
+		char why[512];
+		if (onboot_may_touch("/containers/onboot", dirs, why, sizeof why))
+			init_log("containerd starts after the onboot containers (%s)", why);
+		else
+			*containerd = start_containerd();
+	}
 	*runtime = oci_runtime();
 	init_log("OCI runtime: %s", *runtime);
 	return onboot_run_dir("/containers/onboot", "/var/log/onboot", *runtime, true);
@@ -391,10 +412,12 @@ static int pid1_main(char **argv)
 	system_set_hostname();
 	open_power_buttons(&p);
 	const char *runtime;
-	int failed = run_onboot_steps(&runtime);
+	bool late = cmdline && cmdline_has(cmdline, "kiln.containerd=late");
+	int failed = run_onboot_steps(&runtime, late ? NULL : &p.containerd);
 	init_log("BENCH onboot-done (%d failed)", failed);
 
-	p.containerd = start_containerd();
+	if (p.containerd == 0 && reaped_watch_status == -1)
+		p.containerd = start_containerd();
 	if (p.containerd)
 		start_services(&p, cmdline && cmdline_has(cmdline, "kiln.shim_per_service=1"));
 	init_log("boot finished; reaping orphans");
@@ -495,7 +518,7 @@ static int container_main(const char *reason)
 			init_log("mounted /proc (the runtime had not)");
 	}
 	const char *runtime;
-	int failed = run_onboot_steps(&runtime);
+	int failed = run_onboot_steps(&runtime, NULL);
 	if (failed)
 		init_log("warning: %d onboot containers failed (in a container %s needs "
 			 "privileges: docker run --privileged)",

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <glob.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,9 @@ struct mod {
 	char *path;  /* relative to the modules directory */
 	char **deps; /* names, NULL-terminated */
 	bool loaded, failed;
+	/* coldplug: wanted in this order (0 = not wanted), being loaded */
+	int order;
+	bool loading;
 };
 
 struct alias {
@@ -231,10 +235,171 @@ static int moddb_load_alias(struct moddb *db, const char *modalias, bool quiet, 
 	return n;
 }
 
-static int modules_walk(struct moddb *db, const char *pattern)
+/* ---- coldplug: the modules the devices ask for, loaded in parallel ----
+ * A module's init probes its devices, and some probes wait on the hardware
+ * (ATA resets) or take long under emulation (ACPI interrupt routing of every
+ * virtio device), so independent modules load at the same time on several
+ * threads, each once its dependencies are in.  Drivers whose devices share a
+ * naming domain (network interfaces eth0, eth1...; SCSI/ATA/virtio disks)
+ * still load one at a time, in the order the devices asked for them, so the
+ * names stay the same from one boot to the next. */
+
+#define COLDPLUG_THREADS 4
+
+struct coldplug {
+	struct moddb *db;
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	int next_order; /* orders given out so far */
+	int loading;	/* modules being loaded now */
+};
+
+/* The naming domain of a module: the directory under kernel/drivers/ (disk
+ * drivers under ata, scsi, block, nvme and usb/storage are one).  SCSI's
+ * upper-level drivers (disks, CD-ROMs, generic) name devices in the order
+ * the host drivers found them, so they need not wait for those. */
+static void mod_group(const struct mod *m, char *out, size_t size)
+{
+	static const char *const upper[] = {"sd_mod", "sr_mod", "sg", "st", "cdrom"};
+	const char *p = strstr(m->path, "drivers/");
+	for (size_t i = 0; p && i < ARRAY_SIZE(upper); i++)
+		if (strcmp(m->name, upper[i]) == 0)
+			p = NULL;
+	if (p == NULL) {
+		snprintf(out, size, "%s", m->name); /* its own */
+		return;
+	}
+	p += strlen("drivers/");
+	size_t n = strcspn(p, "/");
+	static const char *const storage[] = {"ata", "scsi", "block", "nvme"};
+	for (size_t i = 0; i < ARRAY_SIZE(storage); i++)
+		if (n == strlen(storage[i]) && strncmp(p, storage[i], n) == 0) {
+			snprintf(out, size, "storage");
+			return;
+		}
+	if (strncmp(p, "usb/storage/", 12) == 0) {
+		snprintf(out, size, "storage");
+		return;
+	}
+	snprintf(out, size, "%.*s", (int)n, p);
+}
+
+/* Marks M and what it needs as wanted, dependencies first. */
+static void coldplug_want(struct coldplug *c, struct mod *m, int depth)
+{
+	if (m->loaded || m->failed || m->order || depth > 32)
+		return;
+	for (char **d = m->deps; d && *d; d++) {
+		struct mod *dm = moddb_find(c->db, *d);
+		if (dm == NULL) {
+			init_log("warning: module %s: dependency %s not found", m->name, *d);
+			m->failed = true;
+			return;
+		}
+		coldplug_want(c, dm, depth + 1);
+	}
+	m->order = ++c->next_order;
+}
+
+/* Under the lock: the wanted module to load next, or NULL; *PENDING tells
+ * whether anything wanted is still waiting. */
+static struct mod *coldplug_pick(struct coldplug *c, bool *pending)
+{
+	struct moddb *db = c->db;
+	struct mod *best = NULL;
+	*pending = false;
+	for (size_t i = 0; i < db->nmods; i++) {
+		struct mod *m = &db->mods[i];
+		if (!m->order || m->loaded || m->failed || m->loading)
+			continue;
+		*pending = true;
+		bool ready = true;
+		for (char **d = m->deps; d && *d && ready; d++) {
+			struct mod *dm = moddb_find(db, *d);
+			if (dm == NULL || dm->failed) {
+				init_log("warning: module %s: dependency %s failed", m->name, *d);
+				m->failed = true;
+				ready = false;
+			} else if (!dm->loaded) {
+				ready = false;
+			}
+		}
+		if (!ready || m->failed)
+			continue;
+		/* The first of its naming domain still to load, and none of the
+		 * domain loading now. */
+		char group[64], other[64];
+		mod_group(m, group, sizeof group);
+		for (size_t k = 0; k < db->nmods && ready; k++) {
+			struct mod *o = &db->mods[k];
+			if (o == m || !o->order || o->loaded || o->failed)
+				continue;
+			if (!o->loading && o->order > m->order)
+				continue;
+			mod_group(o, other, sizeof other);
+			if (strcmp(group, other) == 0)
+				ready = false;
+		}
+		if (ready && (best == NULL || m->order < best->order))
+			best = m;
+	}
+	return best;
+}
+
+static void *coldplug_worker(void *arg)
+{
+	struct coldplug *c = arg;
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		bool pending;
+		struct mod *m = coldplug_pick(c, &pending);
+		if (m == NULL) {
+			if (!pending || c->loading == 0) {
+				/* done, or what is left waits on what cannot load */
+				pthread_cond_broadcast(&c->changed);
+				break;
+			}
+			pthread_cond_wait(&c->changed, &c->lock);
+			continue;
+		}
+		m->loading = true;
+		c->loading++;
+		pthread_mutex_unlock(&c->lock);
+
+		double t0 = init_uptime();
+		cleanup_free char *path = path_join(c->db->dir, m->path);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		int flags = str_has_suffix(m->path, ".ko") ? 0 : MODULE_INIT_COMPRESSED_FILE;
+		int e = 0;
+		if (fd < 0 || (syscall(SYS_finit_module, fd, "", flags) < 0 && errno != EEXIST))
+			e = errno;
+		if (fd >= 0)
+			close(fd);
+		if (e)
+			init_log("warning: load module %s: %s", m->name, strerror(e));
+		else
+			init_debug_log("loaded module %s in %.3f s", m->name, init_uptime() - t0);
+
+		pthread_mutex_lock(&c->lock);
+		m->loading = false;
+		c->loading--;
+		if (e) {
+			m->failed = true;
+		} else {
+			m->loaded = true;
+			c->db->loaded++;
+		}
+		pthread_cond_broadcast(&c->changed);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+/* Wants the modules of every device matching PATTERN; returns how many. */
+static int coldplug_walk(struct coldplug *c, const char *pattern)
 {
 	glob_t g;
-	int n = 0;
+	int before = c->next_order;
 	if (glob(pattern, 0, NULL, &g) != 0)
 		return 0;
 	for (size_t i = 0; i < g.gl_pathc; i++) {
@@ -242,11 +407,31 @@ static int modules_walk(struct moddb *db, const char *pattern)
 		if (alias == NULL)
 			continue;
 		alias[strcspn(alias, "\n")] = '\0';
-		if (*alias)
-			n += moddb_load_alias(db, alias, false, NULL);
+		for (size_t k = 0; *alias && k < c->db->naliases; k++) {
+			struct alias *a = &c->db->aliases[k];
+			if (strncmp(a->pattern, alias, a->literal) != 0 ||
+			    fnmatch(a->pattern, alias, 0) != 0)
+				continue;
+			struct mod *m = moddb_find(c->db, a->module);
+			if (m)
+				coldplug_want(c, m, 0);
+		}
 	}
 	globfree(&g);
-	return n;
+	return c->next_order - before;
+}
+
+static void coldplug_run(struct coldplug *c)
+{
+	pthread_t t[COLDPLUG_THREADS];
+	int n = 0;
+	for (; n < COLDPLUG_THREADS; n++)
+		if (pthread_create(&t[n], NULL, coldplug_worker, c) != 0)
+			break;
+	if (n == 0)
+		coldplug_worker(c);
+	for (int i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
 }
 
 int modules_coldplug(const char *root)
@@ -259,16 +444,21 @@ int modules_coldplug(const char *root)
 		moddb_free(&db);
 		return 0;
 	}
-	int total = 0;
+	struct coldplug c = {.db = &db};
+	pthread_mutex_init(&c.lock, NULL);
+	pthread_cond_init(&c.changed, NULL);
 	/* Loading a bus driver (virtio_pci) makes new devices appear; so does the
-	 * ACPI button for input: walk again while something new was loaded. */
+	 * ACPI button for input: walk again while something new was wanted. */
 	for (int round = 0; round < 4; round++) {
-		int n = modules_walk(&db, "/sys/bus/*/devices/*/modalias");
-		n += modules_walk(&db, "/sys/class/input/*/modalias");
+		int n = coldplug_walk(&c, "/sys/bus/*/devices/*/modalias");
+		n += coldplug_walk(&c, "/sys/class/input/*/modalias");
 		if (n == 0)
 			break;
+		coldplug_run(&c);
 	}
-	total = db.loaded;
+	int total = db.loaded;
+	pthread_mutex_destroy(&c.lock);
+	pthread_cond_destroy(&c.changed);
 	moddb_free(&db);
 	return total;
 }

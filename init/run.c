@@ -49,6 +49,17 @@ pid_t spawn(char *const *argv, int out_fd, int err_fd, struct kiln_error **err)
 	return pid;
 }
 
+pid_t reaped_watch_pid;
+int reaped_watch_status = -1;
+
+void note_reaped(pid_t pid, int status)
+{
+	if (pid > 0 && pid == reaped_watch_pid) {
+		reaped_watch_status = status;
+		reaped_watch_pid = 0;
+	}
+}
+
 int wait_for(pid_t pid)
 {
 	for (;;) {
@@ -56,6 +67,7 @@ int wait_for(pid_t pid)
 		pid_t p = waitpid(-1, &status, 0);
 		if (p == pid)
 			return status;
+		note_reaped(p, status);
 		if (p < 0 && errno == ECHILD)
 			return -1;
 	}
@@ -150,6 +162,7 @@ static void pump_until(struct pump *p, pid_t pid, bool drain)
 			pid_t r = waitpid(-1, &status, WNOHANG);
 			if (r <= 0)
 				break;
+			note_reaped(r, status);
 			for (int i = 0; i < 3; i++)
 				if (p->pids[i] == r) {
 					p->done[i] = true;

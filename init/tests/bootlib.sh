@@ -103,7 +103,7 @@ TOML
 # in getrandom(2) until then.
 qemu_boot() {
 	local initrd=$1 kdir=$2 console=$3 mon=$4 append=${5:-}
-	qemu-system-x86_64 -accel tcg -m 1024 -smp 1 -display none -no-reboot \
+	qemu-system-x86_64 -accel tcg -m 1024 -smp "${SMP:-1}" -display none -no-reboot \
 		-kernel "${BOOT_KERNEL:-$kdir/vmlinuz}" -initrd "$initrd" \
 		-append "console=ttyS0 panic=-1 $append" \
 		-nic user,model=virtio-net-pci,mac=52:54:00:12:34:56 \

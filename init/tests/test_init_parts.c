@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -224,4 +225,61 @@ TEST(shutdown_term_cannot_end)
 	ok(system_term_cannot_end("State:\tZ (zombie)\nNSpid:\t9\n"), "a zombie");
 	ok(system_term_cannot_end("State:\tT (stopped)\nNSpid:\t9\n"), "a stopped process");
 	ok(!system_term_cannot_end("State:\tR (running)\nNSpid:\t9\nSigIgn:\t0\n"), "a plain process");
+}
+
+/* early.c: which onboot containers keep containerd from starting before them. */
+static void early_bundle(const char *name, const char *config, const char *runtime)
+{
+	struct kiln_error *err = NULL;
+	cleanup_free char *dir = xasprintf("onboot/%s", name);
+	mkdir_p(dir, 0755, &err);
+	cleanup_free char *c = xasprintf("%s/config.json", dir);
+	write_file_atomic(c, config, strlen(config), 0644, &err);
+	if (runtime) {
+		cleanup_free char *r = xasprintf("%s/runtime.json", dir);
+		write_file_atomic(r, runtime, strlen(runtime), 0644, &err);
+	}
+	ok(err == NULL, "bundle %s written", name);
+	kiln_error_release(&err);
+}
+
+TEST(early_containerd)
+{
+	static const char *const dirs[] = {"/var/lib/containerd", "/run/containerd", NULL};
+	const char *own_mnt = "\"linux\":{\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"mount\"}]}";
+	char why[512] = "";
+	ok(!onboot_may_touch("onboot", dirs, why, sizeof why), "no onboot directory: early");
+	cleanup_free char *dhcpcd = xasprintf(
+	    "{\"mounts\":[{\"source\":\"/var/run\",\"destination\":\"/run\",\"type\":\"bind\","
+	    "\"options\":[\"rw\",\"rbind\",\"rprivate\"]}],%s}", own_mnt);
+	early_bundle("000-dhcpcd", dhcpcd, NULL);
+	ok(!onboot_may_touch("onboot", dirs, why, sizeof why), "private bind of /var/run: early");
+	cleanup_free char *other = xasprintf(
+	    "{\"mounts\":[{\"source\":\"/var/lib/docker\",\"destination\":\"/d\",\"type\":\"bind\","
+	    "\"options\":[\"rbind\",\"rshared\"]},{\"source\":\"/var/lib/containerd2\","
+	    "\"destination\":\"/e\",\"type\":\"bind\",\"options\":[\"rbind\",\"rshared\"]}],%s}",
+	    own_mnt);
+	early_bundle("001-other", other, NULL);
+	ok(!onboot_may_touch("onboot", dirs, why, sizeof why),
+	   "shared binds beside containerd's directories (/var/lib/containerd2 too): early");
+	cleanup_free char *mount = xasprintf(
+	    "{\"mounts\":[{\"source\":\"/var\",\"destination\":\"/var\",\"type\":\"bind\","
+	    "\"options\":[\"rbind\",\"rshared\"]}],%s}", own_mnt);
+	early_bundle("002-mount", mount, NULL);
+	ok(onboot_may_touch("onboot", dirs, why, sizeof why), "shared bind of /var: late");
+	is_str(why, "002-mount: binds /var with shared propagation", "says which and why");
+	unlink("onboot/002-mount/config.json");
+	rmdir("onboot/002-mount");
+	cleanup_free char *plain = xasprintf("{%s}", own_mnt);
+	early_bundle("003-rt", plain,
+		     "{\"mounts\":[{\"source\":\"/dev/sda1\",\"destination\":\"/var/lib/containerd/x\","
+		     "\"type\":\"ext4\"}]}");
+	ok(onboot_may_touch("onboot", dirs, why, sizeof why), "runtime.json mount under it: late");
+	is_str(why, "003-rt: runtime.json mounts /var/lib/containerd/x", "runtime.json named");
+	unlink("onboot/003-rt/runtime.json");
+	unlink("onboot/003-rt/config.json");
+	rmdir("onboot/003-rt");
+	early_bundle("004-hostmnt", "{\"linux\":{\"namespaces\":[{\"type\":\"pid\"}]}}", NULL);
+	ok(onboot_may_touch("onboot", dirs, why, sizeof why), "host mount namespace: late");
+	is_str(why, "004-hostmnt: shares the host's mount namespace", "named");
 }

@@ -11,13 +11,18 @@
 #     back to the synthetic image when the build fails.
 #   KILN_BENCH_IMAGE=synthetic: init/tests/bootlib.sh's image (Debian kernel,
 #     one onboot container, three services), BOOT_RUNTIME=crun for crun.
-#   KILN_BENCH_BOOTS (default 5), KILN_BENCH_APPEND (extra kernel arguments)
+#   KILN_BENCH_BOOTS (default 5), KILN_BENCH_APPEND (extra kernel arguments),
+#   KILN_BENCH_CPUS (default "1 2": each image is measured with one virtual
+#     CPU, `kiln run`'s and LinuxKit's default, then with two, where init's
+#     parallel work (modules, containerd beside the onboot containers) shows;
+#     TCG runs each virtual CPU on its own host thread)
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/init/tests/hostlib.sh"
 source "$TOP/init/tests/bootlib.sh"
 N=${KILN_BENCH_BOOTS:-5}
 APPEND=${KILN_BENCH_APPEND:-}
 IMAGE=${KILN_BENCH_IMAGE:-minimal}
+CPUS=${KILN_BENCH_CPUS:-1 2}
 export BOOT_WITH_FAILURE=0
 KDIR=$("$TOP/tests/fixtures/debian-kernel.sh") || { echo "bench-boot: no kernel fixture" >&2; exit 1; }
 stamp() { grep -m1 "$2" "$1" | sed -E 's/^\[ *([0-9.]+)\].*/\1/'; }
@@ -28,7 +33,7 @@ bench() {
 	local label=$1 initrd=$2 append=$3 i C s o v d
 	: >"$T/results"
 	for i in $(seq "$N"); do
-		C=$T/console.$label.$i
+		C=$T/console.$label.smp${SMP:-1}.$i
 		qemu_boot "$initrd" "$KDIR" "$C" "$T/mon.$i" "$append"
 		if ! wait_console "$C" 'BENCH services-started' 300; then
 			echo "$label boot $i: services not started within 300 s"
@@ -40,15 +45,15 @@ bench() {
 			v=$(stamp "$C" 'BENCH services-started')
 			d=$(awk -v a="$s" -v b="$v" 'BEGIN {printf "%.3f", b - a}')
 			echo "$s $o $v $d" >>"$T/results"
-			printf '%s boot %d: init start %6.3f s  onboot done %6.3f s  services started %6.3f s  (init→services %s s)\n' \
-				"$label" "$i" "$s" "$o" "$v" "$d"
+			printf '%s -smp %s boot %d: init start %6.3f s  onboot done %6.3f s  services started %6.3f s  (init→services %s s)\n' \
+				"$label" "${SMP:-1}" "$i" "$s" "$o" "$v" "$d"
 		fi
 		kill "$QEMU_PID" 2>/dev/null; wait "$QEMU_PID" 2>/dev/null
 	done
 	local nres load
 	nres=$(wc -l <"$T/results")
 	load=$(cut -d' ' -f1 /proc/loadavg)
-	echo "median of $nres boots of the $label image: guest uptime, TCG -smp 1, kernel args: ${append:-none}, host load average $load"
+	echo "median of $nres boots of the $label image: guest uptime, TCG -smp ${SMP:-1}, kernel args: ${append:-none}, host load average $load"
 	echo "  init start:            $(cut -d' ' -f1 "$T/results" | median) s"
 	echo "  last onboot ended:     $(cut -d' ' -f2 "$T/results" | median) s"
 	echo "  last service started:  $(cut -d' ' -f3 "$T/results" | median) s"
@@ -78,7 +83,9 @@ if [ "$IMAGE" = minimal ]; then
 		m=$TOP/examples/minimal.yml
 		[ "$rt" = crun ] && m=$T/minimal-crun.yml
 		if build_minimal "$m" "$T/img-$rt"; then
-			bench "minimal($rt)" "$INITRD" "$CMDLINE $APPEND"
+			for cpus in $CPUS; do
+				SMP=$cpus bench "minimal($rt)" "$INITRD" "$CMDLINE $APPEND"
+			done
 		else
 			sed 's/^/# /' "$T/build.log" | tail -5
 			echo "bench-boot: kiln build $m failed: using the synthetic image"
@@ -90,6 +97,10 @@ fi
 if [ "$IMAGE" = synthetic ]; then
 	unset BOOT_KERNEL
 	make_boot_initrd "$T/initrd.cpio" "$KDIR" || { echo "bench-boot: initrd failed" >&2; exit 1; }
-	bench "synthetic(${BOOT_RUNTIME:-runc})" "$T/initrd.cpio" "$APPEND"
+	for cpus in $CPUS; do
+		SMP=$cpus bench "synthetic(${BOOT_RUNTIME:-runc})" "$T/initrd.cpio" "$APPEND"
+	done
 fi
+# KILN_BENCH_KEEP=DIR keeps the consoles and images for a look afterwards.
+[ -n "${KILN_BENCH_KEEP:-}" ] && cp -r "$T" "$KILN_BENCH_KEEP"
 trap - EXIT; rm -rf "$T"
