@@ -646,7 +646,7 @@ int store_tag(struct store *s, const char *name, const char *digest, const char 
 	if (index == NULL)
 		return kiln_error_wrap(err, "tag %s", name);
 	json_t *manifests = json_object_get(index, "manifests");
-	bool done = false;
+	bool done = false, changed = false;
 	for (size_t i = 0; i < json_array_size(manifests);) {
 		json_t *e = json_array_get(manifests, i);
 		const char *n = entry_name(e);
@@ -656,9 +656,16 @@ int store_tag(struct store *s, const char *name, const char *digest, const char 
 		}
 		if (done) {
 			json_array_remove(manifests, i);
+			changed = true;
 			continue;
 		}
 		const char *old = json_string_value(json_object_get(e, "digest"));
+		const char *old_type = json_string_value(json_object_get(e, "mediaType"));
+		json_t *old_size = json_object_get(e, "size");
+		if (old == NULL || strcmp(old, digest) != 0 || old_type == NULL ||
+		    strcmp(old_type, media_type) != 0 || !json_is_integer(old_size) ||
+		    json_integer_value(old_size) != size)
+			changed = true;
 		if (old == NULL || strcmp(old, digest) != 0) {
 			/* Fields describing the old target are wrong for the new one. */
 			json_object_del(e, "platform");
@@ -679,8 +686,10 @@ int store_tag(struct store *s, const char *name, const char *digest, const char 
 		if (e == NULL)
 			oom();
 		json_array_append_new(manifests, e);
+		changed = true;
 	}
-	if (index_write_locked(s, index, err) < 0)
+	/* Rebuilds re-tag the same target: leave index.json (and its fsync) alone. */
+	if (changed && index_write_locked(s, index, err) < 0)
 		return kiln_error_wrap(err, "tag %s", name);
 	return 0;
 }
