@@ -8,6 +8,7 @@
  * shared propagation (a mount made inside then appears in the host) or no
  * mount namespace of its own, over or under containerd's directories. */
 #include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,10 +35,16 @@ static bool paths_nest(const char *a, const char *b)
 	return la == lb || (la > lb ? a[n] : b[n]) == '/';
 }
 
+/* PATH as written and, when it exists, with its symlinks resolved (a bind
+ * of /var/run is one of /run). */
 static bool nests_any(const char *path, const char *const *dirs)
 {
-	for (; path && *dirs; dirs++)
-		if (paths_nest(path, *dirs))
+	if (path == NULL)
+		return false;
+	char real[PATH_MAX];
+	bool resolved = realpath(path, real) != NULL;
+	for (; *dirs; dirs++)
+		if (paths_nest(path, *dirs) || (resolved && paths_nest(real, *dirs)))
 			return true;
 	return false;
 }

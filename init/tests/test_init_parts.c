@@ -279,6 +279,16 @@ TEST(early_containerd)
 	unlink("onboot/003-rt/runtime.json");
 	unlink("onboot/003-rt/config.json");
 	rmdir("onboot/003-rt");
+	symlink("/run", "varrun");
+	cleanup_free char *varrun = xasprintf(
+	    "{\"mounts\":[{\"source\":\"%s/varrun\",\"destination\":\"/run\",\"type\":\"bind\","
+	    "\"options\":[\"rbind\",\"rshared\"]}],%s}", getcwd(why, sizeof why), own_mnt);
+	early_bundle("003-varrun", varrun, NULL);
+	ok(onboot_may_touch("onboot", dirs, why, sizeof why),
+	   "shared bind of a symlink to /run: late");
+	unlink("onboot/003-varrun/config.json");
+	rmdir("onboot/003-varrun");
+	unlink("varrun");
 	early_bundle("004-hostmnt", "{\"linux\":{\"namespaces\":[{\"type\":\"pid\"}]}}", NULL);
 	ok(onboot_may_touch("onboot", dirs, why, sizeof why), "host mount namespace: late");
 	is_str(why, "004-hostmnt: shares the host's mount namespace", "named");
