@@ -9,8 +9,10 @@
  *   iso-efi-initrd  the same layout under LinuxKit's name for the variant
  *                   with /kernel and /initrd.img as plain files (every kiln
  *                   ISO has them: isolinux boots from them).
- * xorriso honours SOURCE_DATE_EPOCH (volume dates, its GPT GUIDs, file
- * dates not taken from disk); the staged files carry the epoch as mtime. */
+ * xorriso honours SOURCE_DATE_EPOCH (volume dates, its GPT GUIDs); every
+ * file date is set to the epoch (--set_all_file_dates), so kernel, initrd
+ * and the isolinux files are grafted from where they are (-graft-points)
+ * and only the generated files are staged. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,13 +29,18 @@
 
 enum iso_kind { ISO_BIOS, ISO_EFI, ISO_EFI_INITRD };
 
-static int stage_file(const char *src, const char *dir, const char *name, int64_t epoch,
-		      struct kiln_error **err)
+/* A -graft-points pathspec "DEST=SRC", '=' and '\\' in SRC escaped. */
+static char *graft(const char *dest, const char *src)
 {
-	cleanup_free char *dst = path_join(dir, name);
-	if (format_copy_file(src, dst, err) < 0 || format_set_time(dst, epoch, err) < 0)
-		return -1;
-	return 0;
+	size_t len = strlen(dest) + 2 * strlen(src) + 2;
+	char *g = xmalloc(len), *p = stpcpy(stpcpy(g, dest), "=");
+	for (; *src; src++) {
+		if (*src == '=' || *src == '\\')
+			*p++ = '\\';
+		*p++ = *src;
+	}
+	*p = '\0';
+	return g;
 }
 
 static int stage_text(const char *text, const char *dir, const char *name, int64_t epoch,
@@ -57,6 +64,9 @@ static int iso_build(const struct format_ctx *ctx, enum iso_kind kind, const cha
 	cleanup_free char *isodir = path_join(stage, "isolinux");
 	cleanup_free char *efidir = path_join(stage, "EFI");
 	cleanup_free char *uki = xasprintf("%s/%s-BOOTX64.EFI", ctx->work_dir, salts[kind]);
+	cleanup_free char *g_kernel = graft("/kernel", ctx->kernel_path);
+	cleanup_free char *g_initrd = graft("/initrd.img", ctx->initrd_path);
+	cleanup_free char *dates = xasprintf("=%lld", (long long)ctx->epoch);
 	cleanup_free char *cfg = xasprintf("DEFAULT linux\nPROMPT 0\nTIMEOUT 0\n"
 					   "LABEL linux\n  KERNEL /kernel\n  INITRD /initrd.img\n"
 					   "  APPEND %s\n",
@@ -66,11 +76,7 @@ static int iso_build(const struct format_ctx *ctx, enum iso_kind kind, const cha
 	int r = -1;
 	if (rm_rf(stage, err) < 0 || mkdir_p(isodir, 0755, err) < 0)
 		goto out;
-	if (stage_file(ctx->kernel_path, stage, "kernel", ctx->epoch, err) < 0 ||
-	    stage_file(ctx->initrd_path, stage, "initrd.img", ctx->epoch, err) < 0 ||
-	    stage_text(ctx->cmdline ? ctx->cmdline : "", stage, "cmdline", ctx->epoch, err) < 0 ||
-	    stage_file(ISOLINUX_BIN, isodir, "isolinux.bin", ctx->epoch, err) < 0 ||
-	    stage_file(LDLINUX_C32, isodir, "ldlinux.c32", ctx->epoch, err) < 0 ||
+	if (stage_text(ctx->cmdline ? ctx->cmdline : "", stage, "cmdline", ctx->epoch, err) < 0 ||
 	    stage_text(cfg, isodir, "isolinux.cfg", ctx->epoch, err) < 0)
 		goto out;
 	if (kind != ISO_BIOS) {
@@ -121,6 +127,16 @@ static int iso_build(const struct format_ctx *ctx, enum iso_kind kind, const cha
 		argv[n++] = "-no-emul-boot";
 		argv[n++] = "-isohybrid-gpt-basdat";
 	}
+	/* Kernel, initrd and the isolinux files go in from where they are
+	 * (pathspecs, g_*), not copied into the stage; xorriso would take
+	 * their dates from disk, hence --set_all_file_dates. */
+	argv[n++] = "--set_all_file_dates";
+	argv[n++] = dates;
+	argv[n++] = "-graft-points";
+	argv[n++] = g_kernel;
+	argv[n++] = g_initrd;
+	argv[n++] = "/isolinux/isolinux.bin=" ISOLINUX_BIN;
+	argv[n++] = "/isolinux/ldlinux.c32=" LDLINUX_C32;
 	argv[n++] = stage;
 	argv[n] = NULL;
 	if (tool_run(argv, ctx->epoch, NULL, err) < 0)
