@@ -200,7 +200,15 @@ static int parse_options(int argc, char **argv, struct build_options *o, bool *h
 	o->size = 1024ull * 1024 * 1024;
 	int opt;
 	opterr = 0;
-	while ((opt = getopt_long_only(argc, argv, "+:f:o:vqh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long_only(argc, argv, "+:f:o:" CLI_COMMON_SHORTOPTS, longopts,
+				       NULL)) != -1) {
+		int common = cli_common_option(opt, NULL);
+		if (common == CLI_OPT_HELP) {
+			*help = true;
+			return 0;
+		}
+		if (common == CLI_OPT_DONE)
+			continue;
 		switch (opt) {
 		case 'f':
 			if (add_formats(o, optarg, err) < 0)
@@ -280,13 +288,6 @@ static int parse_options(int argc, char **argv, struct build_options *o, bool *h
 							  (o->ninsecure + 1) * sizeof(char *));
 			o->insecure_registries[o->ninsecure++] = xstrdup(optarg);
 			break;
-		case 'v':
-		case 'q':
-			cli_verbosity(opt);
-			break;
-		case 'h':
-			*help = true;
-			return 0;
 		case ':':
 			return kiln_error_make(err, 0, "build: option `%s` needs a value",
 					       argv[optind - 1]);

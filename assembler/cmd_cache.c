@@ -410,7 +410,12 @@ int cmd_cache(int argc, char **argv)
 	struct cache_opts o = {0};
 	int c;
 	optind = 1;
-	while ((c = getopt_long_only(argc, argv, "o:vqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long_only(argc, argv, "o:" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+		int common = cli_common_option(c, usage);
+		if (common == CLI_OPT_HELP)
+			return 0;
+		if (common == CLI_OPT_DONE)
+			continue;
 		switch (c) {
 		case OPT_CACHE:
 			o.cache = optarg;
@@ -436,13 +441,6 @@ int cmd_cache(int argc, char **argv)
 		case OPT_ARCH:
 			o.arch = optarg;
 			break;
-		case 'v':
-		case 'q':
-			cli_verbosity(c);
-			break;
-		case 'h':
-			cli_print_help(usage);
-			return 0;
 		default:
 			fputs(usage, stderr);
 			return 2;

@@ -97,7 +97,12 @@ int cmd_inspect_spec(int argc, char **argv)
 	const char *cache = NULL, *arch = "amd64", *image_config = NULL;
 	cleanup_error struct kiln_error *err = NULL;
 	int opt;
-	while ((opt = getopt_long_only(argc, argv, "+vqh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long_only(argc, argv, "+" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+		int common = cli_common_option(opt, usage);
+		if (common == CLI_OPT_HELP)
+			return 0;
+		if (common == CLI_OPT_DONE)
+			continue;
 		switch (opt) {
 		case OPT_RUNTIME:
 			runtime = true;
@@ -114,13 +119,6 @@ int cmd_inspect_spec(int argc, char **argv)
 		case OPT_IMAGE_CONFIG:
 			image_config = optarg;
 			break;
-		case 'v':
-		case 'q':
-			cli_verbosity(opt);
-			break;
-		case 'h':
-			cli_print_help(usage);
-			return 0;
 		default:
 			fputs(usage, stderr);
 			return 2;

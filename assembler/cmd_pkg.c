@@ -93,7 +93,14 @@ int cmd_pkg(int argc, char **argv)
 	registry_options_init(&ro);
 	int opt;
 	optind = 1;
-	while ((opt = getopt_long_only(argc - 1, argv + 1, "vqh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long_only(argc - 1, argv + 1, CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+		int common = cli_common_option(opt, usage_text);
+		if (common == CLI_OPT_HELP) {
+			registry_options_release(&ro);
+			return 0;
+		}
+		if (common == CLI_OPT_DONE)
+			continue;
 		switch (opt) {
 		case OPT_CACHE:
 			cache = optarg;
@@ -113,14 +120,6 @@ int cmd_pkg(int argc, char **argv)
 		case OPT_INSECURE:
 			registry_options_add_insecure(&ro, optarg);
 			break;
-		case 'v':
-		case 'q':
-			cli_verbosity(opt);
-			break;
-		case 'h':
-			cli_print_help(usage_text);
-			registry_options_release(&ro);
-			return 0;
 		default:
 			registry_options_release(&ro);
 			return 2;

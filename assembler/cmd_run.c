@@ -244,15 +244,13 @@ static int parse_args(int argc, char **argv, struct run_args *a, struct kiln_err
 {
 	int opt;
 	opterr = 0;
-	while ((opt = getopt_long_only(argc, argv, "vqh", run_options, NULL)) != -1) {
-		switch (opt) {
-		case 'v':
-		case 'q':
-			cli_verbosity(opt);
-			break;
-		case 'h':
-			cli_print_help(run_usage);
+	while ((opt = getopt_long_only(argc, argv, CLI_COMMON_SHORTOPTS, run_options, NULL)) != -1) {
+		int common = cli_common_option(opt, run_usage);
+		if (common == CLI_OPT_HELP)
 			return 2;
+		if (common == CLI_OPT_DONE)
+			continue;
+		switch (opt) {
 		case OPT_CPUS:
 			if (parse_unsigned("cpus", optarg, 256, &a->cpus, err) < 0)
 				return -1;

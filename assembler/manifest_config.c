@@ -20,12 +20,9 @@ int mctx_fail(struct mctx *c, const struct ynode *n, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	cleanup_free char *msg = NULL;
-	if (vasprintf(&msg, fmt, ap) < 0)
-		oom();
+	int r = yaml_position_verror(c->err, c->file, n ? n->line : 1, n ? n->col : 1, fmt, ap);
 	va_end(ap);
-	unsigned line = n ? n->line : 1, col = n ? n->col : 1;
-	return kiln_error_make(c->err, 0, "%s:%u:%u: %s", c->file, line, col, msg);
+	return r;
 }
 
 static const char *article(const struct ynode *n)

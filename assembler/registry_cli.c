@@ -119,15 +119,13 @@ int registry_cli_open(struct registry_cli *cli, int argc, char **argv, const cha
 	cleanup_error struct kiln_error *err = NULL;
 	int opt;
 	*status = 0;
-	while ((opt = getopt_long_only(argc, argv, "+vqh", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'v':
-		case 'q':
-			cli_verbosity(opt);
-			break;
-		case 'h':
-			cli_print_help(usage);
+	while ((opt = getopt_long_only(argc, argv, "+" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+		int common = cli_common_option(opt, usage);
+		if (common == CLI_OPT_HELP)
 			goto stop;
+		if (common == CLI_OPT_DONE)
+			continue;
+		switch (opt) {
 		case '?':
 			goto usage;
 		default:
