@@ -436,19 +436,59 @@ int deb_control(const char *deb_path, char **text, struct kiln_error **err)
 	return 0;
 }
 
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+enum deb822_kind deb822_next(const char **p, const char *end, struct deb822_line *out)
+{
+	memset(out, 0, sizeof *out);
+	if (*p >= end)
+		return DEB822_END;
+	const char *line = *p, *nl = memchr(line, '\n', (size_t)(end - line));
+	size_t len = (size_t)((nl ? nl : end) - line);
+	*p = nl ? nl + 1 : end;
+	if (len && line[len - 1] == '\r')
+		len--;
+	out->line = line;
+	out->len = len;
+	size_t i = 0;
+	while (i < len && (is_blank(line[i]) || line[i] == '\r'))
+		i++;
+	if (i == len)
+		return DEB822_BREAK;
+	if (i > 0)
+		return DEB822_CONT;
+	const char *colon = memchr(line, ':', len);
+	if (colon == NULL)
+		return DEB822_OTHER;
+	out->key = line;
+	out->key_len = (size_t)(colon - line);
+	const char *v = colon + 1, *e = line + len;
+	while (v < e && is_blank(*v))
+		v++;
+	while (e > v && (is_blank(e[-1]) || e[-1] == '\r'))
+		e--;
+	out->value = v;
+	out->value_len = (size_t)(e - v);
+	return DEB822_FIELD;
+}
+
+bool deb822_is(const struct deb822_line *out, const char *key)
+{
+	size_t kl = strlen(key);
+	return out->key && out->key_len == kl && strncasecmp(out->key, key, kl) == 0;
+}
+
 /* The value of field KEY in the first stanza of deb822 TEXT, or NULL. */
 static char *stanza_field(const char *text, const char *key)
 {
-	size_t kl = strlen(key);
-	for (const char *p = text; *p;) {
-		const char *nl = strchrnul(p, '\n');
-		size_t len = (size_t)(nl - p);
-		if (len == 0)
-			break;
-		if (len > kl && p[kl] == ':' && strncasecmp(p, key, kl) == 0)
-			return field_value(p, len);
-		p = *nl ? nl + 1 : nl;
-	}
+	const char *p = text, *end = text + strlen(text);
+	struct deb822_line l;
+	for (enum deb822_kind k; (k = deb822_next(&p, end, &l)) != DEB822_END && k != DEB822_BREAK;)
+		if (deb822_is(&l, key))
+			return xstrndup(l.value, l.value_len);
 	return NULL;
 }
 
@@ -463,25 +503,17 @@ char *deb_status_stanza(const char *control, char **name, struct kiln_error **er
 		return kiln_error_make(err, 0, "control file: bad Package `%s`", pkg), NULL;
 	struct strbuf sb = STRBUF_INIT;
 	strbuf_puts(&sb, "");
-	for (const char *p = control; *p;) {
-		const char *nl = strchrnul(p, '\n');
-		size_t len = (size_t)(nl - p);
-		if (len && p[len - 1] == '\r')
-			len--;
-		bool blank = len == 0;
-		for (size_t i = 0; blank && i < len; i++)
-			blank = p[i] == ' ' || p[i] == '\t';
-		if (blank) /* the end of the stanza: dpkg reads one */
-			break;
+	const char *p = control, *end = control + strlen(control);
+	struct deb822_line l;
+	/* dpkg reads the first stanza */
+	for (enum deb822_kind k; (k = deb822_next(&p, end, &l)) != DEB822_END && k != DEB822_BREAK;) {
 		/* A Status the control file had (none should) is dpkg's to say. */
-		bool status = len > 7 && strncasecmp(p, "Status:", 7) == 0;
-		if (!status) {
-			strbuf_append(&sb, p, len);
+		if (!deb822_is(&l, "Status")) {
+			strbuf_append(&sb, l.line, l.len);
 			strbuf_putc(&sb, '\n');
 		}
-		if (len > 8 && strncasecmp(p, "Package:", 8) == 0)
+		if (deb822_is(&l, "Package"))
 			strbuf_puts(&sb, "Status: install ok installed\n");
-		p = *nl ? nl + 1 : nl;
 	}
 	*name = steal_pointer(&pkg);
 	return strbuf_detach(&sb, NULL);

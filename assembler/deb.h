@@ -7,6 +7,7 @@
 #ifndef KILN_DEB_H
 #define KILN_DEB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -87,6 +88,31 @@ int deb_unpack(const char *deb_path, deb_entry_fn fn, void *arg, struct kiln_err
 /* Reads the `control` file of DEB_PATH's control.tar(.xz/.zst/.gz) member
  * into *TEXT (its bytes as they are, NUL-terminated; caller frees). */
 int deb_control(const char *deb_path, char **text, struct kiln_error **err);
+
+/* One line of deb822 text (dpkg status, control files, status.d): Debian
+ * policy 5.1 separates stanzas by empty lines and lets parsers take lines of
+ * only spaces and tabs as separators, as dpkg does; a line starting with a
+ * space or tab continues the field above; field names are case-insensitive. */
+enum deb822_kind {
+	DEB822_END,   /* no more lines */
+	DEB822_BREAK, /* empty or whitespace-only: the end of a stanza */
+	DEB822_CONT,  /* a continuation line */
+	DEB822_FIELD, /* "Key: value" */
+	DEB822_OTHER, /* neither (no colon): skipped by readers */
+};
+struct deb822_line {
+	const char *line; /* the line as it is, without newline or a final CR */
+	size_t len;
+	const char *key, *value; /* DEB822_FIELD: value without surrounding blanks */
+	size_t key_len, value_len;
+};
+
+/* Reads the next line of [*P, END) into *OUT and advances *P past it; a
+ * missing final newline ends the last line, "\r\n" ends lines too. */
+enum deb822_kind deb822_next(const char **p, const char *end, struct deb822_line *out);
+
+/* Whether OUT is field KEY (case-insensitive). */
+bool deb822_is(const struct deb822_line *out, const char *key);
 
 /* The dpkg status stanza of a package, from its control file CONTROL: the
  * lines of its first stanza as they are (a Status line, which no control

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "deb.h"
 #include "flatten.h"
 #include "pathsafe.h"
 #include "ref.h"
@@ -127,12 +128,6 @@ bool sbom_wants_path(const char *path)
 	       path[strlen(dpkg_status_d)] != '\0' && !str_has_suffix(path, ".md5sums");
 }
 
-/* One "Key: value" record (dpkg) or "K:value" line (apk) at a time. */
-struct field {
-	const char *key, *value;
-	size_t key_len, value_len;
-};
-
 /* The next line of [*P, END) without its newline; false at the end. */
 static bool next_line(const char **p, const char *end, const char **line, size_t *len)
 {
@@ -179,41 +174,37 @@ static void image_add_package(struct sbom_image *im, const char *type, char **na
  * status.d files have none).  Continuation lines are skipped. */
 static void parse_dpkg(struct sbom_image *im, const char *file, const char *data, size_t len)
 {
-	const char *p = data, *end = data + len, *line;
-	size_t n;
+	const char *p = data, *end = data + len;
 	char *name = NULL, *version = NULL, *arch = NULL, *source = NULL;
 	bool installed = true;
+	struct deb822_line l;
 	for (;;) {
-		bool more = next_line(&p, end, &line, &n);
-		if (!more || n == 0 || (n == 1 && line[0] == '\r')) {
+		enum deb822_kind k = deb822_next(&p, end, &l);
+		if (k == DEB822_END || k == DEB822_BREAK) {
 			if (!installed) {
 				free(name);
 				name = NULL;
 			}
 			image_add_package(im, "deb", &name, &version, &arch, &source, file);
 			installed = true;
-			if (!more)
+			if (k == DEB822_END)
 				break;
 			continue;
 		}
-		if (line[0] == ' ' || line[0] == '\t')
+		if (k != DEB822_FIELD)
 			continue;
-		const char *colon = memchr(line, ':', n);
-		if (!colon)
-			continue;
-		size_t kl = (size_t)(colon - line);
-		char *value = trimmed(colon + 1, n - kl - 1);
+		char *value = xstrndup(l.value, l.value_len);
 		char **slot = NULL;
-		if (kl == 7 && strncasecmp(line, "Package", 7) == 0)
+		if (deb822_is(&l, "Package"))
 			slot = &name;
-		else if (kl == 7 && strncasecmp(line, "Version", 7) == 0)
+		else if (deb822_is(&l, "Version"))
 			slot = &version;
-		else if (kl == 12 && strncasecmp(line, "Architecture", 12) == 0)
+		else if (deb822_is(&l, "Architecture"))
 			slot = &arch;
-		else if (kl == 6 && strncasecmp(line, "Source", 6) == 0) {
+		else if (deb822_is(&l, "Source")) {
 			value[strcspn(value, " (")] = '\0';
 			slot = &source;
-		} else if (kl == 6 && strncasecmp(line, "Status", 6) == 0)
+		} else if (deb822_is(&l, "Status"))
 			installed = str_has_suffix(value, " installed");
 		if (slot) {
 			free(*slot);

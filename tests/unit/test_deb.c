@@ -254,3 +254,65 @@ TEST(status_stanza)
 	none = deb_status_stanza("Package: ../x\nVersion: 1\n", &name, &err);
 	ok(none == NULL && err && strstr(err->msg, "../x"), "a Package that is no file name");
 }
+
+/* The kinds deb822_next gives each line of TEXT, one letter each:
+ * B break, C continuation, F field, O other. */
+static char *kinds(const char *text)
+{
+	struct strbuf sb = STRBUF_INIT;
+	strbuf_puts(&sb, "");
+	const char *p = text, *end = text + strlen(text);
+	struct deb822_line l;
+	for (enum deb822_kind k; (k = deb822_next(&p, end, &l)) != DEB822_END;)
+		strbuf_putc(&sb, "?BCFO"[k]);
+	return strbuf_detach(&sb, NULL);
+}
+
+TEST(deb822_lines)
+{
+	cleanup_free char *a = kinds("A: 1\n Cont\n\tmore\n .\n\nB: 2\n");
+	is_str(a, "FCCCBF", "continuation lines (space, tab, \" .\") and a blank line");
+	cleanup_free char *b = kinds("A: 1\r\n \r\n\t\nB: 2\r\n\r\nC: 3");
+	is_str(b, "FBBFBF", "CRLF; whitespace-only lines break stanzas; no final newline");
+	cleanup_free char *c = kinds("no colon\nA:\n");
+	is_str(c, "OF", "a line without a colon; an empty value");
+	cleanup_free char *d = kinds("");
+	is_str(d, "", "empty text: no lines");
+
+	const char *text = "Package:  libc6 \t\r\nversion:1.0\nX-Y: a: b\n", *p = text;
+	const char *end = text + strlen(text);
+	struct deb822_line l;
+	ok(deb822_next(&p, end, &l) == DEB822_FIELD && deb822_is(&l, "Package") &&
+	       !deb822_is(&l, "Packag"),
+	   "Package field");
+	ok(l.value_len == 5 && memcmp(l.value, "libc6", 5) == 0, "value without blanks or CR");
+	ok(l.len == strlen("Package:  libc6 \t"), "the line without its CR");
+	ok(deb822_next(&p, end, &l) == DEB822_FIELD && deb822_is(&l, "VERSION") &&
+	       l.value_len == 3 && memcmp(l.value, "1.0", 3) == 0,
+	   "names are case-insensitive; no space after the colon");
+	ok(deb822_next(&p, end, &l) == DEB822_FIELD && deb822_is(&l, "X-Y") &&
+	       l.value_len == 4 && memcmp(l.value, "a: b", 4) == 0,
+	   "the first colon ends the name");
+	ok(deb822_next(&p, end, &l) == DEB822_END && p == end, "the end");
+}
+
+TEST(status_stanza_edges)
+{
+	cleanup_error struct kiln_error *err = NULL;
+	char *name = NULL;
+	/* a whitespace-only line ends the stanza, as in dpkg; continuation
+	 * lines stay as they are; no final newline */
+	cleanup_free char *s = deb_status_stanza("package: p\nVersion: 2\nDescription: d\n long\n"
+						 "  \t\nPackage: other",
+						 &name, &err);
+	is_str(s, "package: p\nStatus: install ok installed\nVersion: 2\nDescription: d\n long\n",
+	       "first stanza, continuation kept, lower-case name");
+	is_str(name, "p", "the name");
+	free(name);
+	cleanup_free char *t = deb_status_stanza("Package: q\nVersion: 3", &name, &err);
+	is_str(t, "Package: q\nStatus: install ok installed\nVersion: 3\n",
+	       "no final newline: one is added");
+	free(name);
+	char *none = deb_status_stanza("Package: r\n \nVersion: 1\n", &name, &err);
+	ok(none == NULL && err, "Version after a whitespace-only line is another stanza");
+}

@@ -137,6 +137,36 @@ TEST(dpkg_packages_and_purls)
 	json_decref(doc);
 }
 
+TEST(dpkg_crlf_and_blank_lines)
+{
+	/* CRLF lines, a whitespace-only line between stanzas (deb822 lets it
+	 * separate them, as dpkg does), a continuation line that looks like a
+	 * field, a removed package, no final newline */
+	static const char status[] = "Package: a\r\nStatus: install ok installed\r\n"
+				     "Version: 1\r\nDescription: x\r\n Package: fake\r\n"
+				     " \t\r\n"
+				     "Package: gone\nStatus: deinstall ok config-files\nVersion: 2\n"
+				     "\n\n"
+				     "package: b\nversion: 3 \narchitecture: all";
+	cleanup_sbom struct sbom *sb = sbom_new("img");
+	size_t i = sbom_add_image(sb, "debian:12", DIGEST_A, "amd64", "init[0]");
+	sbom_add_file(sb, i, "var/lib/dpkg/status", status, strlen(status));
+	cleanup_free char *text = sbom_write(sb, 0, NULL);
+	json_t *doc = parse(text);
+	ok(doc != NULL, "valid JSON");
+	is_int(count_prefix(doc, "SPDXRef-Package-"), 2, "a and b (gone left out)");
+	json_t *a = find_package(doc, "a"), *b = find_package(doc, "b");
+	ok(a && b && find_package(doc, "fake") == NULL && find_package(doc, "gone") == NULL,
+	   "a and b listed, no fake, no gone");
+	if (a && b) {
+		is_str(json_string_value(json_object_get(a, "versionInfo")), "1",
+		       "no CR in the version");
+		is_str(json_string_value(json_object_get(b, "versionInfo")), "3",
+		       "lower-case names, trailing blank dropped, no final newline");
+	}
+	json_decref(doc);
+}
+
 TEST(apk_packages)
 {
 	cleanup_sbom struct sbom *sb = sbom_new("img");
