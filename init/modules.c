@@ -170,6 +170,14 @@ static int moddb_load(struct moddb *db, const char *root, struct kiln_error **er
 	return 0;
 }
 
+/* Whether the modules.alias pattern of A matches MODALIAS (its literal
+ * prefix compared first: most patterns fail there, cheaply). */
+static bool alias_matches(const struct alias *a, const char *modalias)
+{
+	return strncmp(a->pattern, modalias, a->literal) == 0 &&
+	       fnmatch(a->pattern, modalias, 0) == 0;
+}
+
 /* 1 when loaded now, 0 when already there, -1 on failure. */
 static int moddb_load_module(struct moddb *db, struct mod *m, int depth, struct kiln_error **err)
 {
@@ -213,9 +221,7 @@ static int moddb_load_alias(struct moddb *db, const char *modalias, bool quiet, 
 	int n = 0;
 	for (size_t i = 0; i < db->naliases; i++) {
 		struct alias *a = &db->aliases[i];
-		if (strncmp(a->pattern, modalias, a->literal) != 0)
-			continue;
-		if (fnmatch(a->pattern, modalias, 0) != 0)
+		if (!alias_matches(a, modalias))
 			continue;
 		struct mod *m = moddb_find(db, a->module);
 		if (m && matched)
@@ -409,8 +415,7 @@ static int coldplug_walk(struct coldplug *c, const char *pattern)
 		alias[strcspn(alias, "\n")] = '\0';
 		for (size_t k = 0; *alias && k < c->db->naliases; k++) {
 			struct alias *a = &c->db->aliases[k];
-			if (strncmp(a->pattern, alias, a->literal) != 0 ||
-			    fnmatch(a->pattern, alias, 0) != 0)
+			if (!alias_matches(a, alias))
 				continue;
 			struct mod *m = moddb_find(c->db, a->module);
 			if (m)
