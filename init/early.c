@@ -36,7 +36,7 @@ static bool paths_nest(const char *a, const char *b)
 }
 
 /* PATH as written and, when it exists, with its symlinks resolved (a bind
- * of /var/run is one of /run). */
+ * of a link to /var is one of /var). */
 static bool nests_any(const char *path, const char *const *dirs)
 {
 	if (path == NULL)

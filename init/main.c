@@ -359,7 +359,11 @@ static int run_onboot_steps(const char **runtime, pid_t *containerd)
 	volumes_mount_all(VOLUMES_DIR);
 	system_run_initd("/etc/init.d");
 	if (containerd && access(CONTAINERD, X_OK) == 0) {
-		static const char *const dirs[] = {"/var/lib/containerd", "/run/containerd", NULL};
+		/* Its store: what a disk mounted there (LinuxKit's mount package
+		 * binding /var rshared) would hide.  Not its state in /run: the
+		 * default binds are rshared and most containers bind /run or
+		 * /var/run, yet nothing mounts over /run/containerd. */
+		static const char *const dirs[] = {"/var/lib/containerd", NULL};
 		char why[512];
 		if (onboot_may_touch("/containers/onboot", dirs, why, sizeof why))
 			init_log("containerd starts after the onboot containers (%s)", why);
