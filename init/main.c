@@ -420,7 +420,7 @@ static int pid1_main(char **argv)
 	int failed = run_onboot_steps(&runtime, late ? NULL : &p.containerd);
 	init_log("BENCH onboot-done (%d failed)", failed);
 
-	if (p.containerd == 0 && reaped_watch_status == -1)
+	if (p.containerd == 0) /* not started early */
 		p.containerd = start_containerd();
 	if (p.containerd)
 		start_services(&p, cmdline && cmdline_has(cmdline, "kiln.shim_per_service=1"));

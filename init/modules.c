@@ -178,6 +178,23 @@ static bool alias_matches(const struct alias *a, const char *modalias)
 	       fnmatch(a->pattern, modalias, 0) == 0;
 }
 
+/* finit_module(2) of M itself (its dependencies must be in); a module
+ * already there counts as loaded.  Touches no state of the database, so the
+ * coldplug threads call it without the lock. */
+static int mod_finit(const struct moddb *db, const struct mod *m, struct kiln_error **err)
+{
+	cleanup_free char *path = path_join(db->dir, m->path);
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return kiln_error_make(err, errno, "module %s: open `%s`", m->name, path);
+	/* Compressed modules are left to the kernel (CONFIG_MODULE_DECOMPRESS);
+	 * Debian 12 ships them uncompressed. */
+	int flags = str_has_suffix(m->path, ".ko") ? 0 : MODULE_INIT_COMPRESSED_FILE;
+	if (syscall(SYS_finit_module, fd, "", flags) < 0 && errno != EEXIST)
+		return kiln_error_make(err, errno, "load module %s", m->name);
+	return 0;
+}
+
 /* 1 when loaded now, 0 when already there, -1 on failure. */
 static int moddb_load_module(struct moddb *db, struct mod *m, int depth, struct kiln_error **err)
 {
@@ -195,18 +212,9 @@ static int moddb_load_module(struct moddb *db, struct mod *m, int depth, struct 
 		if (moddb_load_module(db, dm, depth + 1, err) < 0)
 			return kiln_error_wrap(err, "module %s", m->name);
 	}
-	cleanup_free char *path = path_join(db->dir, m->path);
-	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
+	if (mod_finit(db, m, err) < 0) {
 		m->failed = true;
-		return kiln_error_make(err, errno, "module %s: open `%s`", m->name, path);
-	}
-	/* Compressed modules are left to the kernel (CONFIG_MODULE_DECOMPRESS);
-	 * Debian 12 ships them uncompressed. */
-	int flags = str_has_suffix(m->path, ".ko") ? 0 : MODULE_INIT_COMPRESSED_FILE;
-	if (syscall(SYS_finit_module, fd, "", flags) < 0 && errno != EEXIST) {
-		m->failed = true;
-		return kiln_error_make(err, errno, "load module %s", m->name);
+		return -1;
 	}
 	m->loaded = true;
 	db->loaded++;
@@ -373,18 +381,13 @@ static void *coldplug_worker(void *arg)
 		pthread_mutex_unlock(&c->lock);
 
 		double t0 = init_uptime();
-		cleanup_free char *path = path_join(c->db->dir, m->path);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		int flags = str_has_suffix(m->path, ".ko") ? 0 : MODULE_INIT_COMPRESSED_FILE;
-		int e = 0;
-		if (fd < 0 || (syscall(SYS_finit_module, fd, "", flags) < 0 && errno != EEXIST))
-			e = errno;
-		if (fd >= 0)
-			close(fd);
+		struct kiln_error *err = NULL;
+		bool e = mod_finit(c->db, m, &err) < 0;
 		if (e)
-			init_log("warning: load module %s: %s", m->name, strerror(e));
+			init_log("warning: %s", err->msg);
 		else
 			init_debug_log("loaded module %s in %.3f s", m->name, init_uptime() - t0);
+		kiln_error_release(&err);
 
 		pthread_mutex_lock(&c->lock);
 		m->loading = false;
