@@ -9,7 +9,6 @@
 #define SVC_CONTAINERS "/containerd.services.containers.v1.Containers/"
 #define SVC_TASKS      "/containerd.services.tasks.v1.Tasks/"
 #define SPEC_TYPE_URL  "types.containerd.io/opencontainers/runtime-spec/1/Spec"
-#define RUNTIME_NAME   "io.containerd.runc.v2"
 #define RUNC_OPTIONS_TYPE_URL "containerd.runc.v1.Options"
 
 /* Calls METHOD with REQ and hands each top-level field of the response to
@@ -62,16 +61,16 @@ static int take_varint(const struct pb_field *f, void *opaque, struct kiln_error
 }
 
 int ctrd_container_create(struct grpc_conn *c, const char *ns, const char *id,
-			  const char *spec_json, size_t spec_len, const char *runtime_binary,
-			  struct kiln_error **err)
+			  const char *spec_json, size_t spec_len, const char *runtime_name,
+			  const char *runtime_binary, struct kiln_error **err)
 {
 	cleanup_pb_buf struct pb_buf runtime = {0};
-	pb_put_string(&runtime, 1, RUNTIME_NAME);
+	pb_put_string(&runtime, 1, runtime_name);
 	if (runtime_binary) {
 		/* Runtime.options: Any {type_url 1, value 2} holding the shim's
-		 * containerd.runc.v1.Options {binary_name 6}; the shim passes them
-		 * on at task create (no task options of its own) and keeps them
-		 * in the bundle for the later runtime calls. */
+		 * containerd.runc.v1.Options {binary_name 6}; containerd passes
+		 * them on at task create (no task options of its own), and both
+		 * the runc shim and kiln's read them. */
 		cleanup_pb_buf struct pb_buf options = {0};
 		pb_put_string(&options, 6, runtime_binary);
 		cleanup_pb_buf struct pb_buf any = {0};

@@ -137,11 +137,12 @@ struct task_info {
 	uint32_t exit_status;
 };
 
-/* RUNTIME_BINARY: the OCI runtime containerd's runc shim runs for it (its
+/* RUNTIME_NAME: containerd's runtime (SHIM_RUNC or SHIM_KILN);
+ * RUNTIME_BINARY: the OCI runtime the shim runs for it (its
  * containerd.runc.v1.Options binary_name), or NULL for the shim's runc. */
 int ctrd_container_create(struct grpc_conn *c, const char *ns, const char *id,
-			  const char *spec_json, size_t spec_len, const char *runtime_binary,
-			  struct kiln_error **err);
+			  const char *spec_json, size_t spec_len, const char *runtime_name,
+			  const char *runtime_binary, struct kiln_error **err);
 int ctrd_container_delete(struct grpc_conn *c, const char *ns, const char *id,
 			  struct kiln_error **err);
 /* Fills *IDS with a heap array of heap strings (caller frees each and the
@@ -270,12 +271,20 @@ struct service_opts {
 	const char *namespace;	/* default services.linuxkit */
 	const char *shim_group; /* io.containerd.runc.v2.group annotation, or NULL */
 	const char *runtime_binary; /* OCI runtime for the shim (oci_runtime_for_shim) */
+	const char *shim;	    /* containerd runtime: SHIM_KILN or SHIM_RUNC */
 };
+/* containerd's runc shim (Go, in the containerd package) and kiln's own
+ * (shim.c: init as containerd-shim-kiln-v1, in the init package). */
+#define SHIM_RUNC     "io.containerd.runc.v2"
+#define SHIM_KILN     "io.containerd.kiln.v1"
+#define SHIM_KILN_BIN "/usr/bin/containerd-shim-kiln-v1"
+/* SHIM_KILN when its binary is installed, else SHIM_RUNC. */
+const char *service_default_shim(void);
 #define SERVICE_SHIM_GROUP "kiln-services"
 #define SERVICE_OPTS_DEFAULT                                                                       \
 	{                                                                                          \
 		"/run/containerd/containerd.sock", "/containers/services", "/var/log",             \
-		    "services.linuxkit", SERVICE_SHIM_GROUP, NULL                                  \
+		    "services.linuxkit", SERVICE_SHIM_GROUP, NULL, SHIM_RUNC                       \
 	}
 
 /* The config.json TEXT (N bytes) of BUNDLE as containerd gets it: root.path
@@ -295,6 +304,11 @@ int service_stop(struct grpc_conn *c, const struct service_opts *o, const char *
 int services_start_all(struct grpc_conn *c, const struct service_opts *o);
 /* The kiln-service command. */
 int service_main(int argc, char **argv);
+
+/* ---- shim.c ---- */
+
+/* containerd-shim-kiln-v1: containerd's runtime v2 shim (`start`, `delete`). */
+int shim_main(int argc, char **argv);
 
 /* ---- modules.c ---- */
 

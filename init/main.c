@@ -160,12 +160,13 @@ static void report_exit(void *opaque, const uint8_t *data, size_t len)
 	}
 }
 
-static void start_services(struct pid1 *p, bool shim_per_service)
+static void start_services(struct pid1 *p, bool shim_per_service, bool shim_runc)
 {
 	struct service_opts o = SERVICE_OPTS_DEFAULT;
 	if (shim_per_service)
 		o.shim_group = NULL;
 	o.runtime_binary = oci_runtime_for_shim();
+	o.shim = shim_runc ? SHIM_RUNC : service_default_shim();
 	struct grpc_conn *c = NULL;
 	struct kiln_error *err = NULL;
 	double t0 = init_uptime();
@@ -423,7 +424,8 @@ static int pid1_main(char **argv)
 	if (p.containerd == 0) /* not started early */
 		p.containerd = start_containerd();
 	if (p.containerd)
-		start_services(&p, cmdline && cmdline_has(cmdline, "kiln.shim_per_service=1"));
+		start_services(&p, cmdline && cmdline_has(cmdline, "kiln.shim_per_service=1"),
+			       cmdline && cmdline_has(cmdline, "kiln.shim=runc"));
 	init_log("boot finished; reaping orphans");
 	pid1_loop(&p);
 	return 0;
@@ -530,7 +532,7 @@ static int container_main(const char *reason)
 	struct pid1 p = {.sigfd = sigfd};
 	p.containerd = start_containerd();
 	if (p.containerd)
-		start_services(&p, false);
+		start_services(&p, false, false);
 	init_log("started; reaping children until none remain");
 	for (;;) {
 		if (reap_until_echild()) {
@@ -624,6 +626,8 @@ int main(int argc, char **argv)
 	const char *name = basename(argv0);
 	if (strcmp(name, "kiln-service") == 0 || strcmp(name, "service") == 0)
 		return service_main(argc, argv);
+	if (strcmp(name, "containerd-shim-kiln-v1") == 0)
+		return shim_main(argc, argv);
 	if (strcmp(name, "modprobe") == 0)
 		return modprobe_main(argc, argv);
 	if (strcmp(name, "poweroff") == 0)

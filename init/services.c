@@ -181,6 +181,11 @@ static void service_remove(struct grpc_conn *c, const char *ns, const char *id)
 	ignore_error(&err);
 }
 
+const char *service_default_shim(void)
+{
+	return access(SHIM_KILN_BIN, X_OK) == 0 ? SHIM_KILN : SHIM_RUNC;
+}
+
 static const char *service_ns(const struct service_opts *o, const struct runtime_config *rc)
 {
 	return rc->namespace ? rc->namespace : o->namespace;
@@ -199,14 +204,17 @@ int service_start(struct grpc_conn *c, const struct service_opts *o, const char 
 	int ret = -1;
 	const char *ns = service_ns(o, &rc);
 	size_t spec_len = 0;
-	cleanup_free char *spec = service_spec(bundle, o->shim_group, &spec_len, err);
+	/* One runc shim (Go) for all services saves memory and a second a
+	 * service under emulation; kiln's (C) costs nothing to start. */
+	const char *group = strcmp(o->shim, SHIM_RUNC) == 0 ? o->shim_group : NULL;
+	cleanup_free char *spec = service_spec(bundle, group, &spec_len, err);
 	/* containerd's shim sends both streams of a file:// URI to one file; a
 	 * logging binary (this program, `kiln-log`) keeps them apart. */
 	cleanup_free char *log_uri = service_log_uri(o, name);
 	uint32_t pid = 0;
 	if (spec == NULL)
 		goto out;
-	if (ctrd_container_create(c, ns, name, spec, spec_len, o->runtime_binary, err) < 0) {
+	if (ctrd_container_create(c, ns, name, spec, spec_len, o->shim, o->runtime_binary, err) < 0) {
 		/* A stale container of the same name (a restart, a second start):
 		 * remove it and undo its runtime mounts before starting afresh. */
 		if ((*err)->msg == NULL || strstr((*err)->msg, "already exists") == NULL)
@@ -214,7 +222,7 @@ int service_start(struct grpc_conn *c, const struct service_opts *o, const char 
 		kiln_error_release(err);
 		service_remove(c, ns, name);
 		runtime_cleanup(&rc);
-		if (ctrd_container_create(c, ns, name, spec, spec_len, o->runtime_binary, err) < 0)
+		if (ctrd_container_create(c, ns, name, spec, spec_len, o->shim, o->runtime_binary, err) < 0)
 			goto out;
 	}
 	if (runtime_prepare_filesystem(&rc, err) < 0)
@@ -351,7 +359,10 @@ static void service_usage(FILE *f)
 	    "  --namespace NS     containerd namespace (default services.linuxkit)\n"
 	    "  --dir DIR          service bundles (default /containers/services)\n"
 	    "  --log-dir DIR      service logs (default /var/log)\n"
-	    "  --shim-per-service one containerd shim per service (default: one shared shim)\n"
+	    "  --shim NAME        containerd runtime: kiln (kiln's C shim, the default when\n"
+	    "                     " SHIM_KILN_BIN " exists), runc (containerd's\n"
+	    "                     Go shim), or a full runtime name\n"
+	    "  --shim-per-service one runc shim per service (default: one shared shim)\n"
 	    "  --runtime PATH     OCI runtime the shim runs (default " OCI_CRUN " if present,\n"
 	    "                     else the shim's runc)\n");
 }
@@ -360,6 +371,7 @@ int service_main(int argc, char **argv)
 {
 	struct service_opts o = SERVICE_OPTS_DEFAULT;
 	o.runtime_binary = oci_runtime_for_shim();
+	o.shim = service_default_shim();
 	static const struct option longopts[] = {
 	    {"address", required_argument, NULL, 'a'},
 	    {"namespace", required_argument, NULL, 'n'},
@@ -368,6 +380,7 @@ int service_main(int argc, char **argv)
 	    {"log-dir", required_argument, NULL, 'l'},
 	    {"shim-per-service", no_argument, NULL, 's'},
 	    {"runtime", required_argument, NULL, 'r'},
+	    {"shim", required_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -392,6 +405,11 @@ int service_main(int argc, char **argv)
 			break;
 		case 'r':
 			o.runtime_binary = optarg;
+			break;
+		case 'S':
+			o.shim = strcmp(optarg, "kiln") == 0   ? SHIM_KILN
+				 : strcmp(optarg, "runc") == 0 ? SHIM_RUNC
+							       : optarg;
 			break;
 		case 'h':
 			service_usage(stdout);

@@ -2,11 +2,18 @@
 # init's native containerd client (kiln-service) against a real containerd
 # started here on a private socket: create, start, list, stop, restart,
 # delete a busybox service; and it really ran (it wrote a file).
+# KILN_TEST_SHIM=runc (default): under containerd's runc shim (Go);
+# KILN_TEST_SHIM=kiln: under kiln's own, init as containerd-shim-kiln-v1
+# (init_shim_kiln.sh runs this file so).
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../../init/tests/hostlib.sh"
 [ "$(id -u)" = 0 ] || skip_all "needs root (containerd)"
 command -v containerd >/dev/null || skip_all "containerd not installed"
 [ -x "$INIT_BIN" ] || skip_all "build/init/init not built (make init)"
+SHIM=${KILN_TEST_SHIM:-runc}
+# containerd finds a shim by its name on PATH.
+mkdir -p "$T/bin"
+ln -s "$INIT_BIN" "$T/bin/containerd-shim-kiln-v1"
 
 SVC=$T/services
 NS=kiln-test-$$
@@ -28,13 +35,13 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [ttrpc]
   address = "$T/c.sock.ttrpc"
 TOML
-containerd --config "$T/config.toml" >"$T/containerd.log" 2>&1 &
+PATH=$T/bin:$PATH containerd --config "$T/config.toml" >"$T/containerd.log" 2>&1 &
 cpid=$!
 at_exit "kill $cpid; wait $cpid; umount $SVC/hello/rootfs; sleep 0.2"
 for _ in $(seq 100); do [ -S "$T/c.sock" ] && break; sleep 0.1; done
 ok "containerd is listening" test -S "$T/c.sock"
 
-svc() { "$INIT_BIN" service --address "$T/c.sock" --namespace "$NS" --dir "$SVC" --log-dir "$T/log" "$@"; }
+svc() { "$INIT_BIN" service --shim "$SHIM" --address "$T/c.sock" --namespace "$NS" --dir "$SVC" --log-dir "$T/log" "$@"; }
 
 ok "kiln-service start hello" svc start hello
 for _ in $(seq 50); do [ -s "$T/out/ran" ] && break; sleep 0.1; done
@@ -46,6 +53,9 @@ ok "list shows hello running" grep -Eq '^hello +running +[0-9]+' <<<"$out"
 ok "stdout went to NAME.out.log" grep -q to-stdout "$T/log/hello.out.log"
 ok "stderr went to NAME.log" grep -q to-stderr "$T/log/hello.log"
 ok "ctr agrees" bash -c "ctr --address '$T/c.sock' -n '$NS' task ls | grep -q 'hello.*RUNNING'"
+ok "containerd runs it under the $SHIM shim" bash -c \
+	"ctr --address '$T/c.sock' -n '$NS' containers info hello | grep -q '\"Name\": \"io.containerd.$SHIM.v[12]\"'"
+ok "ctr task ps lists its process" bash -c "ctr --address '$T/c.sock' -n '$NS' task ps hello | grep -Eq '^[0-9]+ '"
 
 svc restart hello 2>&1 | sed "s/^/# /"
 ok "kiln-service restart hello" svc restart hello
@@ -59,18 +69,55 @@ ok "list no longer shows hello" bash -c "! grep -q '^hello' <<<'$out'"
 ok "stop undid the runtime mounts" bash -c "! mountpoint -q '$SVC/hello/rootfs'"
 ok "ctr sees no container" bash -c "! ctr --address '$T/c.sock' -n '$NS' containers ls -q | grep -q hello"
 
-# Services share one runc shim by default (io.containerd.runc.v2.group);
-# --shim-per-service gives each its own.
 mkdir -p "$SVC/other/rootfs"
 make_busybox_rootfs "$SVC/other/rootfs"
 write_config "$SVC/other" '["/bin/sh", "-c", "trap \"exit 0\" TERM; sleep 1000 & wait"]'
-shims() { pgrep -f "containerd-shim-runc-v2 -namespace $NS" | wc -l; }
-svc start hello && svc start other
-ok "two services, one shared shim" test "$(shims)" -eq 1
-svc stop hello && svc stop other
-svc --shim-per-service start hello && svc --shim-per-service start other
-ok "--shim-per-service: one shim each" test "$(shims)" -eq 2
-svc stop hello && svc stop other
+if [ "$SHIM" = runc ]; then
+	# Services share one runc shim by default (io.containerd.runc.v2.group);
+	# --shim-per-service gives each its own.
+	shims() { pgrep -f "containerd-shim-runc-v2 -namespace $NS" | wc -l; }
+	svc start hello && svc start other
+	ok "two services, one shared shim" test "$(shims)" -eq 1
+	svc stop hello && svc stop other
+	svc --shim-per-service start hello && svc --shim-per-service start other
+	ok "--shim-per-service: one shim each" test "$(shims)" -eq 2
+	svc stop hello && svc stop other
+else
+	# kiln's shim: one small process per task, gone once it is deleted.
+	shims() { pgrep -f "containerd-shim-kiln-v1 -namespace $NS" | wc -l; }
+	svc start hello && svc start other
+	ok "two services, a kiln shim each" test "$(shims)" -eq 2
+	ok "a kiln shim is small (RSS under 4 MB)" bash -c \
+		"for p in \$(pgrep -f 'containerd-shim-kiln-v1 -namespace $NS'); do [ \$(awk '/VmRSS/ {print \$2}' /proc/\$p/status) -lt 4096 ] || exit 1; done"
+	svc stop hello && svc stop other
+	for _ in $(seq 50); do [ "$(shims)" -eq 0 ] && break; sleep 0.1; done
+	ok "the shims exit after the tasks are deleted" test "$(shims)" -eq 0
+	ok "and leave no socket behind" bash -c "! ls '$T'/s/kiln-* 2>/dev/null | grep -q ."
+	# ctr's own calls: pause and resume through the runtime, kill, wait.
+	svc start other
+	c() { ctr --address "$T/c.sock" -n "$NS" "$@"; }
+	ok "ctr task pause" c task pause other
+	ok "ctr sees it paused" bash -c "ctr --address '$T/c.sock' -n '$NS' task ls | grep -q 'other.*PAUSED'"
+	ok "ctr task resume" c task resume other
+	ok "ctr sees it running again" bash -c "ctr --address '$T/c.sock' -n '$NS' task ls | grep -q 'other.*RUNNING'"
+	ok "ctr task kill (TERM, which it traps)" c task kill other
+	for _ in $(seq 50); do c task ls | grep -q 'other.*STOPPED' && break; sleep 0.1; done
+	ok "it stopped with status 0" bash -c "ctr --address '$T/c.sock' -n '$NS' task ls | grep -q 'other.*STOPPED'"
+	out=$(svc list)
+	ok "list shows exit status 0" grep -Eq '^other +stopped +[0-9]+ \(exit status 0\)' <<<"$out"
+	ok "ctr task exec is refused with a clear error" bash -c \
+		"ctr --address '$T/c.sock' -n '$NS' task exec --exec-id x other true 2>&1 | grep -q 'kiln shim'"
+	svc stop other
+	# A runtime failure reaches the caller: a command that does not exist.
+	mkdir -p "$SVC/broken/rootfs"
+	make_busybox_rootfs "$SVC/broken/rootfs"
+	write_config "$SVC/broken" '["/no/such/command"]'
+	out=$(svc start broken 2>&1); rc=$?
+	echo "$out" | sed 's/^/# /'
+	ok "a service the runtime cannot create fails to start" test "$rc" -ne 0
+	ok "with the runtime's own message" grep -q "no/such/command" <<<"$out"
+	svc stop broken >/dev/null 2>&1
+fi
 
 # A service that exits is reported (containerd's /tasks/exit events).
 mkdir -p "$SVC/quitter/rootfs"

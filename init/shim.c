@@ -1,0 +1,1244 @@
+/* containerd-shim-kiln-v1: containerd's runtime v2 shim, in C.
+ *
+ * containerd runs one shim per task; the shim owns the container's init
+ * process (as its subreaper), its stdio, and answers containerd's
+ * containerd.task.v2.Task calls over ttrpc on a unix socket.  The runc shim
+ * that ships with containerd is a Go program started twice per task (`start`,
+ * then the daemon it re-executes); under emulation that alone takes most of a
+ * second per service.  This one is init itself under another name, forks
+ * instead of re-executing, and runs the OCI runtime (runc or crun, the
+ * runtime options' binary_name) for create, start, pause, resume, update and
+ * delete, as the runc shim does.
+ *
+ * What it does not do, and says so: terminals (a console socket), exec'd
+ * processes, checkpoints, and stats.  Rootfs mounts from a snapshotter are
+ * mounted on BUNDLE/rootfs (kiln's services have their rootfs in the bundle).
+ *
+ * Protocol facts (containerd 1.6 runtime/v2): containerd runs
+ * `containerd-shim-kiln-v1 -namespace NS -address SOCK -publish-binary BIN
+ * -id ID start` in the bundle directory with TTRPC_ADDRESS in the
+ * environment and the runtime options on stdin, reads the shim's socket
+ * address from its stdout and connects; on a dead shim it runs the same with
+ * `-bundle DIR delete` and reads a DeleteResponse from stdout.  ttrpc frames
+ * are a 10-byte header (length and stream id, big-endian u32; type 1 request,
+ * 2 response; flags) and a protobuf Request {service 1, method 2, payload 3,
+ * timeout_nano 4, metadata 5} or Response {status 1 (google.rpc.Status
+ * {code 1, message 2}), payload 2}.  Exits are published to containerd's
+ * containerd.services.events.ttrpc.v1.Events/Forward as /tasks/exit. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "init.h"
+
+#define TTRPC_REQUEST  1
+#define TTRPC_RESPONSE 2
+#define TTRPC_MAX      (4u << 20)
+#define TASK_SERVICE   "containerd.task.v2.Task"
+
+/* google.rpc codes */
+#define CODE_NOT_FOUND		 5
+#define CODE_ALREADY_EXISTS	 6
+#define CODE_FAILED_PRECONDITION 9
+#define CODE_UNIMPLEMENTED	 12
+#define CODE_INTERNAL		 13
+
+struct shim_conn {
+	int fd; /* -1 when unused */
+	uint8_t *in;
+	size_t len, cap;
+};
+
+struct shim_waiter {
+	int conn;
+	uint32_t stream;
+};
+
+#define MAX_CONNS   8
+#define MAX_WAITERS 32
+#define MAX_ZOMBIES 64
+
+struct shim {
+	const char *ns, *id, *address, *ttrpc_address;
+	char *bundle;
+	char *socket_path;
+	char *runtime; /* binary */
+	char *root;    /* --root */
+	bool no_pivot, no_new_keyring, systemd_cgroup;
+	bool created, deleted, rootfs_mounted;
+	int status; /* enum task_status */
+	pid_t pid;
+	uint32_t exit_status;
+	struct timespec exited_at;
+	char *stdio[3]; /* the URIs as given */
+	pid_t logger;
+	struct shim_conn conns[MAX_CONNS];
+	struct shim_waiter waiters[MAX_WAITERS];
+	size_t nwaiters;
+	struct {
+		pid_t pid;
+		int status;
+	} zombies[MAX_ZOMBIES]; /* reaped before their pid was known */
+	size_t nzombies;
+	bool exit_now;
+};
+
+/* ---- small protobuf helpers ---- */
+
+static void put_timestamp(struct pb_buf *b, int field, const struct timespec *ts)
+{
+	cleanup_pb_buf struct pb_buf t = {0};
+	pb_put_uint(&t, 1, (uint64_t)ts->tv_sec);
+	pb_put_uint(&t, 2, (uint64_t)ts->tv_nsec);
+	pb_put_message(b, field, &t);
+}
+
+/* The string fields 1 (id) and 2 (exec_id) most requests start with, plus
+ * whatever else ON_FIELD wants. */
+struct req_fields {
+	char *s[11]; /* string fields by number (1..10), owned */
+	uint64_t v[11];
+	const uint8_t *msg[11]; /* length-delimited fields, borrowed */
+	size_t msg_len[11];
+	size_t nrootfs;
+	const uint8_t *rootfs[4];
+	size_t rootfs_len[4];
+};
+
+static int req_parse(const uint8_t *data, size_t len, struct req_fields *q, int repeated_field,
+		     struct kiln_error **err)
+{
+	memset(q, 0, sizeof *q);
+	struct pb_reader r = {data, data + len};
+	struct pb_field f;
+	int k;
+	while ((k = pb_next(&r, &f, err)) > 0) {
+		if (f.number < 1 || f.number > 10)
+			continue;
+		if (f.wire == 0) {
+			q->v[f.number] = f.varint;
+		} else if (f.wire == 2) {
+			if (f.number == repeated_field) {
+				if (q->nrootfs < 4) {
+					q->rootfs[q->nrootfs] = f.data;
+					q->rootfs_len[q->nrootfs++] = f.len;
+				}
+				continue;
+			}
+			free(q->s[f.number]);
+			q->s[f.number] = pb_field_strdup(&f);
+			q->msg[f.number] = f.data;
+			q->msg_len[f.number] = f.len;
+		}
+	}
+	return k;
+}
+
+static void req_release(struct req_fields *q)
+{
+	for (int i = 0; i < 11; i++)
+		free(q->s[i]);
+}
+
+/* ---- ttrpc ---- */
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static uint32_t get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static int frame_send(int fd, uint32_t stream, int type, const struct pb_buf *msg)
+{
+	uint8_t hdr[10];
+	put_be32(hdr, (uint32_t)msg->len);
+	put_be32(hdr + 4, stream);
+	hdr[8] = (uint8_t)type;
+	hdr[9] = 0;
+	if (write_all(fd, hdr, sizeof hdr, NULL) < 0 ||
+	    (msg->len && write_all(fd, msg->data, msg->len, NULL) < 0))
+		return -1;
+	return 0;
+}
+
+/* Response {status 1 {code 1, message 2}, payload 2}. */
+static void respond(struct shim *s, int conn, uint32_t stream, int code, const char *message,
+		    const struct pb_buf *payload)
+{
+	cleanup_pb_buf struct pb_buf resp = {0};
+	if (code) {
+		cleanup_pb_buf struct pb_buf st = {0};
+		pb_put_uint(&st, 1, (uint64_t)code);
+		pb_put_string(&st, 2, message);
+		pb_put_message(&resp, 1, &st);
+	} else if (payload && payload->len) {
+		pb_put_bytes(&resp, 2, payload->data, payload->len);
+	}
+	if (s->conns[conn].fd >= 0 && frame_send(s->conns[conn].fd, stream, TTRPC_RESPONSE, &resp) < 0)
+		fprintf(stderr, "kiln shim %s: reply: %s\n", s->id, strerror(errno));
+}
+
+static void respond_error(struct shim *s, int conn, uint32_t stream, int code,
+			  struct kiln_error **err)
+{
+	respond(s, conn, stream, code, (*err && (*err)->msg) ? (*err)->msg : "error", NULL);
+	kiln_error_release(err);
+}
+
+/* Publishes EVENT (TYPE_URL) on TOPIC to containerd's ttrpc socket; a
+ * failure is logged, never fatal (containerd also asks State). */
+static void publish(struct shim *s, const char *topic, const char *type_url,
+		    const struct pb_buf *event)
+{
+	if (s->ttrpc_address == NULL || *s->ttrpc_address == '\0')
+		return;
+	const char *path = s->ttrpc_address;
+	if (strncmp(path, "unix://", 7) == 0)
+		path += 7;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof sa.sun_path)
+		return;
+	strcpy(sa.sun_path, path);
+	cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		fprintf(stderr, "kiln shim %s: publish %s: %s: %s\n", s->id, topic, path,
+			strerror(errno));
+		return;
+	}
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	cleanup_pb_buf struct pb_buf any = {0};
+	pb_put_string(&any, 1, type_url);
+	pb_put_bytes(&any, 2, event->data, event->len);
+	cleanup_pb_buf struct pb_buf env = {0};
+	put_timestamp(&env, 1, &now);
+	pb_put_string(&env, 2, s->ns);
+	pb_put_string(&env, 3, topic);
+	pb_put_message(&env, 4, &any);
+	cleanup_pb_buf struct pb_buf fwd = {0};
+	pb_put_message(&fwd, 1, &env);
+	cleanup_pb_buf struct pb_buf md = {0};
+	pb_put_string(&md, 1, "containerd-namespace-ttrpc");
+	pb_put_string(&md, 2, s->ns);
+	cleanup_pb_buf struct pb_buf req = {0};
+	pb_put_string(&req, 1, "containerd.services.events.ttrpc.v1.Events");
+	pb_put_string(&req, 2, "Forward");
+	pb_put_bytes(&req, 3, fwd.data, fwd.len);
+	pb_put_message(&req, 5, &md);
+	if (frame_send(fd, 1, TTRPC_REQUEST, &req) < 0)
+		return;
+	/* The reply (an Empty or an error); wait for it so the event is in
+	 * before the shim answers anything that depends on it. */
+	uint8_t hdr[10];
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	if (poll(&p, 1, 5000) == 1 && read(fd, hdr, sizeof hdr) == (ssize_t)sizeof hdr) {
+		uint32_t n = get_be32(hdr);
+		char sink[512];
+		while (n > 0) {
+			ssize_t k = read(fd, sink, n < sizeof sink ? n : sizeof sink);
+			if (k <= 0)
+				break;
+			n -= (uint32_t)k;
+		}
+	}
+}
+
+/* ---- the OCI runtime ---- */
+
+/* Runs the runtime with ARGS (after its global options) and STDIO (-1:
+ * /dev/null), waits for it, and returns 0, or -1 and *err with the last
+ * error the runtime logged. */
+static int runtime_run(struct shim *s, const char *const *args, const int stdio[3],
+		       struct kiln_error **err)
+{
+	cleanup_free char *log = path_join(s->bundle, "log.json");
+	unlink(log);
+	const char *argv[32];
+	size_t n = 0;
+	argv[n++] = s->runtime;
+	argv[n++] = "--root";
+	argv[n++] = s->root;
+	argv[n++] = "--log";
+	argv[n++] = log;
+	argv[n++] = "--log-format";
+	argv[n++] = "json";
+	if (s->systemd_cgroup)
+		argv[n++] = "--systemd-cgroup";
+	for (size_t i = 0; args[i] && n < 31; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	pid_t pid = fork();
+	if (pid < 0)
+		return kiln_error_make(err, errno, "fork for %s", s->runtime);
+	if (pid == 0) {
+		child_reset_signals();
+		int null = open("/dev/null", O_RDWR);
+		for (int i = 0; i < 3; i++) {
+			int fd = stdio && stdio[i] >= 0 ? stdio[i] : null;
+			if (fd == i)
+				fcntl(fd, F_SETFD, 0);
+			else if (fd >= 0)
+				dup2(fd, i);
+		}
+		if (strchr(s->runtime, '/'))
+			execv(s->runtime, (char *const *)argv);
+		else
+			execvp(s->runtime, (char *const *)argv);
+		dprintf(2, "exec %s: %s\n", s->runtime, strerror(errno));
+		_exit(127);
+	}
+	int status;
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			return kiln_error_make(err, errno, "wait for %s", s->runtime);
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	/* The runtime's last logged error: {"level":"error","msg":"…"} lines. */
+	size_t len = 0;
+	cleanup_free char *text = read_file(log, 1 << 20, &len, NULL);
+	cleanup_free char *msg = NULL;
+	for (char *line = text; line && *line;) {
+		char *nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		struct kiln_error *e2 = NULL;
+		struct json *j = json_parse(line, strlen(line), &e2);
+		kiln_error_release(&e2);
+		const char *m = json_get_str(j, "msg");
+		const char *lvl = json_get_str(j, "level");
+		if (m && (lvl == NULL || strcmp(lvl, "error") == 0 || strcmp(lvl, "fatal") == 0)) {
+			free(msg);
+			msg = xstrdup(m);
+		}
+		json_free(j);
+		line = nl ? nl + 1 : NULL;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 127 && msg == NULL)
+		return kiln_error_make(err, 0, "%s: not found", s->runtime);
+	return kiln_error_make(err, 0, "%s %s: %s", s->runtime, args[0],
+			       msg ? msg : WIFEXITED(status) ? "failed" : "killed");
+}
+
+/* ---- stdio: "" (nothing), binary://PATH?K=V (containerd's logging binary
+ * protocol: the streams on fds 3 and 4, fd 5 closed when ready), file://PATH,
+ * or a FIFO path ---- */
+
+static int open_uri(struct shim *s, const char *uri, int flags, struct kiln_error **err)
+{
+	(void)s;
+	if (uri == NULL || *uri == '\0')
+		return open("/dev/null", flags | O_CLOEXEC);
+	if (strncmp(uri, "file://", 7) == 0) {
+		int fd = open(uri + 7, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (fd < 0)
+			kiln_error_make(err, errno, "%s", uri);
+		return fd;
+	}
+	if (strstr(uri, "://"))
+		return kiln_error_make(err, 0, "%s: unsupported stdio scheme", uri);
+	/* A FIFO the client opened for reading (or writing, for stdin). */
+	int fd = open(uri, flags | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return kiln_error_make(err, errno, "%s", uri);
+	int fl = fcntl(fd, F_GETFL);
+	fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	return fd;
+}
+
+static char *uri_decode(const char *s, size_t n)
+{
+	char *out = xmalloc(n + 1);
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '%' && i + 2 < n) {
+			char hex[3] = {s[i + 1], s[i + 2], 0};
+			out[o++] = (char)strtol(hex, NULL, 16);
+			i += 2;
+		} else {
+			out[o++] = s[i] == '+' ? ' ' : s[i];
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* Starts the logging binary of URI with the read ends of two new pipes and
+ * returns their write ends in OUT[0] and OUT[1]. */
+static int start_logger(struct shim *s, const char *uri, int out[2], struct kiln_error **err)
+{
+	const char *rest = uri + strlen("binary://");
+	const char *q = strchr(rest, '?');
+	cleanup_free char *path = uri_decode(rest, q ? (size_t)(q - rest) : strlen(rest));
+	char *args[34];
+	size_t na = 0;
+	args[na++] = path;
+	for (const char *p = q ? q + 1 : NULL; p && *p && na < 32;) {
+		const char *amp = strchr(p, '&');
+		size_t len = amp ? (size_t)(amp - p) : strlen(p);
+		const char *eq = memchr(p, '=', len);
+		args[na++] = uri_decode(p, eq ? (size_t)(eq - p) : len);
+		if (eq && na < 32)
+			args[na++] = uri_decode(eq + 1, len - (size_t)(eq + 1 - p));
+		p = amp ? amp + 1 : NULL;
+	}
+	args[na] = NULL;
+	int so[2], se[2], ready[2];
+	int ret = -1;
+	if (pipe2(so, O_CLOEXEC) < 0) {
+		kiln_error_make(err, errno, "pipe");
+		goto out;
+	}
+	if (pipe2(se, O_CLOEXEC) < 0) {
+		kiln_error_make(err, errno, "pipe");
+		close(so[0]);
+		close(so[1]);
+		goto out;
+	}
+	if (pipe2(ready, O_CLOEXEC) < 0) {
+		kiln_error_make(err, errno, "pipe");
+		close(so[0]);
+		close(so[1]);
+		close(se[0]);
+		close(se[1]);
+		goto out;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		child_reset_signals();
+		int null = open("/dev/null", O_RDWR);
+		/* fds 3, 4, 5 from fds that may sit anywhere: move them high first. */
+		int a = fcntl(so[0], F_DUPFD_CLOEXEC, 10), b = fcntl(se[0], F_DUPFD_CLOEXEC, 10),
+		    c = fcntl(ready[1], F_DUPFD_CLOEXEC, 10);
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		dup2(a, 3);
+		dup2(b, 4);
+		dup2(c, 5);
+		char env_id[512], env_ns[512];
+		snprintf(env_id, sizeof env_id, "CONTAINER_ID=%s", s->id);
+		snprintf(env_ns, sizeof env_ns, "CONTAINER_NAMESPACE=%s", s->ns);
+		char *envp[] = {env_id, env_ns, NULL};
+		execve(path, args, envp);
+		_exit(127);
+	}
+	close(so[0]);
+	close(se[0]);
+	close(ready[1]);
+	if (pid < 0) {
+		kiln_error_make(err, errno, "fork for %s", path);
+		close(so[1]);
+		close(se[1]);
+		close(ready[0]);
+		goto out;
+	}
+	s->logger = pid;
+	char c;
+	while (read(ready[0], &c, 1) < 0 && errno == EINTR)
+		;
+	close(ready[0]);
+	out[0] = so[1];
+	out[1] = se[1];
+	ret = 0;
+out:
+	for (size_t i = 1; i < na; i++)
+		free(args[i]);
+	return ret;
+}
+
+/* Opens the three streams of the task into FDS (the caller closes them once
+ * the runtime has passed them on). */
+static int open_stdio(struct shim *s, int fds[3], struct kiln_error **err)
+{
+	fds[0] = fds[1] = fds[2] = -1;
+	const char *out = s->stdio[1], *errs = s->stdio[2];
+	if (out && str_has_prefix(out, "binary://")) {
+		int w[2];
+		if (start_logger(s, out, w, err) < 0)
+			return -1;
+		fds[1] = w[0];
+		fds[2] = w[1];
+	} else if (out && errs && *out && strcmp(out, errs) == 0 && str_has_prefix(out, "file://")) {
+		if ((fds[1] = open_uri(s, out, O_WRONLY, err)) < 0)
+			return -1;
+		fds[2] = fcntl(fds[1], F_DUPFD_CLOEXEC, 3);
+	} else {
+		if ((fds[1] = open_uri(s, out, O_WRONLY, err)) < 0 ||
+		    (fds[2] = open_uri(s, errs, O_WRONLY, err)) < 0)
+			goto fail;
+	}
+	if ((fds[0] = open_uri(s, s->stdio[0], O_RDONLY, err)) < 0)
+		goto fail;
+	return 0;
+fail:
+	for (int i = 0; i < 3; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return -1;
+}
+
+/* ---- the task ---- */
+
+static void task_exited(struct shim *s, int status)
+{
+	s->status = TASK_STOPPED;
+	s->exit_status = WIFEXITED(status)     ? (uint32_t)WEXITSTATUS(status)
+			 : WIFSIGNALED(status) ? 128u + (uint32_t)WTERMSIG(status)
+					       : 255u;
+	clock_gettime(CLOCK_REALTIME, &s->exited_at);
+	cleanup_pb_buf struct pb_buf ev = {0};
+	pb_put_string(&ev, 1, s->id);
+	pb_put_string(&ev, 2, s->id);
+	pb_put_uint(&ev, 3, (uint64_t)s->pid);
+	pb_put_uint(&ev, 4, s->exit_status);
+	put_timestamp(&ev, 5, &s->exited_at);
+	publish(s, "/tasks/exit", "containerd.events.TaskExit", &ev);
+	/* Every Wait pending on it. */
+	cleanup_pb_buf struct pb_buf w = {0};
+	pb_put_uint(&w, 1, s->exit_status);
+	put_timestamp(&w, 2, &s->exited_at);
+	for (size_t i = 0; i < s->nwaiters; i++)
+		respond(s, s->waiters[i].conn, s->waiters[i].stream, 0, NULL, &w);
+	s->nwaiters = 0;
+}
+
+static void reap(struct shim *s)
+{
+	for (;;) {
+		int status;
+		pid_t p = waitpid(-1, &status, WNOHANG);
+		if (p <= 0)
+			return;
+		if (p == s->logger) {
+			s->logger = 0;
+		} else if (s->pid > 0 && p == s->pid && s->status != TASK_STOPPED) {
+			task_exited(s, status);
+		} else if (s->nzombies < MAX_ZOMBIES) {
+			s->zombies[s->nzombies].pid = p;
+			s->zombies[s->nzombies++].status = status;
+		}
+	}
+}
+
+/* The runtime options (containerd.runc.v1.Options, kept by containerd as
+ * the container's runtime options): no_pivot_root 1, no_new_keyring 2,
+ * systemd_cgroup 3, binary_name 6, root 7. */
+static void take_options(struct shim *s, const uint8_t *any, size_t len)
+{
+	struct pb_reader r = {any, any + len};
+	struct pb_field f;
+	const uint8_t *value = NULL;
+	size_t vlen = 0;
+	while (pb_next(&r, &f, NULL) > 0)
+		if (f.number == 2 && f.wire == 2) {
+			value = f.data;
+			vlen = f.len;
+		}
+	if (value == NULL)
+		return;
+	struct pb_reader o = {value, value + vlen};
+	while (pb_next(&o, &f, NULL) > 0) {
+		if (f.wire == 0 && f.number == 1)
+			s->no_pivot = f.varint != 0;
+		else if (f.wire == 0 && f.number == 2)
+			s->no_new_keyring = f.varint != 0;
+		else if (f.wire == 0 && f.number == 3)
+			s->systemd_cgroup = f.varint != 0;
+		else if (f.wire == 2 && f.number == 6 && f.len) {
+			free(s->runtime);
+			s->runtime = pb_field_strdup(&f);
+		} else if (f.wire == 2 && f.number == 7 && f.len) {
+			free(s->root);
+			s->root = pb_field_strdup(&f);
+		}
+	}
+}
+
+/* Mount {type 1, source 2, target 3, options 4} of a snapshotter onto
+ * BUNDLE/rootfs. */
+static int mount_rootfs(struct shim *s, const uint8_t *m, size_t len, struct kiln_error **err)
+{
+	struct pb_reader r = {m, m + len};
+	struct pb_field f;
+	cleanup_free char *type = NULL, *source = NULL;
+	char *opts[64];
+	size_t nopts = 0;
+	while (pb_next(&r, &f, NULL) > 0 && f.wire == 2) {
+		if (f.number == 1)
+			type = pb_field_strdup(&f);
+		else if (f.number == 2)
+			source = pb_field_strdup(&f);
+		else if (f.number == 4 && nopts < 63)
+			opts[nopts++] = pb_field_strdup(&f);
+	}
+	opts[nopts] = NULL;
+	cleanup_free char *data = NULL;
+	unsigned long flags = runtime_mount_flags(opts, &data);
+	for (size_t i = 0; i < nopts; i++)
+		free(opts[i]);
+	cleanup_free char *target = path_join(s->bundle, "rootfs");
+	mkdir(target, 0711);
+	if (mount(source, target, type, flags, data) < 0)
+		return kiln_error_make(err, errno, "mount %s (%s) on %s", source ? source : "",
+				       type ? type : "", target);
+	s->rootfs_mounted = true;
+	return 0;
+}
+
+static bool zombie_take(struct shim *s, pid_t pid, int *status)
+{
+	for (size_t i = 0; i < s->nzombies; i++) {
+		if (s->zombies[i].pid == pid) {
+			*status = s->zombies[i].status;
+			s->zombies[i] = s->zombies[--s->nzombies];
+			return true;
+		}
+	}
+	return false;
+}
+
+static void do_create(struct shim *s, int conn, uint32_t stream, const struct req_fields *q)
+{
+	struct kiln_error *err = NULL;
+	if (s->created)
+		return respond(s, conn, stream, CODE_ALREADY_EXISTS, "task already created", NULL);
+	if (q->v[4])
+		return respond(s, conn, stream, CODE_UNIMPLEMENTED,
+			       "the kiln shim has no terminals; use io.containerd.runc.v2", NULL);
+	if (q->s[8] && *q->s[8])
+		return respond(s, conn, stream, CODE_UNIMPLEMENTED,
+			       "the kiln shim does not restore checkpoints", NULL);
+	if (q->msg[10])
+		take_options(s, q->msg[10], q->msg_len[10]);
+	if (q->s[2] && *q->s[2]) {
+		free(s->bundle);
+		s->bundle = xstrdup(q->s[2]);
+	}
+	for (size_t i = 0; i < q->nrootfs; i++) {
+		if (i > 0 || mount_rootfs(s, q->rootfs[i], q->rootfs_len[i], &err) < 0) {
+			if (err == NULL)
+				kiln_error_make(&err, 0, "more than one rootfs mount");
+			return respond_error(s, conn, stream, CODE_INTERNAL, &err);
+		}
+	}
+	for (int i = 0; i < 3; i++) {
+		free(s->stdio[i]);
+		s->stdio[i] = xstrdup(q->s[5 + i] ? q->s[5 + i] : "");
+	}
+	/* For `delete` after a crash: which runtime, which root. */
+	cleanup_free char *saved = xasprintf("%s\n%s\n", s->runtime, s->root);
+	cleanup_free char *saved_path = path_join(s->bundle, "kiln-shim-runtime");
+	write_file_atomic(saved_path, saved, strlen(saved), 0600, NULL);
+
+	int fds[3];
+	if (open_stdio(s, fds, &err) < 0)
+		return respond_error(s, conn, stream, CODE_INTERNAL, &err);
+	cleanup_free char *pidfile = path_join(s->bundle, "init.pid");
+	unlink(pidfile);
+	const char *args[10] = {"create", "--bundle", s->bundle, "--pid-file", pidfile};
+	size_t na = 5;
+	if (s->no_pivot)
+		args[na++] = "--no-pivot";
+	if (s->no_new_keyring)
+		args[na++] = "--no-new-keyring";
+	args[na++] = s->id;
+	args[na] = NULL;
+	int rc = runtime_run(s, args, fds, &err);
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+	if (rc < 0) {
+		if (s->logger > 0)
+			kill(s->logger, SIGKILL);
+		return respond_error(s, conn, stream, CODE_INTERNAL, &err);
+	}
+	cleanup_free char *pidtext = read_file(pidfile, 64, NULL, &err);
+	if (pidtext == NULL || (s->pid = (pid_t)atoi(pidtext)) <= 0) {
+		if (err == NULL)
+			kiln_error_make(&err, 0, "%s: no pid", pidfile);
+		return respond_error(s, conn, stream, CODE_INTERNAL, &err);
+	}
+	s->created = true;
+	s->status = TASK_CREATED;
+	int status;
+	if (zombie_take(s, s->pid, &status))
+		task_exited(s, status);
+	cleanup_pb_buf struct pb_buf resp = {0};
+	pb_put_uint(&resp, 1, (uint64_t)s->pid);
+	respond(s, conn, stream, 0, NULL, &resp);
+}
+
+static bool task_matches(struct shim *s, int conn, uint32_t stream, const struct req_fields *q)
+{
+	if (q->s[2] && *q->s[2]) {
+		respond(s, conn, stream, CODE_NOT_FOUND,
+			"the kiln shim runs no exec'd processes; use io.containerd.runc.v2", NULL);
+		return false;
+	}
+	if (!s->created || s->deleted) {
+		respond(s, conn, stream, CODE_NOT_FOUND, "task not created", NULL);
+		return false;
+	}
+	return true;
+}
+
+static void do_start(struct shim *s, int conn, uint32_t stream, const struct req_fields *q)
+{
+	if (!task_matches(s, conn, stream, q))
+		return;
+	if (s->status != TASK_CREATED)
+		return respond(s, conn, stream, CODE_FAILED_PRECONDITION, "task is not in created state",
+			       NULL);
+	struct kiln_error *err = NULL;
+	const char *args[] = {"start", s->id, NULL};
+	if (runtime_run(s, args, NULL, &err) < 0)
+		return respond_error(s, conn, stream, CODE_INTERNAL, &err);
+	if (s->status == TASK_CREATED)
+		s->status = TASK_RUNNING;
+	cleanup_pb_buf struct pb_buf resp = {0};
+	pb_put_uint(&resp, 1, (uint64_t)s->pid);
+	respond(s, conn, stream, 0, NULL, &resp);
+}
+
+static void do_state(struct shim *s, int conn, uint32_t stream, const struct req_fields *q)
+{
+	if (!task_matches(s, conn, stream, q))
+		return;
+	cleanup_pb_buf struct pb_buf resp = {0};
+	pb_put_string(&resp, 1, s->id);
+	pb_put_string(&resp, 2, s->bundle);
+	pb_put_uint(&resp, 3, (uint64_t)s->pid);
+	pb_put_uint(&resp, 4, (uint64_t)s->status);
+	pb_put_string(&resp, 5, s->stdio[0]);
+	pb_put_string(&resp, 6, s->stdio[1]);
+	pb_put_string(&resp, 7, s->stdio[2]);
+	pb_put_uint(&resp, 9, s->exit_status);
+	put_timestamp(&resp, 10, &s->exited_at);
+	respond(s, conn, stream, 0, NULL, &resp);
+}
+
+static void do_kill(struct shim *s, int conn, uint32_t stream, const struct req_fields *q)
+{
+	if (!task_matches(s, conn, stream, q))
+		return;
+	int sig = (int)q->v[3];
+	bool all = q->v[4] != 0;
+	if (s->status == TASK_STOPPED && !all)
+		return respond(s, conn, stream, CODE_NOT_FOUND, "process already finished", NULL);
+	struct kiln_error *err = NULL;
+	if (all || s->status == TASK_CREATED || s->status == TASK_PAUSED) {
+		/* The whole cgroup, or a process the runtime holds in its init. */
+		char signum[16];
+		snprintf(signum, sizeof signum, "%d", sig);
+		const char *args_all[] = {"kill", "--all", s->id, signum, NULL};
+		const char *args[] = {"kill", s->id, signum, NULL};
+		if (runtime_run(s, all ? args_all : args, NULL, &err) < 0)
+			return respond_error(s, conn, stream, CODE_INTERNAL, &err);
+	} else if (kill(s->pid, sig) < 0) {
+		if (errno == ESRCH)
+			return respond(s, conn, stream, CODE_NOT_FOUND, "process already finished",
+				       NULL);
+		kiln_error_make(&err, errno, "kill %d", (int)s->pid);
+		return respond_error(s, conn, stream, CODE_INTERNAL, &err);
+	}
+	respond(s, conn, stream, 0, NULL, NULL);
+}
+
+static void do_wait(struct shim *s, int conn, uint32_t stream, const struct req_fields *q)
+{
+	if (!task_matches(s, conn, stream, q))
+		return;
+	if (s->status == TASK_STOPPED) {
+		cleanup_pb_buf struct pb_buf w = {0};
+		pb_put_uint(&w, 1, s->exit_status);
+		put_timestamp(&w, 2, &s->exited_at);
+		return respond(s, conn, stream, 0, NULL, &w);
+	}
+	if (s->nwaiters == MAX_WAITERS)
+		return respond(s, conn, stream, CODE_INTERNAL, "too many waiters", NULL);
+	s->waiters[s->nwaiters].conn = conn;
+	s->waiters[s->nwaiters++].stream = stream;
+}
+
+static void do_delete(struct shim *s, int conn, uint32_t stream, const struct req_fields *q)
+{
+	if (!task_matches(s, conn, stream, q))
+		return;
+	if (s->status == TASK_RUNNING || s->status == TASK_PAUSED)
+		return respond(s, conn, stream, CODE_FAILED_PRECONDITION,
+			       "cannot delete a running task", NULL);
+	struct kiln_error *err = NULL;
+	const char *args[] = {"delete", "--force", s->id, NULL};
+	if (runtime_run(s, args, NULL, &err) < 0) {
+		/* Already gone from the runtime's state is fine. */
+		kiln_error_release(&err);
+	}
+	if (s->status == TASK_CREATED) {
+		/* Killed before it ran: its pid was reaped or will be. */
+		reap(s);
+		if (s->status != TASK_STOPPED)
+			task_exited(s, SIGKILL); /* a wait status: killed by KILL */
+	}
+	if (s->rootfs_mounted) {
+		cleanup_free char *target = path_join(s->bundle, "rootfs");
+		umount2(target, MNT_DETACH);
+		s->rootfs_mounted = false;
+	}
+	s->deleted = true;
+	cleanup_pb_buf struct pb_buf resp = {0};
+	pb_put_uint(&resp, 1, (uint64_t)s->pid);
+	pb_put_uint(&resp, 2, s->exit_status);
+	put_timestamp(&resp, 3, &s->exited_at);
+	respond(s, conn, stream, 0, NULL, &resp);
+}
+
+static void do_simple(struct shim *s, int conn, uint32_t stream, const struct req_fields *q,
+		      const char *verb, int new_status)
+{
+	if (!task_matches(s, conn, stream, q))
+		return;
+	struct kiln_error *err = NULL;
+	const char *args[] = {verb, s->id, NULL};
+	if (runtime_run(s, args, NULL, &err) < 0)
+		return respond_error(s, conn, stream, CODE_INTERNAL, &err);
+	if (s->status != TASK_STOPPED)
+		s->status = new_status;
+	respond(s, conn, stream, 0, NULL, NULL);
+}
+
+/* Update {id 1, resources 2 (Any of the OCI LinuxResources JSON)}. */
+static void do_update(struct shim *s, int conn, uint32_t stream, const struct req_fields *q)
+{
+	if (!task_matches(s, conn, stream, q))
+		return;
+	const uint8_t *value = NULL;
+	size_t vlen = 0;
+	if (q->msg[2]) {
+		struct pb_reader r = {q->msg[2], q->msg[2] + q->msg_len[2]};
+		struct pb_field f;
+		while (pb_next(&r, &f, NULL) > 0)
+			if (f.number == 2 && f.wire == 2) {
+				value = f.data;
+				vlen = f.len;
+			}
+	}
+	struct kiln_error *err = NULL;
+	cleanup_free char *file = path_join(s->bundle, "kiln-resources.json");
+	if (write_file_atomic(file, value ? (const char *)value : "{}", value ? vlen : 2, 0600,
+			      &err) < 0)
+		return respond_error(s, conn, stream, CODE_INTERNAL, &err);
+	const char *args[] = {"update", "--resources", file, s->id, NULL};
+	int rc = runtime_run(s, args, NULL, &err);
+	unlink(file);
+	if (rc < 0)
+		return respond_error(s, conn, stream, CODE_INTERNAL, &err);
+	respond(s, conn, stream, 0, NULL, NULL);
+}
+
+/* Pids: the task's cgroup members, from `RUNTIME ps --format json` (a JSON
+ * array of numbers) into ProcessInfo {pid 1}. */
+static void do_pids(struct shim *s, int conn, uint32_t stream, const struct req_fields *q)
+{
+	if (!task_matches(s, conn, stream, q))
+		return;
+	struct kiln_error *err = NULL;
+	char tmpl[] = "/tmp/kiln-shim-ps.XXXXXX";
+	int fd = mkstemp(tmpl);
+	if (fd < 0) {
+		kiln_error_make(&err, errno, "mkstemp");
+		return respond_error(s, conn, stream, CODE_INTERNAL, &err);
+	}
+	unlink(tmpl);
+	int stdio[3] = {-1, fd, -1};
+	const char *args[] = {"ps", "--format", "json", s->id, NULL};
+	if (runtime_run(s, args, stdio, &err) < 0) {
+		close(fd);
+		return respond_error(s, conn, stream, CODE_INTERNAL, &err);
+	}
+	lseek(fd, 0, SEEK_SET);
+	size_t len;
+	cleanup_free char *text = read_fd(fd, 1 << 20, &len, NULL);
+	close(fd);
+	cleanup_pb_buf struct pb_buf resp = {0};
+	for (char *p = text; p && *p;) {
+		char *end;
+		long v = strtol(p, &end, 10);
+		if (end == p) {
+			p++;
+			continue;
+		}
+		cleanup_pb_buf struct pb_buf pi = {0};
+		pb_put_uint(&pi, 1, (uint64_t)v);
+		pb_put_message(&resp, 1, &pi);
+		p = end;
+	}
+	respond(s, conn, stream, 0, NULL, &resp);
+}
+
+static bool task_alive(const struct shim *s)
+{
+	return s->created && !s->deleted && s->status != TASK_STOPPED;
+}
+
+static void dispatch(struct shim *s, int conn, uint32_t stream, const uint8_t *data, size_t len)
+{
+	struct kiln_error *err = NULL;
+	struct req_fields r;
+	if (req_parse(data, len, &r, 0, &err) < 0) {
+		req_release(&r);
+		return respond_error(s, conn, stream, CODE_INTERNAL, &err);
+	}
+	const char *service = r.s[1] ? r.s[1] : "", *method = r.s[2] ? r.s[2] : "";
+	struct req_fields q;
+	if (req_parse(r.msg[3], r.msg[3] ? r.msg_len[3] : 0, &q,
+		      strcmp(method, "Create") == 0 ? 3 : 0, &err) < 0) {
+		respond_error(s, conn, stream, CODE_INTERNAL, &err);
+		goto out;
+	}
+	if (strcmp(service, TASK_SERVICE) != 0) {
+		respond(s, conn, stream, CODE_UNIMPLEMENTED, "unknown service", NULL);
+	} else if (strcmp(method, "Create") == 0) {
+		do_create(s, conn, stream, &q);
+	} else if (strcmp(method, "Start") == 0) {
+		do_start(s, conn, stream, &q);
+	} else if (strcmp(method, "State") == 0) {
+		do_state(s, conn, stream, &q);
+	} else if (strcmp(method, "Kill") == 0) {
+		do_kill(s, conn, stream, &q);
+	} else if (strcmp(method, "Wait") == 0) {
+		do_wait(s, conn, stream, &q);
+	} else if (strcmp(method, "Delete") == 0) {
+		do_delete(s, conn, stream, &q);
+	} else if (strcmp(method, "Pause") == 0) {
+		do_simple(s, conn, stream, &q, "pause", TASK_PAUSED);
+	} else if (strcmp(method, "Resume") == 0) {
+		do_simple(s, conn, stream, &q, "resume", TASK_RUNNING);
+	} else if (strcmp(method, "Update") == 0) {
+		do_update(s, conn, stream, &q);
+	} else if (strcmp(method, "Pids") == 0) {
+		do_pids(s, conn, stream, &q);
+	} else if (strcmp(method, "CloseIO") == 0) {
+		respond(s, conn, stream, 0, NULL, NULL); /* stdin is never held open */
+	} else if (strcmp(method, "Connect") == 0) {
+		cleanup_pb_buf struct pb_buf resp = {0};
+		pb_put_uint(&resp, 1, (uint64_t)getpid());
+		pb_put_uint(&resp, 2, (uint64_t)s->pid);
+		pb_put_string(&resp, 3, "kiln");
+		respond(s, conn, stream, 0, NULL, &resp);
+	} else if (strcmp(method, "Shutdown") == 0) {
+		/* Only once nothing runs (or when told `now`); the reply may be
+		 * lost as the shim exits, which containerd expects. */
+		respond(s, conn, stream, 0, NULL, NULL);
+		if (q.v[2] || !task_alive(s))
+			s->exit_now = true;
+	} else {
+		cleanup_free char *m =
+		    xasprintf("%s is not implemented by the kiln shim; use io.containerd.runc.v2",
+			      method);
+		respond(s, conn, stream, CODE_UNIMPLEMENTED, m, NULL);
+	}
+out:
+	req_release(&q);
+	req_release(&r);
+}
+
+/* Reads what CONN has; handles every whole frame.  false when it closed. */
+static bool conn_read(struct shim *s, int conn)
+{
+	struct shim_conn *c = &s->conns[conn];
+	if (c->cap - c->len < 65536) {
+		c->cap = c->cap ? c->cap * 2 : 131072;
+		c->in = xrealloc(c->in, c->cap);
+	}
+	ssize_t n = read(c->fd, c->in + c->len, c->cap - c->len);
+	if (n <= 0)
+		return n < 0 && (errno == EINTR || errno == EAGAIN);
+	c->len += (size_t)n;
+	while (c->len >= 10) {
+		uint32_t len = get_be32(c->in);
+		uint32_t stream = get_be32(c->in + 4);
+		int type = c->in[8];
+		if (len > TTRPC_MAX)
+			return false;
+		if (c->len < 10 + (size_t)len) {
+			if (c->cap < 10 + (size_t)len) {
+				c->cap = 10 + (size_t)len;
+				c->in = xrealloc(c->in, c->cap);
+			}
+			break;
+		}
+		if (type == TTRPC_REQUEST)
+			dispatch(s, conn, stream, c->in + 10, len);
+		if (c->fd < 0)
+			return false;
+		memmove(c->in, c->in + 10 + len, c->len - 10 - len);
+		c->len -= 10 + (size_t)len;
+	}
+	return true;
+}
+
+static void conn_close(struct shim *s, int conn)
+{
+	struct shim_conn *c = &s->conns[conn];
+	close(c->fd);
+	c->fd = -1;
+	free(c->in);
+	c->in = NULL;
+	c->len = c->cap = 0;
+	for (size_t i = 0; i < s->nwaiters;)
+		if (s->waiters[i].conn == conn)
+			s->waiters[i] = s->waiters[--s->nwaiters];
+		else
+			i++;
+}
+
+static int serve(struct shim *s, int lfd)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	sigdelset(&set, SIGPIPE);
+	int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	for (int i = 0; i < MAX_CONNS; i++)
+		s->conns[i].fd = -1;
+	while (!s->exit_now) {
+		struct pollfd p[MAX_CONNS + 2];
+		int map[MAX_CONNS + 2];
+		int np = 0;
+		p[np] = (struct pollfd){.fd = lfd, .events = POLLIN};
+		map[np++] = -1;
+		p[np] = (struct pollfd){.fd = sfd, .events = POLLIN};
+		map[np++] = -2;
+		for (int i = 0; i < MAX_CONNS; i++)
+			if (s->conns[i].fd >= 0) {
+				p[np] = (struct pollfd){.fd = s->conns[i].fd, .events = POLLIN};
+				map[np++] = i;
+			}
+		if (poll(p, (nfds_t)np, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return 1;
+		}
+		for (int k = 0; k < np; k++) {
+			if (!p[k].revents)
+				continue;
+			if (map[k] == -1) {
+				int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+				/* containerd runs as the shim's user; nobody else may
+				 * drive the task (the runc shim checks the same). */
+				struct ucred cred;
+				socklen_t cl = sizeof cred;
+				if (fd >= 0 && (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 ||
+						cred.uid != getuid())) {
+					close(fd);
+					fd = -1;
+				}
+				int slot = -1;
+				for (int i = 0; i < MAX_CONNS && fd >= 0; i++)
+					if (s->conns[i].fd < 0) {
+						slot = i;
+						break;
+					}
+				if (slot < 0) {
+					if (fd >= 0)
+						close(fd);
+				} else {
+					s->conns[slot].fd = fd;
+				}
+			} else if (map[k] == -2) {
+				struct signalfd_siginfo si;
+				while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
+					;
+				reap(s);
+			} else if (!conn_read(s, map[k])) {
+				conn_close(s, map[k]);
+			}
+		}
+		/* A Create or Delete may have reaped nothing yet left zombies. */
+		reap(s);
+	}
+	unlink(s->socket_path);
+	return 0;
+}
+
+/* /run/containerd/s/kiln-HASH beside containerd's own socket directory: the
+ * sockets of the runc shims live there too. */
+static char *socket_path_for(const char *address, const char *ns, const char *id)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a over "NS/ID" */
+	for (const char *p = ns; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	h = (h ^ '/') * 1099511628211ull;
+	for (const char *p = id; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	cleanup_free char *dir = xstrdup(address);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir)
+		*slash = '\0';
+	else
+		strcpy(dir, "/run/containerd");
+	return xasprintf("%s/s/kiln-%016llx", dir, (unsigned long long)h);
+}
+
+static int shim_start(struct shim *s)
+{
+	/* The runtime options come on stdin (an Any); Create has them too. */
+	size_t len = 0;
+	cleanup_free char *opts = read_fd(0, 1 << 20, &len, NULL);
+	if (opts && len)
+		take_options(s, (const uint8_t *)opts, len);
+	s->socket_path = socket_path_for(s->address, s->ns, s->id);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(s->socket_path) >= sizeof sa.sun_path) {
+		fprintf(stderr, "kiln shim: socket path too long: %s\n", s->socket_path);
+		return 1;
+	}
+	strcpy(sa.sun_path, s->socket_path);
+	cleanup_free char *dir = xstrdup(s->socket_path);
+	*strrchr(dir, '/') = '\0';
+	struct kiln_error *err = NULL;
+	if (mkdir_p(dir, 0711, &err) < 0) {
+		fprintf(stderr, "kiln shim: %s\n", err->msg);
+		kiln_error_release(&err);
+		return 1;
+	}
+	unlink(s->socket_path);
+	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 16) < 0) {
+		fprintf(stderr, "kiln shim: listen on %s: %s\n", s->socket_path, strerror(errno));
+		return 1;
+	}
+	cleanup_free char *address = xasprintf("unix://%s", s->socket_path);
+	write_file_atomic("address", address, strlen(address), 0600, NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "kiln shim: fork: %s\n", strerror(errno));
+		return 1;
+	}
+	if (pid > 0) {
+		char pidtext[16];
+		snprintf(pidtext, sizeof pidtext, "%d", (int)pid);
+		write_file_atomic("shim.pid", pidtext, strlen(pidtext), 0600, NULL);
+		printf("%s\n", address);
+		return 0;
+	}
+	/* The daemon: its own session; stdio off containerd's pipe (it waits
+	 * for EOF), errors to the bundle's log FIFO containerd reads. */
+	setsid();
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	int null = open("/dev/null", O_RDWR);
+	dup2(null, 0);
+	dup2(null, 1);
+	int log = open("log", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	dup2(log >= 0 ? log : null, 2);
+	if (log > 2)
+		close(log);
+	if (null > 2)
+		close(null);
+	exit(serve(s, lfd));
+}
+
+/* After a shim died: the runtime's delete, and a DeleteResponse on stdout. */
+static int shim_delete(struct shim *s)
+{
+	size_t len;
+	cleanup_free char *saved = read_file("kiln-shim-runtime", 8192, &len, NULL);
+	if (saved) {
+		char *nl = strchr(saved, '\n');
+		if (nl) {
+			*nl = '\0';
+			free(s->runtime);
+			s->runtime = xstrdup(saved);
+			char *nl2 = strchr(nl + 1, '\n');
+			if (nl2)
+				*nl2 = '\0';
+			free(s->root);
+			s->root = xstrdup(nl + 1);
+		}
+	}
+	/* After a clean Delete the runtime holds nothing: no exec then. */
+	cleanup_free char *state = path_join(s->root, s->id);
+	struct kiln_error *err = NULL;
+	const char *args[] = {"delete", "--force", s->id, NULL};
+	if (access(state, F_OK) == 0 && runtime_run(s, args, NULL, &err) < 0)
+		kiln_error_release(&err);
+	cleanup_free char *rootfs = path_join(s->bundle, "rootfs");
+	umount2(rootfs, MNT_DETACH);
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	cleanup_pb_buf struct pb_buf resp = {0};
+	pb_put_uint(&resp, 2, 128 + SIGKILL);
+	put_timestamp(&resp, 3, &now);
+	return write_all(1, resp.data, resp.len, NULL) < 0;
+}
+
+int shim_main(int argc, char **argv)
+{
+	struct shim s = {.ns = getenv("NAMESPACE"), .ttrpc_address = getenv("TTRPC_ADDRESS")};
+	const char *action = NULL, *bundle = NULL;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (a[0] != '-') {
+			action = a;
+			continue;
+		}
+		a += a[1] == '-' ? 2 : 1;
+		const char *eq = strchr(a, '=');
+		size_t alen = eq ? (size_t)(eq - a) : strlen(a);
+		if (strncmp(a, "debug", alen) == 0 || strncmp(a, "v", alen) == 0) {
+			if (strncmp(a, "v", alen) == 0 && alen == 1) {
+				printf("containerd-shim-kiln-v1 (kiln)\n");
+				return 0;
+			}
+			continue;
+		}
+		const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : "");
+		if (strncmp(a, "namespace", alen) == 0 && alen == 9)
+			s.ns = val;
+		else if (strncmp(a, "address", alen) == 0 && alen == 7)
+			s.address = val;
+		else if (strncmp(a, "id", alen) == 0 && alen == 2)
+			s.id = val;
+		else if (strncmp(a, "bundle", alen) == 0 && alen == 6)
+			bundle = val;
+		/* -publish-binary, -socket, -ttrpc-address: not needed */
+	}
+	if (action == NULL || s.id == NULL || s.ns == NULL || s.address == NULL) {
+		fprintf(stderr, "Usage: containerd-shim-kiln-v1 -namespace NS -address SOCK -id ID "
+				"start|delete\n(run by containerd for the runtime io.containerd.kiln.v1)\n");
+		return 2;
+	}
+	char cwd[4096];
+	s.bundle = xstrdup(bundle ? bundle : getcwd(cwd, sizeof cwd) ? cwd : ".");
+	s.runtime = xstrdup("runc");
+	s.root = xasprintf("/run/containerd/runc/%s", s.ns);
+	s.status = TASK_UNKNOWN;
+	if (strcmp(action, "start") == 0)
+		return shim_start(&s);
+	if (strcmp(action, "delete") == 0)
+		return shim_delete(&s);
+	fprintf(stderr, "containerd-shim-kiln-v1: unknown action %s\n", action);
+	return 2;
+}
