@@ -1,7 +1,8 @@
 # Assembles a bootable initrd around kiln's init for boot tests and the boot
 # benchmark, until `kiln build` makes them (sourced after tests/lib.sh and
 # init/tests/hostlib.sh).  Layout as LinuxKit's builder writes it:
-#   /init, /sbin/init, /usr/bin/kiln-service        kiln's init
+#   /init, /sbin/init, /usr/bin/kiln-service,
+#   /usr/bin/containerd-shim-kiln-v1                  kiln's init
 #   /usr/bin/runc, containerd, containerd-shim-runc-v2 (+ their libraries)
 #   /etc/containerd/config.toml
 #   /lib/modules/VERSION/… (a few of Debian's modules + depmod's indexes)
@@ -42,6 +43,7 @@ make_boot_initrd() {
 	cp "$INIT_BIN" "$ROOT/init"
 	ln "$ROOT/init" "$ROOT/sbin/init"
 	ln "$ROOT/init" "$ROOT/usr/bin/kiln-service"
+	ln "$ROOT/init" "$ROOT/usr/bin/containerd-shim-kiln-v1"
 	cp /bin/busybox "$ROOT/bin/busybox"
 	ln -s busybox "$ROOT/bin/sh"
 	# BOOT_RUNTIME=crun installs crun (C, CLI-compatible) as /usr/bin/runc, so
@@ -89,7 +91,7 @@ TOML
 		'["/bin/sh", "-c", "echo SERVICE-RUNNING >/dev/console; exec sleep 100000"]' "$console"
 	_bundle "$ROOT/containers/services/exiter" '["/bin/sh", "-c", "sleep 2; exit 3"]'
 	_bundle "$ROOT/containers/services/zcheck" \
-		'["/bin/sh", "-c", "sleep 1; /bin/kiln-service list >/dev/console 2>&1; echo CHECK-DONE >/dev/console; exec sleep 100000"]' \
+		'["/bin/sh", "-c", "sleep 1; /bin/kiln-service list >/dev/console 2>&1; echo SHIM-SOCKETS $(ls /run/containerd/s) >/dev/console; echo CHECK-DONE >/dev/console; exec sleep 100000"]' \
 		"$console"', {"destination": "/bin/kiln-service", "type": "bind", "source": "/usr/bin/kiln-service", "options": ["bind", "ro"]}, {"destination": "/run/containerd", "type": "bind", "source": "/run/containerd", "options": ["rbind"]}'
 	touch "$ROOT/containers/services/zcheck/rootfs/bin/kiln-service"
 	mkdir -p "$ROOT/containers/services/zcheck/rootfs/run/containerd"

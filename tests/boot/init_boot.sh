@@ -22,6 +22,8 @@ ok "service hello running" wait_console "$C" '^SERVICE-RUNNING' 90
 ok "all services started" wait_console "$C" 'BENCH services-started \(0 failed\)' 30
 ok "kiln-service list inside the VM shows hello running" wait_console "$C" '^hello +running +[0-9]+' 30
 ok "and zcheck running" wait_console "$C" '^zcheck +running +[0-9]+' 30
+ok "the services run under kiln's shim (one socket each)" wait_console "$C" \
+	'^SHIM-SOCKETS kiln-[0-9a-f]{16} kiln-[0-9a-f]{16} kiln-[0-9a-f]{16}' 30
 ok "a service that exits is reported" wait_console "$C" 'kiln-init: service exiter exited \(exit status 3\)' 30
 wait_console "$C" 'CHECK-DONE' 10
 monitor_cmd "$T/mon" system_powerdown
