@@ -1,0 +1,42 @@
+# libFuzzer target for init's parsers (`make fuzz-init`, part of `make fuzz`;
+# see tests/fuzz.mk).  Built with clang against glibc, not musl.  The target
+# includes shim.c and h2.c for their static parsers, so those two are not
+# linked; main.c (its main) neither.  This fragment is read before
+# tests/fuzz.mk, so names in rule lines are spelled out (build-fuzz) and
+# FUZZ_* appear only in recipes.
+FUZZ_INIT_SRCS := $(filter-out init/main.c init/shim.c init/h2.c init/run.c,$(wildcard init/*.c)) \
+	assembler/error.c assembler/util.c
+.PHONY: fuzz-init
+# run.c (no parser; only linked) is compiled apart: while clang rejects it
+# (a goto jumping past a cleanup_free variable's initialisation), gcc
+# compiles it, uninstrumented.
+build-fuzz/init-run.o: init/run.c init/init.h $(wildcard assembler/*.h)
+	@mkdir -p $(@D)
+	@$(FUZZ_CC) $(FUZZ_FLAGS) -Iinit -c -o $@ init/run.c 2>/dev/null || { \
+		echo "note: clang rejects init/run.c; compiled with gcc, uninstrumented"; \
+		gcc -std=gnu11 -g -O1 -D_GNU_SOURCE -Iinit -Iassembler -c -o $@ init/run.c; }
+
+build-fuzz/fuzz_init: tests/fuzz/fuzz_init.c init/shim.c init/h2.c $(FUZZ_INIT_SRCS) init/init.h \
+		$(wildcard assembler/*.h) build-fuzz/init-run.o
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -Iinit -o $@ tests/fuzz/fuzz_init.c $(FUZZ_INIT_SRCS) \
+		build-fuzz/init-run.o
+
+# Seeds: the selector byte (see fuzz_init.c) then a sample input; protobuf
+# seeds are written with printf's octal escapes.
+fuzz-init: build-fuzz/fuzz_init
+	@mkdir -p build-fuzz/corpus-init
+	@printf '\000{"a":[1,-2.5e3,true,false,null],"s":"x\\u00e9\\ud83d\\ude00\\n"}' >build-fuzz/corpus-init/json
+	@printf '\001\012\003abc\020*"\007\012\002hi\020\254\002\015\001\002\003\004' >build-fuzz/corpus-init/pb
+	@printf '\002\202\206\204A\214\361\343\302\345\362:k\240\253\220\364\377@\013grpc-status\001\061@\014grpc-message\005a\045\062\060b\276\277' >build-fuzz/corpus-init/hpack
+	@printf '\003{"ociVersion":"1.0.2","root":{"path":"rootfs"},"annotations":{"a":"b"}}' >build-fuzz/corpus-init/spec
+	@printf '\003{"root":{"readonly":true}}' >build-fuzz/corpus-init/spec2
+	@printf '\004\022\007default\032\013/tasks/exit",\012\032containerd.events.TaskExit\022\016\012\003svc\022\003svc\030* \003' >build-fuzz/corpus-init/exit
+	@printf '\005{"mounts":[{"source":"tmpfs","destination":"/x","type":"tmpfs","options":["nodev","size=1m"]}],"mkdir":["/a"],"cgroups":["c"],"interfaces":[{"name":"eth0","add":"veth","peer":"p","createInRoot":true}],"bindNS":{"net":"/run/netns/x"},"namespace":"ns"}' >build-fuzz/corpus-init/runtime
+	@printf '\006\012\027containerd.task.v2.Task\022\006Create\032c\012\001c\022\004/bun\032\026\012\007overlay\022\007overlay"\002ro2\024binary:///x?a=\045\062Fb+cR*\012\032containerd.runc.v1.Options\022\014\010\001\062\004crun:\002/r \350\007' >build-fuzz/corpus-init/shim
+	@printf '\007Name:\tx\nState:\tS (sleeping)\nSigIgn:\t0000000000004000\nSigCgt:\t0\nNSpid:\t12\t1\n' >build-fuzz/corpus-init/status
+	build-fuzz/fuzz_init -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -timeout=10 \
+		-print_final_stats=1 -artifact_prefix=build-fuzz/crash-init- build-fuzz/corpus-init
+
+fuzz-build: build-fuzz/fuzz_init
+fuzz: fuzz-init
