@@ -3,7 +3,7 @@
 # uptime when init starts, when the last onboot container has ended and when
 # the last service has started (init's BENCH console lines), and their median.
 #   KILN_BENCH_IMAGE=minimal (default): examples/minimal.yml built by `kiln
-#     build -format kernel+initrd` (sysctl + dhcpcd onboot, getty service),
+#     build -format kernel+initrd` (dhcpcd onboot, getty service),
 #     measured twice: as written (runc, LinuxKit's runtime, the default), then
 #     a copy with pkgs/crun added to `init:` (init then runs crun for the
 #     onboot containers and has containerd's shim run it for the services);
@@ -16,6 +16,9 @@
 #     CPU, `kiln run`'s and LinuxKit's default, then with two, where init's
 #     parallel work (modules, containerd beside the onboot containers) shows;
 #     TCG runs each virtual CPU on its own host thread)
+#   KILN_BENCH_MACHINES (default "pc"): QEMU machine types, each measured in
+#     turn; "pc q35" adds q35, the machine `kiln run qemu` and LinuxKit boot
+#     (AHCI instead of PIIX IDE, PCIe; both with QEMU's default empty CD-ROM)
 source "$(dirname "$0")/../lib.sh"
 source "$TOP/init/tests/hostlib.sh"
 source "$TOP/init/tests/bootlib.sh"
@@ -23,6 +26,7 @@ N=${KILN_BENCH_BOOTS:-5}
 APPEND=${KILN_BENCH_APPEND:-}
 IMAGE=${KILN_BENCH_IMAGE:-minimal}
 CPUS=${KILN_BENCH_CPUS:-1 2}
+MACHINES=${KILN_BENCH_MACHINES:-pc}
 export BOOT_WITH_FAILURE=0
 KDIR=$("$TOP/tests/fixtures/debian-kernel.sh") || { echo "bench-boot: no kernel fixture" >&2; exit 1; }
 stamp() { grep -m1 "$2" "$1" | sed -E 's/^\[ *([0-9.]+)\].*/\1/'; }
@@ -33,7 +37,7 @@ bench() {
 	local label=$1 initrd=$2 append=$3 i C s o v d
 	: >"$T/results"
 	for i in $(seq "$N"); do
-		C=$T/console.$label.smp${SMP:-1}.$i
+		C=$T/console.$label.$MACHINE.smp${SMP:-1}.$i
 		qemu_boot "$initrd" "$KDIR" "$C" "$T/mon.$i" "$append"
 		if ! wait_console "$C" 'BENCH services-started' 300; then
 			echo "$label boot $i: services not started within 300 s"
@@ -45,15 +49,15 @@ bench() {
 			v=$(stamp "$C" 'BENCH services-started')
 			d=$(awk -v a="$s" -v b="$v" 'BEGIN {printf "%.3f", b - a}')
 			echo "$s $o $v $d" >>"$T/results"
-			printf '%s -smp %s boot %d: init start %6.3f s  onboot done %6.3f s  services started %6.3f s  (init→services %s s)\n' \
-				"$label" "${SMP:-1}" "$i" "$s" "$o" "$v" "$d"
+			printf '%s %s -smp %s boot %d: init start %6.3f s  onboot done %6.3f s  services started %6.3f s  (init→services %s s)\n' \
+				"$label" "$MACHINE" "${SMP:-1}" "$i" "$s" "$o" "$v" "$d"
 		fi
 		kill "$QEMU_PID" 2>/dev/null; wait "$QEMU_PID" 2>/dev/null
 	done
 	local nres load
 	nres=$(wc -l <"$T/results")
 	load=$(cut -d' ' -f1 /proc/loadavg)
-	echo "median of $nres boots of the $label image: guest uptime, TCG -smp ${SMP:-1}, kernel args: ${append:-none}, host load average $load"
+	echo "median of $nres boots of the $label image: guest uptime, TCG -smp ${SMP:-1}, machine $MACHINE, kernel args: ${append:-none}, host load average $load"
 	echo "  init start:            $(cut -d' ' -f1 "$T/results" | median) s"
 	echo "  last onboot ended:     $(cut -d' ' -f2 "$T/results" | median) s"
 	echo "  last service started:  $(cut -d' ' -f3 "$T/results" | median) s"
@@ -83,8 +87,11 @@ if [ "$IMAGE" = minimal ]; then
 		m=$TOP/examples/minimal.yml
 		[ "$rt" = crun ] && m=$T/minimal-crun.yml
 		if build_minimal "$m" "$T/img-$rt"; then
-			for cpus in $CPUS; do
-				SMP=$cpus bench "minimal($rt)" "$INITRD" "$CMDLINE $APPEND"
+			for MACHINE in $MACHINES; do
+				for cpus in $CPUS; do
+					SMP=$cpus QEMU_EXTRA="-machine $MACHINE ${QEMU_EXTRA:-}" \
+						bench "minimal($rt)" "$INITRD" "$CMDLINE $APPEND"
+				done
 			done
 		else
 			sed 's/^/# /' "$T/build.log" | tail -5
@@ -97,8 +104,11 @@ fi
 if [ "$IMAGE" = synthetic ]; then
 	unset BOOT_KERNEL
 	make_boot_initrd "$T/initrd.cpio" "$KDIR" || { echo "bench-boot: initrd failed" >&2; exit 1; }
-	for cpus in $CPUS; do
-		SMP=$cpus bench "synthetic(${BOOT_RUNTIME:-runc})" "$T/initrd.cpio" "$APPEND"
+	for MACHINE in $MACHINES; do
+		for cpus in $CPUS; do
+			SMP=$cpus QEMU_EXTRA="-machine $MACHINE ${QEMU_EXTRA:-}" \
+				bench "synthetic(${BOOT_RUNTIME:-runc})" "$T/initrd.cpio" "$APPEND"
+		done
 	done
 fi
 # KILN_BENCH_KEEP=DIR keeps the consoles and images for a look afterwards.
