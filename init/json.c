@@ -127,12 +127,19 @@ static char *json_string(struct json_parser *ps)
 				return NULL;
 			if (cp >= 0xd800 && cp < 0xdc00 && stop - ps->p >= 6 && ps->p[0] == '\\' &&
 			    ps->p[1] == 'u') {
+				const char *next = ps->p;
 				ps->p += 2;
 				unsigned lo;
 				if (json_hex4(ps, &lo) < 0)
 					return NULL;
-				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+				if (lo >= 0xdc00 && lo < 0xe000)
+					cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+				else
+					ps->p = next; /* not a pair: that escape stands alone */
 			}
+			/* An unpaired surrogate is U+FFFD, as Go's encoding/json reads it. */
+			if (cp >= 0xd800 && cp < 0xe000)
+				cp = 0xfffd;
 			if (cp == 0) {
 				json_fail(ps, "NUL in string");
 				return NULL;

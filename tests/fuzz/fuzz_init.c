@@ -1,6 +1,7 @@
 /* libFuzzer target for the parsers of kiln's PID 1 (init/): the first byte
  * of the input chooses one, the rest is its input.
- *   0 JSON (json_parse, a walk with json_get/json_get_str, string round trip)
+ *   0 JSON (json_parse, a walk with json_get/json_get_str, string round trip,
+ *     escapes decoding to valid UTF-8)
  *   1 protobuf (pb_next, nested length-delimited fields, re-encode round trip)
  *   2 HPACK (hpack_huffman_decode; hpack_decode with a dynamic table)
  *   3 config.json editing (service_spec_edit; its output must parse)
@@ -16,6 +17,38 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* Strict UTF-8: no overlong forms, surrogates or code points past U+10FFFF. */
+static bool utf8_valid(const unsigned char *s, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		unsigned c = s[i], cp, len;
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			len = 2, cp = c & 0x1f;
+		else if (c >= 0xe0 && c <= 0xef)
+			len = 3, cp = c & 0x0f;
+		else if (c >= 0xf0 && c <= 0xf4)
+			len = 4, cp = c & 0x07;
+		else
+			return false;
+		if (n - i < len)
+			return false;
+		for (unsigned k = 1; k < len; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		}
+		if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp < 0xe000))
+			return false;
+		i += len;
+	}
+	return true;
+}
+
 /* Every value's source span lies in the input; lookups find each member;
  * every decoded string survives json_append_string + json_parse. */
 static void walk_json(const struct json *j, const char *text, size_t n)
@@ -23,6 +56,10 @@ static void walk_json(const struct json *j, const char *text, size_t n)
 	if (j->raw < text || j->raw_len == 0 || j->raw_len > n - (size_t)(j->raw - text))
 		abort();
 	if (j->type == JSON_STRING) {
+		/* Escapes decode to UTF-8: valid text stays valid. */
+		if (utf8_valid((const unsigned char *)j->raw, j->raw_len) &&
+		    !utf8_valid((const unsigned char *)j->str, strlen(j->str)))
+			abort();
 		cleanup_free char *lit = NULL;
 		size_t len = 0;
 		json_append_string(&lit, &len, j->str);
