@@ -4,23 +4,14 @@
 # linked; main.c (its main) neither.  This fragment is read before
 # tests/fuzz.mk, so names in rule lines are spelled out (build-fuzz) and
 # FUZZ_* appear only in recipes.
-FUZZ_INIT_SRCS := $(filter-out init/main.c init/shim.c init/h2.c init/run.c,$(wildcard init/*.c)) \
+FUZZ_INIT_SRCS := $(filter-out init/main.c init/shim.c init/h2.c,$(wildcard init/*.c)) \
 	assembler/error.c assembler/util.c
 .PHONY: fuzz-init
-# run.c (no parser; only linked) is compiled apart: while clang rejects it
-# (a goto jumping past a cleanup_free variable's initialisation), gcc
-# compiles it, uninstrumented.
-build-fuzz/init-run.o: init/run.c init/init.h $(wildcard assembler/*.h)
-	@mkdir -p $(@D)
-	@$(FUZZ_CC) $(FUZZ_FLAGS) -Iinit -c -o $@ init/run.c 2>/dev/null || { \
-		echo "note: clang rejects init/run.c; compiled with gcc, uninstrumented"; \
-		gcc -std=gnu11 -g -O1 -D_GNU_SOURCE -Iinit -Iassembler -c -o $@ init/run.c; }
 
 build-fuzz/fuzz_init: tests/fuzz/fuzz_init.c init/shim.c init/h2.c $(FUZZ_INIT_SRCS) init/init.h \
-		$(wildcard assembler/*.h) build-fuzz/init-run.o
+		$(wildcard assembler/*.h)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -Iinit -o $@ tests/fuzz/fuzz_init.c $(FUZZ_INIT_SRCS) \
-		build-fuzz/init-run.o
+	$(FUZZ_CC) $(FUZZ_FLAGS) -Iinit -o $@ tests/fuzz/fuzz_init.c $(FUZZ_INIT_SRCS)
 
 # Seeds: the selector byte (see fuzz_init.c) then a sample input; protobuf
 # seeds are written with printf's octal escapes.

@@ -256,13 +256,15 @@ static int onboot_run_one(const char *dir, const char *name, const char *log_dir
 	int out_p[2] = {-1, -1}, err_p[2] = {-1, -1};
 	struct pump p = {.prefix = name, .to_console = to_console};
 	p.s[0].fd = p.s[1].fd = p.s[0].log_fd = p.s[1].log_fd = -1;
+	/* Declared before the first goto: the cleanups run on every path. */
+	cleanup_free char *out_log = NULL, *err_log = NULL, *pidfile = NULL;
 	if (runtime_prepare_filesystem(&rc, &err) < 0) {
 		init_log_error(&err, name);
 		goto out;
 	}
 	mkdir_p(log_dir, 0755, NULL);
-	cleanup_free char *out_log = xasprintf("%s/%s.out.log", log_dir, name);
-	cleanup_free char *err_log = xasprintf("%s/%s.log", log_dir, name);
+	out_log = xasprintf("%s/%s.out.log", log_dir, name);
+	err_log = xasprintf("%s/%s.log", log_dir, name);
 	p.s[0].log_fd = open(out_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	p.s[1].log_fd = open(err_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (pipe2(out_p, O_CLOEXEC) < 0 || pipe2(err_p, O_CLOEXEC) < 0) {
@@ -272,7 +274,7 @@ static int onboot_run_one(const char *dir, const char *name, const char *log_dir
 	p.s[0].fd = out_p[0];
 	p.s[1].fd = err_p[0];
 	mkdir_p("/run/kiln-init", 0700, NULL);
-	cleanup_free char *pidfile = xasprintf("/run/kiln-init/%s.pid", name);
+	pidfile = xasprintf("/run/kiln-init/%s.pid", name);
 	unlink(pidfile);
 	char *argv[10];
 	int k = 0;

@@ -25,6 +25,7 @@
  * timeout_nano 4, metadata 5} or Response {status 1 (google.rpc.Status
  * {code 1, message 2}), payload 2}.  Exits are published to containerd's
  * containerd.services.events.ttrpc.v1.Events/Forward as /tasks/exit. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -371,7 +372,8 @@ static char *uri_decode(const char *s, size_t n)
 	char *out = xmalloc(n + 1);
 	size_t o = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '%' && i + 2 < n) {
+		if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
+		    isxdigit((unsigned char)s[i + 2])) {
 			char hex[3] = {s[i + 1], s[i + 2], 0};
 			out[o++] = (char)strtol(hex, NULL, 16);
 			i += 2;
@@ -910,7 +912,7 @@ static void dispatch(struct shim *s, int conn, uint32_t stream, const uint8_t *d
 	}
 	const char *service = r.s[1] ? r.s[1] : "", *method = r.s[2] ? r.s[2] : "";
 	struct req_fields q;
-	if (req_parse(r.msg[3], r.msg[3] ? r.msg_len[3] : 0, &q,
+	if (req_parse(r.msg[3] ? r.msg[3] : (const uint8_t *)"", r.msg[3] ? r.msg_len[3] : 0, &q,
 		      strcmp(method, "Create") == 0 ? 3 : 0, &err) < 0) {
 		respond_error(s, conn, stream, CODE_INTERNAL, &err);
 		goto out;

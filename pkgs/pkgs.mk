@@ -15,7 +15,7 @@ pkgs-table: pkgs
 # libFuzzer target for build.yml and archive paths (see tests/fuzz.mk).
 FUZZ_PKG_SRCS := assembler/util.c assembler/error.c assembler/strbuf.c assembler/log.c \
 	assembler/sha256.c assembler/ref.c assembler/oci.c assembler/deb.c assembler/elfcheck.c \
-	assembler/pkg.c assembler/store.c
+	assembler/pkg.c assembler/store.c assembler/manifest_yaml.c
 .PHONY: fuzz-pkg
 build-fuzz/fuzz_pkg: tests/fuzz/fuzz_pkg.c $(FUZZ_PKG_SRCS) $(wildcard assembler/*.h)
 	@mkdir -p $(@D)

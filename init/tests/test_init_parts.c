@@ -94,6 +94,21 @@ TEST(json_parse_and_spans)
 	is_int((int)a->count, 3, "array");
 	is_str(a->items[0]->str, "x\xc3\xa9\n", "escapes decoded");
 	json_free(j);
+	/* UTF-16 escapes: a pair is one code point; an unpaired surrogate is
+	 * U+FFFD and the escape after it is kept (as Go's encoding/json). */
+	const char *esc[][2] = {
+	    {"\"\\ud83d\\ude00\"", "\xf0\x9f\x98\x80"},
+	    {"\"\\ud800\\u0041\"", "\xef\xbf\xbd" "A"},
+	    {"\"\\ud800\"", "\xef\xbf\xbd"},
+	    {"\"\\udc00x\"", "\xef\xbf\xbd" "x"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(esc); i++) {
+		struct json *e = json_parse(esc[i][0], strlen(esc[i][0]), &err);
+		ok(e && e->type == JSON_STRING && strcmp(e->str, esc[i][1]) == 0, "decodes %s",
+		   esc[i][0]);
+		json_free(e);
+		kiln_error_release(&err);
+	}
 	const char *bad[] = {"{", "{\"a\" 1}", "[1,]", "\"\\x\"", "{} x", "[\"a\nb\"]"};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct json *b = json_parse(bad[i], strlen(bad[i]), &err);

@@ -246,8 +246,8 @@ static void fuzz_shim(const uint8_t *data, size_t size)
 	}
 	if (r.nrootfs != 0)
 		abort();
-	/* dispatch() passes r.msg[3] even when NULL; NULL + 0 is undefined
-	 * behaviour that UBSan stops on, so an absent payload is "" here. */
+	/* As dispatch() does: a Request without a payload parses as an empty
+	 * one ("", not NULL + 0, which UBSan stops on). */
 	const uint8_t *payload = r.msg[3] ? r.msg[3] : (const uint8_t *)"";
 	if (req_parse(payload, r.msg[3] ? r.msg_len[3] : 0, &q, 3, &err) < 0) {
 		kiln_error_release(&err);
