@@ -117,6 +117,27 @@ else
 	ok "a service the runtime cannot create fails to start" test "$rc" -ne 0
 	ok "with the runtime's own message" grep -q "no/such/command" <<<"$out"
 	svc stop broken >/dev/null 2>&1
+	# `ctr run` of an image: containerd's snapshotter hands the shim the
+	# rootfs as mounts, and the task's stdio are ctr's FIFOs.  The image is
+	# busybox, made with umoci.
+	if command -v umoci >/dev/null; then
+		umoci init --layout "$T/oci" >/dev/null && umoci new --image "$T/oci:bb" >/dev/null
+		mkdir -p "$T/bbfs/bin"
+		cp /bin/busybox "$T/bbfs/bin/"
+		for a in sh echo ls; do ln -s busybox "$T/bbfs/bin/$a"; done
+		umoci insert --image "$T/oci:bb" "$T/bbfs" / >/dev/null 2>&1
+		(cd "$T/oci" && tar cf "$T/bb.tar" .)
+		c image import --index-name kiln/bb:1 "$T/bb.tar" >/dev/null 2>&1
+		out=$(timeout 60 ctr --address "$T/c.sock" -n "$NS" run --rm --runtime io.containerd.kiln.v1 \
+			kiln/bb:1 img1 sh -c 'echo out-$((6 * 7)); ls /bin/busybox; echo err-x >&2; exit 5' 2>"$T/run.err")
+		rc=$?
+		echo "$out" | sed 's/^/# ctr run: /'
+		ok "ctr run of an image under the kiln shim: its stdout" grep -qx 'out-42' <<<"$out"
+		ok "its rootfs is the image's (snapshotter mounts)" grep -qx '/bin/busybox' <<<"$out"
+		ok "its stderr" grep -qx 'err-x' "$T/run.err"
+		ok "its exit status" test "$rc" -eq 5
+		ok "--rm left no container" bash -c "! ctr --address '$T/c.sock' -n '$NS' containers ls -q | grep -q img1"
+	fi
 fi
 
 # A service that exits is reported (containerd's /tasks/exit events).
