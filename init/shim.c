@@ -107,8 +107,10 @@ static void put_timestamp(struct pb_buf *b, int field, const struct timespec *ts
 	pb_put_message(b, field, &t);
 }
 
-/* The string fields 1 (id) and 2 (exec_id) most requests start with, plus
- * whatever else ON_FIELD wants. */
+/* A request's fields 1-10 by number: varints in v[], length-delimited ones
+ * both as strings (s[], owned) and as raw bytes (msg[], borrowed); the
+ * repeated field REPEATED_FIELD of req_parse (Create's rootfs mounts) in
+ * rootfs[]. */
 struct req_fields {
 	char *s[11]; /* string fields by number (1..10), owned */
 	uint64_t v[11];
@@ -345,9 +347,8 @@ static int runtime_run(struct shim *s, const char *const *args, const int stdio[
  * protocol: the streams on fds 3 and 4, fd 5 closed when ready), file://PATH,
  * or a FIFO path ---- */
 
-static int open_uri(struct shim *s, const char *uri, int flags, struct kiln_error **err)
+static int open_uri(const char *uri, int flags, struct kiln_error **err)
 {
-	(void)s;
 	if (uri == NULL || *uri == '\0')
 		return open("/dev/null", flags | O_CLOEXEC);
 	if (strncmp(uri, "file://", 7) == 0) {
@@ -405,33 +406,23 @@ static int start_logger(struct shim *s, const char *uri, int out[2], struct kiln
 		p = amp ? amp + 1 : NULL;
 	}
 	args[na] = NULL;
-	int so[2], se[2], ready[2];
+	/* stdout, stderr, and the one the logger closes once ready */
+	int p[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
 	int ret = -1;
-	if (pipe2(so, O_CLOEXEC) < 0) {
-		kiln_error_make(err, errno, "pipe");
-		goto out;
+	pid_t pid = -1;
+	for (int i = 0; i < 3; i++) {
+		if (pipe2(p[i], O_CLOEXEC) < 0) {
+			kiln_error_make(err, errno, "pipe");
+			goto out;
+		}
 	}
-	if (pipe2(se, O_CLOEXEC) < 0) {
-		kiln_error_make(err, errno, "pipe");
-		close(so[0]);
-		close(so[1]);
-		goto out;
-	}
-	if (pipe2(ready, O_CLOEXEC) < 0) {
-		kiln_error_make(err, errno, "pipe");
-		close(so[0]);
-		close(so[1]);
-		close(se[0]);
-		close(se[1]);
-		goto out;
-	}
-	pid_t pid = fork();
+	pid = fork();
 	if (pid == 0) {
 		child_reset_signals();
 		int null = open("/dev/null", O_RDWR);
 		/* fds 3, 4, 5 from fds that may sit anywhere: move them high first. */
-		int a = fcntl(so[0], F_DUPFD_CLOEXEC, 10), b = fcntl(se[0], F_DUPFD_CLOEXEC, 10),
-		    c = fcntl(ready[1], F_DUPFD_CLOEXEC, 10);
+		int a = fcntl(p[0][0], F_DUPFD_CLOEXEC, 10), b = fcntl(p[1][0], F_DUPFD_CLOEXEC, 10),
+		    c = fcntl(p[2][1], F_DUPFD_CLOEXEC, 10);
 		dup2(null, 0);
 		dup2(null, 1);
 		dup2(null, 2);
@@ -445,25 +436,29 @@ static int start_logger(struct shim *s, const char *uri, int out[2], struct kiln
 		execve(path, args, envp);
 		_exit(127);
 	}
-	close(so[0]);
-	close(se[0]);
-	close(ready[1]);
 	if (pid < 0) {
 		kiln_error_make(err, errno, "fork for %s", path);
-		close(so[1]);
-		close(se[1]);
-		close(ready[0]);
 		goto out;
 	}
 	s->logger = pid;
+	/* Our copies of the logger's ends go first, so that its exit before
+	 * getting ready still ends the read below. */
+	close(p[0][0]);
+	close(p[1][0]);
+	close(p[2][1]);
+	p[0][0] = p[1][0] = p[2][1] = -1;
 	char c;
-	while (read(ready[0], &c, 1) < 0 && errno == EINTR)
+	while (read(p[2][0], &c, 1) < 0 && errno == EINTR)
 		;
-	close(ready[0]);
-	out[0] = so[1];
-	out[1] = se[1];
+	out[0] = p[0][1];
+	out[1] = p[1][1];
+	p[0][1] = p[1][1] = -1;
 	ret = 0;
 out:
+	for (int i = 0; i < 3; i++)
+		for (int k = 0; k < 2; k++)
+			if (p[i][k] >= 0)
+				close(p[i][k]);
 	for (size_t i = 1; i < na; i++)
 		free(args[i]);
 	return ret;
@@ -476,21 +471,21 @@ static int open_stdio(struct shim *s, int fds[3], struct kiln_error **err)
 	fds[0] = fds[1] = fds[2] = -1;
 	const char *out = s->stdio[1], *errs = s->stdio[2];
 	if (out && str_has_prefix(out, "binary://")) {
-		int w[2];
+		int w[2] = {-1, -1};
 		if (start_logger(s, out, w, err) < 0)
 			return -1;
 		fds[1] = w[0];
 		fds[2] = w[1];
 	} else if (out && errs && *out && strcmp(out, errs) == 0 && str_has_prefix(out, "file://")) {
-		if ((fds[1] = open_uri(s, out, O_WRONLY, err)) < 0)
+		if ((fds[1] = open_uri(out, O_WRONLY, err)) < 0)
 			return -1;
 		fds[2] = fcntl(fds[1], F_DUPFD_CLOEXEC, 3);
 	} else {
-		if ((fds[1] = open_uri(s, out, O_WRONLY, err)) < 0 ||
-		    (fds[2] = open_uri(s, errs, O_WRONLY, err)) < 0)
+		if ((fds[1] = open_uri(out, O_WRONLY, err)) < 0 ||
+		    (fds[2] = open_uri(errs, O_WRONLY, err)) < 0)
 			goto fail;
 	}
-	if ((fds[0] = open_uri(s, s->stdio[0], O_RDONLY, err)) < 0)
+	if ((fds[0] = open_uri(s->stdio[0], O_RDONLY, err)) < 0)
 		goto fail;
 	return 0;
 fail:
