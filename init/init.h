@@ -246,6 +246,9 @@ int wait_for(pid_t pid);
 #define OCI_CRUN "/usr/bin/crun"
 const char *oci_runtime(void);
 const char *oci_runtime_for_shim(void);
+/* Binds a sealed in-memory copy of the runtime at PATH over it, so that runc
+ * and crun skip copying themselves at every container start (run.c). */
+int runtime_seal(const char *path, struct kiln_error **err);
 /* Runs every bundle under DIR (sorted) with runc, each to completion.  LOG_DIR
  * gets NAME.log and NAME.out.log; output lines also go, prefixed, to the console.
  * Returns the number of bundles that failed. */

@@ -14,6 +14,7 @@
 #include <linux/input.h>
 #include <linux/reboot.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -347,33 +348,67 @@ static int block_signals(void)
 	return sigfd;
 }
 
+/* Whether containerd may start before the onboot containers (early.c): it
+ * exists, kiln.containerd=late is not set, and no onboot container could
+ * mount over its store.  Not its state in /run: the default binds are
+ * rshared and most containers bind /run or /var/run, yet nothing mounts over
+ * /run/containerd. */
+static bool containerd_early_ok(const char *cmdline)
+{
+	if ((cmdline && cmdline_has(cmdline, "kiln.containerd=late")) || access(CONTAINERD, X_OK) < 0)
+		return false;
+	static const char *const dirs[] = {"/var/lib/containerd", NULL};
+	char why[512];
+	if (onboot_may_touch("/containers/onboot", dirs, why, sizeof why)) {
+		init_log("containerd starts after the onboot containers (%s)", why);
+		return false;
+	}
+	return true;
+}
+
+/* true when DIR has no entry but dot files (or does not exist). */
+static bool dir_empty(const char *dir)
+{
+	cleanup_dir DIR *d = opendir(dir);
+	struct dirent *e;
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] != '.')
+			return false;
+	return true;
+}
+
 /* What LinuxKit's rc.init does in both modes once the system is set up:
  * rlimits, the resolv.conf target, the volumes (its 005-volumes, before the
  * scripts and containers that bind them), /etc/init.d, then the onboot
  * containers with *RUNTIME.  Returns how many of those failed.  With
- * CONTAINERD non-NULL, containerd starts (*CONTAINERD) before the onboot
- * containers when none of them could mount over its directories (early.c). */
+ * CONTAINERD non-NULL and *CONTAINERD 0, containerd starts (*CONTAINERD)
+ * before the onboot containers. */
 static int run_onboot_steps(const char **runtime, pid_t *containerd)
 {
 	system_set_rlimits();
 	system_resolv_conf();
 	volumes_mount_all(VOLUMES_DIR);
 	system_run_initd("/etc/init.d");
-	if (containerd && access(CONTAINERD, X_OK) == 0) {
-		/* Its store: what a disk mounted there (LinuxKit's mount package
-		 * binding /var rshared) would hide.  Not its state in /run: the
-		 * default binds are rshared and most containers bind /run or
-		 * /var/run, yet nothing mounts over /run/containerd. */
-		static const char *const dirs[] = {"/var/lib/containerd", NULL};
-		char why[512];
-		if (onboot_may_touch("/containers/onboot", dirs, why, sizeof why))
-			init_log("containerd starts after the onboot containers (%s)", why);
-		else
-			*containerd = start_containerd();
-	}
+	if (containerd && *containerd == 0)
+		*containerd = start_containerd();
 	*runtime = oci_runtime();
 	init_log("OCI runtime: %s", *runtime);
 	return onboot_run_dir("/containers/onboot", "/var/log/onboot", *runtime, true);
+}
+
+/* The OCI runtime sealed in memory (run.c's runtime_seal), on a thread
+ * beside the module probes. */
+static void *seal_runtime(void *arg)
+{
+	(void)arg;
+	const char *rt = oci_runtime();
+	double t = init_uptime();
+	struct kiln_error *err = NULL;
+	if (runtime_seal(rt, &err) < 0)
+		init_log_error(&err, "sealing the OCI runtime in memory (each container start copies it)");
+	else
+		init_debug_log("%s sealed in memory in %.3f s", rt, init_uptime() - t);
+	return NULL;
 }
 
 static int pid1_main(char **argv)
@@ -409,16 +444,28 @@ static int pid1_main(char **argv)
 	}
 	init_log("mounted /proc /sys /dev /run /tmp /var cgroup2");
 
+	/* containerd needs no device: when it may start before the onboot
+	 * containers and no /etc/init.d script comes first (one may prepare
+	 * what it reads), it starts before the module probes, whose waits
+	 * (ATA resets, the CD-ROM's) leave a CPU idle. */
+	bool early = containerd_early_ok(cmdline);
+	if (early && dir_empty("/etc/init.d")) {
+		system_set_rlimits(); /* containerd inherits them, as from rc.init */
+		p.containerd = start_containerd();
+	}
 	double tm = init_uptime();
+	pthread_t sealer;
+	bool sealing = pthread_create(&sealer, NULL, seal_runtime, NULL) == 0;
 	int nmods = modules_coldplug(NULL);
 	init_log("loaded %d modules for the hardware in %.3f s", nmods, init_uptime() - tm);
+	if (sealing)
+		pthread_join(sealer, NULL);
 	if (net_loopback_up(&err) < 0)
 		init_log_error(&err, "loopback");
 	system_set_hostname();
 	open_power_buttons(&p);
 	const char *runtime;
-	bool late = cmdline && cmdline_has(cmdline, "kiln.containerd=late");
-	int failed = run_onboot_steps(&runtime, late ? NULL : &p.containerd);
+	int failed = run_onboot_steps(&runtime, early ? &p.containerd : NULL);
 	init_log("BENCH onboot-done (%d failed)", failed);
 
 	if (p.containerd == 0) /* not started early */

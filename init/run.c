@@ -9,6 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
@@ -92,6 +96,67 @@ const char *oci_runtime(void)
 const char *oci_runtime_for_shim(void)
 {
 	return crun_usable() ? OCI_CRUN : NULL;
+}
+
+/* ---- the runtimes' binaries, sealed in memory ----
+ * Against CVE-2019-5736, `runc init` (and crun at every start) re-executes
+ * itself from a copy the container cannot write unless /proc/self/exe is
+ * already a memfd sealed against writes.  runc 1.1 first tries a read-only
+ * bind of itself, but on a tmpfs root (a kernel+initrd boot) F_GET_SEALS
+ * answers for the bound file, so it does not count: it binds again, which
+ * fails on the detached mount, then copies its 8.7 MB into a memfd and
+ * re-executes a third time, for every container.  runc's own memfd-bind
+ * tool (contrib/cmd/memfd-bind) does what this does once per boot: the
+ * runtime copied into a sealed memfd, bound over its path, which runc and
+ * crun then take as already cloned.  The copy costs the runtime's size in
+ * RAM, once, and a descriptor PID 1 keeps. */
+#define RUNTIME_SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
+
+int runtime_seal(const char *path, struct kiln_error **err)
+{
+	char real[PATH_MAX];
+	if (realpath(path, real) == NULL)
+		return kiln_error_make(err, errno, "%s", path);
+	cleanup_close int src = open(real, O_RDONLY | O_CLOEXEC);
+	if (src < 0)
+		return kiln_error_make(err, errno, "open %s", real);
+	int seals = fcntl(src, F_GET_SEALS);
+	if (seals == RUNTIME_SEALS)
+		return 0; /* already sealed (a second init, kiln-service) */
+	struct stat st;
+	if (fstat(src, &st) < 0)
+		return kiln_error_make(err, errno, "stat %s", real);
+	if (!S_ISREG(st.st_mode))
+		return kiln_error_make(err, EINVAL, "%s: not a regular file", real);
+	cleanup_close int mfd = memfd_create("kiln-sealed-runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (mfd < 0)
+		return kiln_error_make(err, errno, "memfd_create for %s", real);
+	off_t done = 0;
+	while (done < st.st_size) {
+		ssize_t n = sendfile(mfd, src, NULL, (size_t)(st.st_size - done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return kiln_error_make(err, n < 0 ? errno : EIO, "copy %s into memory", real);
+		done += n;
+	}
+	if (fchmod(mfd, st.st_mode & 0755) < 0 || fcntl(mfd, F_ADD_SEALS, RUNTIME_SEALS) < 0)
+		return kiln_error_make(err, errno, "seal the copy of %s", real);
+	/* A memfd lives on the kernel's internal mount, which cannot be bound
+	 * from; its /proc/self/fd link can, and resolves while init keeps the
+	 * memfd open: it does, for good (PID 1 never exits). */
+	char path_link[64], path_exe[64];
+	snprintf(path_link, sizeof path_link, "/proc/self/fd/%d", mfd);
+	cleanup_close int link = open(path_link, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	cleanup_close int exe = open(real, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (link < 0 || exe < 0)
+		return kiln_error_make(err, errno, "open %s", link < 0 ? path_link : real);
+	snprintf(path_link, sizeof path_link, "/proc/self/fd/%d", link);
+	snprintf(path_exe, sizeof path_exe, "/proc/self/fd/%d", exe);
+	if (mount(path_link, path_exe, NULL, MS_BIND, NULL) < 0)
+		return kiln_error_make(err, errno, "bind the sealed copy over %s", real);
+	mfd = -1; /* kept open: the bind resolves through it */
+	return 0;
 }
 
 /* ---- the onboot runner ---- */
