@@ -161,6 +161,20 @@ static void report_exit(void *opaque, const uint8_t *data, size_t len)
 	}
 }
 
+/* kiln.debug: where the CPUs' time went since boot (/proc/stat's user, nice,
+ * system, idle), to tell waiting from work when reading a slow boot. */
+static void log_cpu_since_boot(void)
+{
+	cleanup_free char *stat = read_file("/proc/stat", 65536, NULL, NULL);
+	char *p = stat ? stat + strcspn(stat, " ") : NULL;
+	double v[4], hz = (double)sysconf(_SC_CLK_TCK);
+	for (int i = 0; p && i < 4; i++)
+		v[i] = (double)strtoull(p, &p, 10) / hz;
+	if (p)
+		init_debug_log("CPU time since boot, all CPUs: user %.2f s, system %.2f s, idle %.2f s",
+			       v[0] + v[1], v[2], v[3]);
+}
+
 static void start_services(struct pid1 *p, bool shim_per_service, bool shim_runc)
 {
 	struct service_opts o = SERVICE_OPTS_DEFAULT;
@@ -201,6 +215,8 @@ static void start_services(struct pid1 *p, bool shim_per_service, bool shim_runc
 	int failed = services_start_all(c, &o);
 	grpc_close(c);
 	init_log("BENCH services-started (%d failed)", failed);
+	if (init_debug)
+		log_cpu_since_boot();
 }
 
 enum shutdown_kind { SHUT_POWEROFF, SHUT_REBOOT, SHUT_HALT };
@@ -443,6 +459,8 @@ static int pid1_main(char **argv)
 			init_log("warning: remount / read-only: %s", strerror(errno));
 	}
 	init_log("mounted /proc /sys /dev /run /tmp /var cgroup2");
+	if (init_debug)
+		log_cpu_since_boot();
 
 	/* containerd needs no device: when it may start before the onboot
 	 * containers and no /etc/init.d script comes first (one may prepare
@@ -695,7 +713,11 @@ int main(int argc, char **argv)
 		return service_main(argc - 1, argv + 1);
 	if (argc >= 4 && strcmp(argv[1], "onboot") == 0) {
 		prctl(PR_SET_CHILD_SUBREAPER, 1);
-		return onboot_run_dir(argv[2], argv[3], argc >= 5 ? argv[4] : OCI_RUNC, true) ? 1 : 0;
+		const char *rt = argc >= 5 ? argv[4] : OCI_RUNC;
+		struct kiln_error *err = NULL; /* KILN_SEAL_RUNTIME: as PID 1 does, for tests */
+		if (getenv("KILN_SEAL_RUNTIME") && runtime_seal(rt, &err) < 0)
+			init_log_error(&err, "runtime");
+		return onboot_run_dir(argv[2], argv[3], rt, true) ? 1 : 0;
 	}
 	if (argc >= 2 && (strcmp(argv[1], "poweroff") == 0 || strcmp(argv[1], "reboot") == 0 ||
 			  strcmp(argv[1], "halt") == 0))

@@ -7,10 +7,14 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <glob.h>
+#include <linux/netlink.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -266,6 +270,8 @@ struct coldplug {
 	pthread_cond_t changed;
 	int next_order; /* orders given out so far */
 	int loading;	/* modules being loaded now */
+	int uevent_fd;	/* the kernel's device events, or -1 */
+	int stop_fd;	/* eventfd: the listener stops */
 };
 
 /* The naming domain of a module: the directory under kernel/drivers/ (disk
@@ -368,7 +374,9 @@ static void *coldplug_worker(void *arg)
 		bool pending;
 		struct mod *m = coldplug_pick(c, &pending);
 		if (m == NULL) {
-			if (!pending || c->loading == 0) {
+			/* A module still loading may make devices whose drivers
+			 * the uevent listener wants: wait for it. */
+			if (c->loading == 0) {
 				/* done, or what is left waits on what cannot load */
 				pthread_cond_broadcast(&c->changed);
 				break;
@@ -404,11 +412,27 @@ static void *coldplug_worker(void *arg)
 	return NULL;
 }
 
+/* Under the lock: wants the modules matching the device modalias ALIAS;
+ * returns how many were newly wanted (dependencies included). */
+static int coldplug_want_alias(struct coldplug *c, const char *alias)
+{
+	int before = c->next_order;
+	for (size_t k = 0; *alias && k < c->db->naliases; k++) {
+		struct alias *a = &c->db->aliases[k];
+		if (!alias_matches(a, alias))
+			continue;
+		struct mod *m = moddb_find(c->db, a->module);
+		if (m)
+			coldplug_want(c, m, 0);
+	}
+	return c->next_order - before;
+}
+
 /* Wants the modules of every device matching PATTERN; returns how many. */
 static int coldplug_walk(struct coldplug *c, const char *pattern)
 {
 	glob_t g;
-	int before = c->next_order;
+	int n = 0;
 	if (glob(pattern, 0, NULL, &g) != 0)
 		return 0;
 	for (size_t i = 0; i < g.gl_pathc; i++) {
@@ -416,22 +440,95 @@ static int coldplug_walk(struct coldplug *c, const char *pattern)
 		if (alias == NULL)
 			continue;
 		alias[strcspn(alias, "\n")] = '\0';
-		for (size_t k = 0; *alias && k < c->db->naliases; k++) {
-			struct alias *a = &c->db->aliases[k];
-			if (!alias_matches(a, alias))
-				continue;
-			struct mod *m = moddb_find(c->db, a->module);
-			if (m)
-				coldplug_want(c, m, 0);
-		}
+		pthread_mutex_lock(&c->lock);
+		n += coldplug_want_alias(c, alias);
+		pthread_mutex_unlock(&c->lock);
 	}
 	globfree(&g);
-	return c->next_order - before;
+	return n;
+}
+
+/* Under the lock: whether a wanted module is still to load. */
+static bool coldplug_pending(const struct coldplug *c)
+{
+	for (size_t i = 0; i < c->db->nmods; i++) {
+		const struct mod *m = &c->db->mods[i];
+		if (m->order && !m->loaded && !m->failed)
+			return true;
+	}
+	return false;
+}
+
+/* The kernel's uevents while modules load: a device that a module's probe
+ * made (the CD-ROM behind ata_piix, the NIC behind virtio_pci) gets its
+ * driver loading at once, not after every module of the round is in.  Only
+ * the kernel's messages (sender 0) count. */
+static int uevent_open(void)
+{
+	int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			NETLINK_KOBJECT_UEVENT);
+	if (fd < 0)
+		return -1;
+	int size = 1 << 20;
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size);
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = 1};
+	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void uevent_drain(struct coldplug *c)
+{
+	char buf[8192];
+	for (;;) {
+		struct sockaddr_nl from;
+		struct iovec iov = {buf, sizeof buf - 1};
+		struct msghdr msg = {.msg_name = &from, .msg_namelen = sizeof from,
+				     .msg_iov = &iov, .msg_iovlen = 1};
+		ssize_t n = recvmsg(c->uevent_fd, &msg, 0);
+		if (n <= 0)
+			return;
+		if (from.nl_pid != 0)
+			continue;
+		buf[n] = '\0';
+		const char *alias = NULL;
+		bool add = false;
+		for (const char *f = buf; f < buf + n; f += strlen(f) + 1) {
+			if (strcmp(f, "ACTION=add") == 0)
+				add = true;
+			else if (strncmp(f, "MODALIAS=", 9) == 0)
+				alias = f + 9;
+		}
+		if (!add || alias == NULL)
+			continue;
+		pthread_mutex_lock(&c->lock);
+		if (coldplug_want_alias(c, alias) > 0)
+			pthread_cond_broadcast(&c->changed);
+		pthread_mutex_unlock(&c->lock);
+	}
+}
+
+static void *uevent_listener(void *arg)
+{
+	struct coldplug *c = arg;
+	struct pollfd p[2] = {{.fd = c->uevent_fd, .events = POLLIN}, {.fd = c->stop_fd, .events = POLLIN}};
+	while (poll(p, 2, -1) >= 0 || errno == EINTR) {
+		if (p[0].revents & POLLIN)
+			uevent_drain(c);
+		uint64_t v;
+		if (p[1].revents && read(c->stop_fd, &v, sizeof v) == sizeof v)
+			break; /* told to stop (and the eventfd reset for the next round) */
+	}
+	return NULL;
 }
 
 static void coldplug_run(struct coldplug *c)
 {
-	pthread_t t[COLDPLUG_THREADS];
+	pthread_t t[COLDPLUG_THREADS], listener;
+	bool listening = c->uevent_fd >= 0 && c->stop_fd >= 0 &&
+			 pthread_create(&listener, NULL, uevent_listener, c) == 0;
 	int n = 0;
 	for (; n < COLDPLUG_THREADS; n++)
 		if (pthread_create(&t[n], NULL, coldplug_worker, c) != 0)
@@ -440,6 +537,13 @@ static void coldplug_run(struct coldplug *c)
 		coldplug_worker(c);
 	for (int i = 0; i < n; i++)
 		pthread_join(t[i], NULL);
+	if (listening) {
+		uint64_t one = 1;
+		while (write(c->stop_fd, &one, sizeof one) < 0 && errno == EINTR)
+			;
+		pthread_join(listener, NULL);
+		uevent_drain(c); /* what came in after the workers ended */
+	}
 }
 
 int modules_coldplug(const char *root)
@@ -452,18 +556,25 @@ int modules_coldplug(const char *root)
 		moddb_free(&db);
 		return 0;
 	}
-	struct coldplug c = {.db = &db};
+	struct coldplug c = {.db = &db, .uevent_fd = uevent_open(),
+			     .stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
 	pthread_mutex_init(&c.lock, NULL);
 	pthread_cond_init(&c.changed, NULL);
 	/* Loading a bus driver (virtio_pci) makes new devices appear; so does the
-	 * ACPI button for input: walk again while something new was wanted. */
+	 * ACPI button for input.  The uevent listener wants their modules as they
+	 * come; a walk again afterwards catches what it missed (no netlink, a
+	 * full socket), while something new was wanted. */
 	for (int round = 0; round < 4; round++) {
 		int n = coldplug_walk(&c, "/sys/bus/*/devices/*/modalias");
 		n += coldplug_walk(&c, "/sys/class/input/*/modalias");
-		if (n == 0)
+		if (n == 0 && !coldplug_pending(&c))
 			break;
 		coldplug_run(&c);
 	}
+	if (c.uevent_fd >= 0)
+		close(c.uevent_fd);
+	if (c.stop_fd >= 0)
+		close(c.stop_fd);
 	int total = db.loaded;
 	pthread_mutex_destroy(&c.lock);
 	pthread_cond_destroy(&c.changed);

@@ -114,49 +114,46 @@ const char *oci_runtime_for_shim(void)
 
 int runtime_seal(const char *path, struct kiln_error **err)
 {
-	char real[PATH_MAX];
-	if (realpath(path, real) == NULL)
-		return kiln_error_make(err, errno, "%s", path);
-	cleanup_close int src = open(real, O_RDONLY | O_CLOEXEC);
-	if (src < 0)
-		return kiln_error_make(err, errno, "open %s", real);
-	int seals = fcntl(src, F_GET_SEALS);
-	if (seals == RUNTIME_SEALS)
-		return 0; /* already sealed (a second init, kiln-service) */
+	char real[PATH_MAX], path_link[64], path_exe[64];
+	const char *step = "resolve";
 	struct stat st;
-	if (fstat(src, &st) < 0)
-		return kiln_error_make(err, errno, "stat %s", real);
-	if (!S_ISREG(st.st_mode))
-		return kiln_error_make(err, EINVAL, "%s: not a regular file", real);
-	cleanup_close int mfd = memfd_create("kiln-sealed-runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	cleanup_close int src = -1, mfd = -1, link = -1, exe = -1;
+	if (realpath(path, real) == NULL)
+		goto fail;
+	step = "open";
+	src = open(real, O_RDONLY | O_CLOEXEC);
+	if (src < 0 || fstat(src, &st) < 0)
+		goto fail;
+	if (fcntl(src, F_GET_SEALS) == RUNTIME_SEALS)
+		return 0; /* already sealed (a second init, kiln-service) */
+	step = "copy into a memfd";
+	mfd = memfd_create("kiln-sealed-runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (mfd < 0)
-		return kiln_error_make(err, errno, "memfd_create for %s", real);
-	off_t done = 0;
-	while (done < st.st_size) {
+		goto fail;
+	for (off_t done = 0; done < st.st_size;) {
 		ssize_t n = sendfile(mfd, src, NULL, (size_t)(st.st_size - done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return kiln_error_make(err, n < 0 ? errno : EIO, "copy %s into memory", real);
-		done += n;
+		if (n <= 0 && !(n < 0 && errno == EINTR))
+			goto fail; /* n == 0: the file shrank under us */
+		done += n > 0 ? n : 0;
 	}
+	step = "seal";
 	if (fchmod(mfd, st.st_mode & 0755) < 0 || fcntl(mfd, F_ADD_SEALS, RUNTIME_SEALS) < 0)
-		return kiln_error_make(err, errno, "seal the copy of %s", real);
+		goto fail;
 	/* A memfd lives on the kernel's internal mount, which cannot be bound
 	 * from; its /proc/self/fd link can, and resolves while init keeps the
 	 * memfd open: it does, for good (PID 1 never exits). */
-	char path_link[64], path_exe[64];
+	step = "bind the sealed copy over";
 	snprintf(path_link, sizeof path_link, "/proc/self/fd/%d", mfd);
-	cleanup_close int link = open(path_link, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	cleanup_close int exe = open(real, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (link < 0 || exe < 0)
-		return kiln_error_make(err, errno, "open %s", link < 0 ? path_link : real);
+	link = open(path_link, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	exe = open(real, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	snprintf(path_link, sizeof path_link, "/proc/self/fd/%d", link);
 	snprintf(path_exe, sizeof path_exe, "/proc/self/fd/%d", exe);
-	if (mount(path_link, path_exe, NULL, MS_BIND, NULL) < 0)
-		return kiln_error_make(err, errno, "bind the sealed copy over %s", real);
+	if (link < 0 || exe < 0 || mount(path_link, path_exe, NULL, MS_BIND, NULL) < 0)
+		goto fail;
 	mfd = -1; /* kept open: the bind resolves through it */
 	return 0;
+fail:
+	return kiln_error_make(err, errno ? errno : EIO, "%s %s", step, path);
 }
 
 /* ---- the onboot runner ---- */
