@@ -233,6 +233,8 @@ void child_reset_signals(void);
 /* Forks and execs ARGV with stdin /dev/null and stdout/stderr on OUT_FD and
  * ERR_FD (-1: inherit).  Returns the pid or -1 and *err. */
 pid_t spawn(char *const *argv, int out_fd, int err_fd, struct kiln_error **err);
+/* The nice value spawn() gives its children (0: as init's). */
+extern int spawn_nice;
 /* Waits for PID, reaping any other child on the way (PID 1 adopts orphans).
  * Returns its wait status. */
 int wait_for(pid_t pid);

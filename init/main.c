@@ -23,6 +23,7 @@
 #include <sys/prctl.h>
 #include <sys/reboot.h>
 #include <sys/signalfd.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -120,7 +121,11 @@ static void reap(struct pid1 *p)
 	}
 }
 
-static pid_t start_containerd(void)
+/* BACKGROUND: started before the onboot containers, it runs at nice
+ * CONTAINERD_NICE until they end (renice_all), so that it takes only what
+ * CPU they leave: they are on the way to the services, its start is not. */
+#define CONTAINERD_NICE 10
+static pid_t start_containerd(bool background)
 {
 	struct stat st;
 	if (stat(CONTAINERD, &st) < 0)
@@ -132,7 +137,9 @@ static pid_t start_containerd(void)
 	int errf = open("/var/log/containerd.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	char *argv[] = {CONTAINERD, NULL};
 	struct kiln_error *err = NULL;
+	spawn_nice = background ? CONTAINERD_NICE : 0;
 	pid_t pid = spawn(argv, out, errf, &err);
+	spawn_nice = 0;
 	if (out >= 0)
 		close(out);
 	if (errf >= 0)
@@ -143,7 +150,11 @@ static pid_t start_containerd(void)
 	}
 	reaped_watch_pid = pid;
 	reaped_watch_status = -1;
-	init_log("containerd started (pid %d)", (int)pid);
+	if (background)
+		init_log("containerd started (pid %d, at nice %d until the onboot containers end)",
+			 (int)pid, CONTAINERD_NICE);
+	else
+		init_log("containerd started (pid %d)", (int)pid);
 	return pid;
 }
 
@@ -406,7 +417,7 @@ static int run_onboot_steps(const char **runtime, pid_t *containerd)
 	volumes_mount_all(VOLUMES_DIR);
 	system_run_initd("/etc/init.d");
 	if (containerd && *containerd == 0)
-		*containerd = start_containerd();
+		*containerd = start_containerd(true);
 	*runtime = oci_runtime();
 	init_log("OCI runtime: %s", *runtime);
 	return onboot_run_dir("/containers/onboot", "/var/log/onboot", *runtime, true);
@@ -425,6 +436,21 @@ static void *seal_runtime(void *arg)
 	else
 		init_debug_log("%s sealed in memory in %.3f s", rt, init_uptime() - t);
 	return NULL;
+}
+
+/* Every thread of PID back to nice 0 (twice: a thread made while the first
+ * pass ran inherits its maker's). */
+static void renice_all(pid_t pid)
+{
+	char dir[64];
+	snprintf(dir, sizeof dir, "/proc/%d/task", (int)pid);
+	for (int pass = 0; pass < 2; pass++) {
+		cleanup_dir DIR *d = opendir(dir);
+		struct dirent *e;
+		while (d && (e = readdir(d)))
+			if (e->d_name[0] != '.')
+				setpriority(PRIO_PROCESS, (id_t)atoi(e->d_name), 0);
+	}
 }
 
 static int pid1_main(char **argv)
@@ -469,7 +495,7 @@ static int pid1_main(char **argv)
 	bool early = containerd_early_ok(cmdline);
 	if (early && dir_empty("/etc/init.d")) {
 		system_set_rlimits(); /* containerd inherits them, as from rc.init */
-		p.containerd = start_containerd();
+		p.containerd = start_containerd(true);
 	}
 	double tm = init_uptime();
 	pthread_t sealer;
@@ -485,9 +511,10 @@ static int pid1_main(char **argv)
 	const char *runtime;
 	int failed = run_onboot_steps(&runtime, early ? &p.containerd : NULL);
 	init_log("BENCH onboot-done (%d failed)", failed);
-
-	if (p.containerd == 0) /* not started early */
-		p.containerd = start_containerd();
+	if (p.containerd)
+		renice_all(p.containerd); /* before it starts shims, which inherit it */
+	else
+		p.containerd = start_containerd(false);
 	if (p.containerd)
 		start_services(&p, cmdline && cmdline_has(cmdline, "kiln.shim_per_service=1"),
 			       cmdline && cmdline_has(cmdline, "kiln.shim=runc"));
@@ -595,7 +622,7 @@ static int container_main(const char *reason)
 			 "privileges: docker run --privileged)",
 			 failed, runtime);
 	struct pid1 p = {.sigfd = sigfd};
-	p.containerd = start_containerd();
+	p.containerd = start_containerd(false);
 	if (p.containerd)
 		start_services(&p, false, false);
 	init_log("started; reaping children until none remain");

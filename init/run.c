@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/sendfile.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
@@ -29,6 +30,8 @@ void child_reset_signals(void)
 	sigprocmask(SIG_SETMASK, &all, NULL);
 }
 
+int spawn_nice;
+
 pid_t spawn(char *const *argv, int out_fd, int err_fd, struct kiln_error **err)
 {
 	pid_t pid = fork();
@@ -36,6 +39,8 @@ pid_t spawn(char *const *argv, int out_fd, int err_fd, struct kiln_error **err)
 		return kiln_error_make(err, errno, "fork for %s", argv[0]);
 	if (pid == 0) {
 		child_reset_signals();
+		if (spawn_nice)
+			setpriority(PRIO_PROCESS, 0, spawn_nice);
 		setsid();
 		int null = open("/dev/null", O_RDWR);
 		if (null >= 0)
