@@ -91,10 +91,10 @@ TOML
 		'["/bin/sh", "-c", "echo SERVICE-RUNNING >/dev/console; exec sleep 100000"]' "$console"
 	_bundle "$ROOT/containers/services/exiter" '["/bin/sh", "-c", "sleep 2; exit 3"]'
 	_bundle "$ROOT/containers/services/zcheck" \
-		'["/bin/sh", "-c", "sleep 1; /bin/kiln-service list >/dev/console 2>&1; echo SHIM-SOCKETS $(ls /run/containerd/s) >/dev/console; echo CHECK-DONE >/dev/console; exec sleep 100000"]' \
-		"$console"', {"destination": "/bin/kiln-service", "type": "bind", "source": "/usr/bin/kiln-service", "options": ["bind", "ro"]}, {"destination": "/run/containerd", "type": "bind", "source": "/run/containerd", "options": ["rbind"]}'
+		'["/bin/sh", "-c", "sleep 1; /bin/kiln-service list >/dev/console 2>&1; echo SHIM-SOCKETS $(ls /run/containerd/s) >/dev/console; for d in /hostproc/[0-9]*; do [ \"$(cat $d/comm 2>/dev/null)\" = containerd ] && cat $d/task/*/stat; done | busybox awk \"{sub(/.*[)] /, \\\"\\\"); print \\\"CONTAINERD-NICE\\\", \\$17}\" | busybox sort -u >/dev/console; echo CHECK-DONE >/dev/console; exec sleep 100000"]' \
+		"$console"', {"destination": "/bin/kiln-service", "type": "bind", "source": "/usr/bin/kiln-service", "options": ["bind", "ro"]}, {"destination": "/run/containerd", "type": "bind", "source": "/run/containerd", "options": ["rbind"]}, {"destination": "/hostproc", "type": "bind", "source": "/proc", "options": ["rbind", "ro"]}'
 	touch "$ROOT/containers/services/zcheck/rootfs/bin/kiln-service"
-	mkdir -p "$ROOT/containers/services/zcheck/rootfs/run/containerd"
+	mkdir -p "$ROOT/containers/services/zcheck/rootfs/run/containerd" "$ROOT/containers/services/zcheck/rootfs/hostproc"
 	(cd "$ROOT" && find . | sort | cpio --quiet -o -H newc -R 0:0) >"$out"
 }
 

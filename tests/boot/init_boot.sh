@@ -25,6 +25,10 @@ ok "and zcheck running" wait_console "$C" '^zcheck +running +[0-9]+' 30
 ok "the services run under kiln's shim (one socket each)" wait_console "$C" \
 	'^SHIM-SOCKETS kiln-[0-9a-f]{16} kiln-[0-9a-f]{16} kiln-[0-9a-f]{16}' 30
 ok "a service that exits is reported" wait_console "$C" 'kiln-init: service exiter exited \(exit status 3\)' 30
+ok "containerd started before the onboot containers, at nice 10" \
+	wait_console "$C" 'containerd started \(pid [0-9]+, at nice 10 until the onboot containers end\)' 10
+ok "every containerd thread back at nice 0 once the services run" wait_console "$C" '^CONTAINERD-NICE 0[[:space:]]*$' 30
+ok "(and no thread left at another)" bash -c "! grep -aq '^CONTAINERD-NICE [^0]' '$C'"
 wait_console "$C" 'CHECK-DONE' 10
 monitor_cmd "$T/mon" system_powerdown
 ok "power button press seen" wait_console "$C" 'power button pressed' 30
