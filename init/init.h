@@ -255,6 +255,10 @@ int runtime_seal(const char *path, struct kiln_error **err);
  * gets NAME.log and NAME.out.log; output lines also go, prefixed, to the console.
  * Returns the number of bundles that failed. */
 int onboot_run_dir(const char *dir, const char *log_dir, const char *runc, bool to_console);
+/* Creates the first bundle under DIR (not started) when it cannot depend on
+ * hardware not probed yet; onboot_run_dir then starts it in turn.  Returns 0
+ * when it was created, -1 when it was not (it then runs as any other). */
+int onboot_create_early(const char *dir, const char *log_dir, const char *runc);
 /* A child reaped by one of the wait loops above while init waits for another:
  * when it is WATCH_PID, its status lands in reaped_watch_status (else -1). */
 extern pid_t reaped_watch_pid;

@@ -423,11 +423,13 @@ static int run_onboot_steps(const char **runtime, pid_t *containerd)
 	return onboot_run_dir("/containers/onboot", "/var/log/onboot", *runtime, true);
 }
 
-/* The OCI runtime sealed in memory (run.c's runtime_seal), on a thread
- * beside the module probes. */
+/* On a thread beside the module probes: the OCI runtime sealed in memory
+ * (run.c's runtime_seal), then, when ARG is non-NULL, the first onboot
+ * container created (run.c's onboot_create_early): with a second CPU, its
+ * runtime's start (most of a second for runc under emulation) overlaps the
+ * probes, and only its process waits for them. */
 static void *seal_runtime(void *arg)
 {
-	(void)arg;
 	const char *rt = oci_runtime();
 	double t = init_uptime();
 	struct kiln_error *err = NULL;
@@ -435,6 +437,8 @@ static void *seal_runtime(void *arg)
 		init_log_error(&err, "sealing the OCI runtime in memory (each container start copies it)");
 	else
 		init_debug_log("%s sealed in memory in %.3f s", rt, init_uptime() - t);
+	if (arg)
+		onboot_create_early("/containers/onboot", "/var/log/onboot", rt);
 	return NULL;
 }
 
@@ -492,14 +496,23 @@ static int pid1_main(char **argv)
 	 * containers and no /etc/init.d script comes first (one may prepare
 	 * what it reads), it starts before the module probes, whose waits
 	 * (ATA resets, the CD-ROM's) leave a CPU idle. */
-	bool early = containerd_early_ok(cmdline);
-	if (early && dir_empty("/etc/init.d")) {
-		system_set_rlimits(); /* containerd inherits them, as from rc.init */
+	bool early = containerd_early_ok(cmdline), no_initd = dir_empty("/etc/init.d");
+	system_set_rlimits(); /* what containerd and the runtimes inherit, as from rc.init */
+	if (early && no_initd)
 		p.containerd = start_containerd(true);
-	}
+	/* The first onboot container may be created now when nothing LinuxKit
+	 * runs before it is left (no /etc/init.d script, no volume to mount),
+	 * with a second CPU to do it on, and with runc: crun creates a container
+	 * in a quarter of runc's time, and paired boots showed no gain for it
+	 * (the start and delete it adds cost as much as the overlap saves). */
+	bool create_early = no_initd && dir_empty(VOLUMES_DIR) && sysconf(_SC_NPROCESSORS_ONLN) > 1 &&
+			    strcmp(oci_runtime(), OCI_RUNC) == 0 &&
+			    !(cmdline && cmdline_has(cmdline, "kiln.onboot=after-probes"));
+	if (create_early)
+		system_resolv_conf();
 	double tm = init_uptime();
 	pthread_t sealer;
-	bool sealing = pthread_create(&sealer, NULL, seal_runtime, NULL) == 0;
+	bool sealing = pthread_create(&sealer, NULL, seal_runtime, create_early ? "" : NULL) == 0;
 	int nmods = modules_coldplug(NULL);
 	init_log("loaded %d modules for the hardware in %.3f s", nmods, init_uptime() - tm);
 	if (sealing)

@@ -293,7 +293,8 @@ static const char *exit_text(int status, char *buf, size_t len)
 	return buf;
 }
 
-static void runc_delete(const char *runc, const char *name)
+/* WAIT false: the delete runs on while init goes on (PID 1's loops reap it). */
+static void runc_delete(const char *runc, const char *name, bool wait)
 {
 	char *argv[] = {(char *)runc, "delete", "--force", (char *)name, NULL};
 	struct kiln_error *err = NULL;
@@ -303,143 +304,266 @@ static void runc_delete(const char *runc, const char *name)
 		close(devnull);
 	if (pid < 0)
 		init_log_error(&err, "runc delete");
-	else
+	else if (wait)
 		wait_for(pid);
 }
 
 /* Runs one bundle; 0 when the container ran and exited 0. */
-static int onboot_run_one(const char *dir, const char *name, const char *log_dir, const char *runc,
-			  bool to_console)
-{
-	double t0 = init_uptime();
-	cleanup_free char *bundle = path_join(dir, name);
-	struct kiln_error *err = NULL;
+/* One onboot container from bundle to exit: onboot_begin (runtime.json's
+ * filesystem, the logs, `runc run`, or `runc create` when something must
+ * happen between create and start or the start is to wait), then
+ * onboot_finish (start, wait, delete, clean up). */
+struct onboot {
+	char name[256];
+	const char *runc;
+	char *bundle, *out_log, *err_log, *pidfile;
 	struct runtime_config rc;
-	if (runtime_config_load(bundle, &rc, &err) < 0) {
+	int out_p[2], err_p[2];
+	struct pump p;
+	pid_t cpid;
+	double t0;
+	bool created; /* runc create done: start pending */
+	bool failed;  /* reported; only the clean-up is left */
+};
+
+static void onboot_close_writers(struct onboot *o)
+{
+	for (int i = 0; i < 2; i++) {
+		int *w = i ? &o->err_p[1] : &o->out_p[1];
+		if (*w >= 0)
+			close(*w);
+		*w = -1;
+	}
+}
+
+/* Returns 0, or -1 when the container failed before its process ran (reported;
+ * onboot_finish still cleans up). */
+static int onboot_begin(struct onboot *o, const char *dir, const char *name, const char *log_dir,
+			const char *runc, bool to_console, bool hold)
+{
+	*o = (struct onboot){.runc = runc, .t0 = init_uptime(), .out_p = {-1, -1}, .err_p = {-1, -1}};
+	snprintf(o->name, sizeof o->name, "%s", name);
+	o->p = (struct pump){.prefix = o->name, .to_console = to_console};
+	o->p.s[0].fd = o->p.s[1].fd = o->p.s[0].log_fd = o->p.s[1].log_fd = -1;
+	o->bundle = path_join(dir, name);
+	struct kiln_error *err = NULL;
+	o->failed = true;
+	if (runtime_config_load(o->bundle, &o->rc, &err) < 0) {
 		init_log_error(&err, name);
 		return -1;
 	}
-	int rcode = -1;
-	int out_p[2] = {-1, -1}, err_p[2] = {-1, -1};
-	struct pump p = {.prefix = name, .to_console = to_console};
-	p.s[0].fd = p.s[1].fd = p.s[0].log_fd = p.s[1].log_fd = -1;
-	/* Declared before the first goto: the cleanups run on every path. */
-	cleanup_free char *out_log = NULL, *err_log = NULL, *pidfile = NULL;
-	if (runtime_prepare_filesystem(&rc, &err) < 0) {
+	if (runtime_prepare_filesystem(&o->rc, &err) < 0) {
 		init_log_error(&err, name);
-		goto out;
+		return -1;
 	}
 	mkdir_p(log_dir, 0755, NULL);
-	out_log = xasprintf("%s/%s.out.log", log_dir, name);
-	err_log = xasprintf("%s/%s.log", log_dir, name);
-	p.s[0].log_fd = open(out_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	p.s[1].log_fd = open(err_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (pipe2(out_p, O_CLOEXEC) < 0 || pipe2(err_p, O_CLOEXEC) < 0) {
+	o->out_log = xasprintf("%s/%s.out.log", log_dir, name);
+	o->err_log = xasprintf("%s/%s.log", log_dir, name);
+	o->p.s[0].log_fd = open(o->out_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	o->p.s[1].log_fd = open(o->err_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (pipe2(o->out_p, O_CLOEXEC) < 0 || pipe2(o->err_p, O_CLOEXEC) < 0) {
 		init_log("%s: pipe: %s", name, strerror(errno));
-		goto out;
+		return -1;
 	}
-	p.s[0].fd = out_p[0];
-	p.s[1].fd = err_p[0];
+	o->p.s[0].fd = o->out_p[0];
+	o->p.s[1].fd = o->err_p[0];
 	mkdir_p("/run/kiln-init", 0700, NULL);
-	pidfile = xasprintf("/run/kiln-init/%s.pid", name);
-	unlink(pidfile);
+	o->pidfile = xasprintf("/run/kiln-init/%s.pid", name);
+	unlink(o->pidfile);
 	char *argv[10];
 	int k = 0;
 	argv[k++] = (char *)runc;
 	if (init_debug)
 		argv[k++] = "--debug";
-	pid_t cpid;
 	char why[64];
-	if (rc.nifaces == 0 && !runtime_has_bind_ns(&rc)) {
+	if (!hold && o->rc.nifaces == 0 && !runtime_has_bind_ns(&o->rc)) {
 		/* Nothing to do between create and start: one runc process (`runc
 		 * run` waits for the container and deletes it) instead of three,
 		 * which under emulation saves a second per container. */
 		argv[k++] = "run";
 		argv[k++] = "--bundle";
-		argv[k++] = bundle;
-		argv[k++] = (char *)name;
+		argv[k++] = o->bundle;
+		argv[k++] = o->name;
 		argv[k] = NULL;
 		init_debug_log("%s: runc run", name);
-		cpid = pump_spawn(&p, 2, argv, out_p[1], err_p[1]);
-		if (cpid < 0)
+		o->cpid = pump_spawn(&o->p, 2, argv, o->out_p[1], o->err_p[1]);
+		onboot_close_writers(o);
+		o->failed = o->cpid < 0;
+		return o->failed ? -1 : 0;
+	}
+	argv[k++] = "create";
+	argv[k++] = "--bundle";
+	argv[k++] = o->bundle;
+	argv[k++] = "--pid-file";
+	argv[k++] = o->pidfile;
+	argv[k++] = o->name;
+	argv[k] = NULL;
+	init_debug_log("%s: runc create", name);
+	if (pump_spawn(&o->p, 0, argv, o->out_p[1], o->err_p[1]) < 0)
+		return -1;
+	o->created = true; /* from here on, runc delete cleans up */
+	pump_until(&o->p, o->p.pids[0], false);
+	if (o->p.status[0] != 0) {
+		pump_until(&o->p, 0, true);
+		init_log("%s: runc create failed (%s)", name, exit_text(o->p.status[0], why, sizeof why));
+		return -1;
+	}
+	cleanup_free char *pidtext = read_file(o->pidfile, 64, NULL, &err);
+	if (pidtext == NULL) {
+		init_log_error(&err, name);
+		return -1;
+	}
+	o->cpid = (pid_t)atoi(pidtext);
+	o->p.pids[2] = o->cpid;
+	if (runtime_prepare_process(&o->rc, o->cpid, &err) < 0) {
+		init_log_error(&err, name);
+		return -1;
+	}
+	o->failed = false;
+	return 0;
+}
+
+/* The first onboot container, created (not started) while init still loads
+ * the modules: see onboot_create_early. */
+static struct onboot early;
+static bool early_pending;
+
+/* Starts what onboot_begin created, waits for the process, reports, cleans
+ * up.  Returns 0 when it exited 0. */
+static int onboot_finish(struct onboot *o)
+{
+	char why[64];
+	int rcode = -1;
+	if (o->failed)
+		goto out;
+	if (o->created) {
+		char *start[] = {(char *)o->runc, "start", o->name, NULL};
+		init_debug_log("%s: runc start (pid %d)", o->name, (int)o->cpid);
+		bool spawned = pump_spawn(&o->p, 1, start, o->out_p[1], o->err_p[1]) >= 0;
+		onboot_close_writers(o);
+		if (!spawned)
 			goto out;
-		close(out_p[1]);
-		close(err_p[1]);
-		out_p[1] = err_p[1] = -1;
-	} else {
-		argv[k++] = "create";
-		argv[k++] = "--bundle";
-		argv[k++] = bundle;
-		argv[k++] = "--pid-file";
-		argv[k++] = pidfile;
-		argv[k++] = (char *)name;
-		argv[k] = NULL;
-		init_debug_log("%s: runc create", name);
-		if (pump_spawn(&p, 0, argv, out_p[1], err_p[1]) < 0)
+		pump_until(&o->p, o->p.pids[1], false);
+		if (o->p.status[1] != 0) {
+			pump_until(&o->p, 0, true);
+			init_log("%s: runc start failed (%s)", o->name,
+				 exit_text(o->p.status[1], why, sizeof why));
 			goto out;
-		pump_until(&p, p.pids[0], false);
-		if (p.status[0] != 0) {
-			pump_until(&p, 0, true);
-			init_log("%s: runc create failed (%s)", name,
-				 exit_text(p.status[0], why, sizeof why));
-			goto out_delete;
-		}
-		cleanup_free char *pidtext = read_file(pidfile, 64, NULL, &err);
-		if (pidtext == NULL) {
-			init_log_error(&err, name);
-			goto out_delete;
-		}
-		cpid = (pid_t)atoi(pidtext);
-		p.pids[2] = cpid;
-		if (runtime_prepare_process(&rc, cpid, &err) < 0) {
-			init_log_error(&err, name);
-			goto out_delete;
-		}
-		char *start[] = {(char *)runc, "start", (char *)name, NULL};
-		init_debug_log("%s: runc start (pid %d)", name, (int)cpid);
-		if (pump_spawn(&p, 1, start, out_p[1], err_p[1]) < 0)
-			goto out_delete;
-		close(out_p[1]);
-		close(err_p[1]);
-		out_p[1] = err_p[1] = -1;
-		pump_until(&p, p.pids[1], false);
-		if (p.status[1] != 0) {
-			pump_until(&p, 0, true);
-			init_log("%s: runc start failed (%s)", name,
-				 exit_text(p.status[1], why, sizeof why));
-			goto out_delete;
 		}
 	}
-	pump_until(&p, cpid, false);
-	pump_until(&p, 0, true);
-	pump_flush(&p);
-	rcode = p.status[2] == 0 ? 0 : -1;
-	init_log("%s: exited (%s) after %.3f s", name, exit_text(p.status[2], why, sizeof why),
-		 init_uptime() - t0);
-	if (p.pids[0] == 0)
-		goto out; /* runc run deleted it */
-out_delete:
-	pump_flush(&p);
-	runc_delete(runc, name);
+	pump_until(&o->p, o->cpid, false);
+	pump_until(&o->p, 0, true);
+	pump_flush(&o->p);
+	rcode = o->p.status[2] == 0 ? 0 : -1;
+	init_log("%s: exited (%s) after %.3f s", o->name, exit_text(o->p.status[2], why, sizeof why),
+		 init_uptime() - o->t0);
 out:
+	pump_flush(&o->p);
+	/* `runc run` deletes its own.  The container created early is deleted in
+	 * the background once it ran: nothing after it needs its state gone. */
+	if (o->created)
+		runc_delete(o->runc, o->name, o->failed || o != &early);
 	for (int i = 0; i < 2; i++) {
-		if (p.s[i].fd >= 0)
-			close(p.s[i].fd);
-		if (p.s[i].log_fd >= 0)
-			close(p.s[i].log_fd);
+		if (o->p.s[i].fd >= 0)
+			close(o->p.s[i].fd);
+		if (o->p.s[i].log_fd >= 0)
+			close(o->p.s[i].log_fd);
 	}
-	if (out_p[1] >= 0)
-		close(out_p[1]);
-	if (err_p[1] >= 0)
-		close(err_p[1]);
-	runtime_cleanup(&rc);
-	runtime_config_release(&rc);
+	onboot_close_writers(o);
+	runtime_cleanup(&o->rc);
+	runtime_config_release(&o->rc);
+	free(o->bundle);
+	free(o->out_log);
+	free(o->err_log);
+	free(o->pidfile);
 	return rcode;
 }
 
 static int dirent_cmp(const struct dirent **a, const struct dirent **b)
 {
 	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+/* Why the bundle in DIR may not be created before the hardware is probed
+ * (NULL: it may).  Creating sets up the namespaces, cgroup and mounts, and
+ * runs hooks; only the process waits for `start`.  So: no hooks, sysctls,
+ * terminal, or UTS namespace that would copy the hostname init has not set
+ * yet; no bind of anything under /dev or /sys (a disk not probed yet), and
+ * runtime.json with nothing but directories and mounts of no device. */
+static const char *early_refusal(const char *bundle, const struct runtime_config *rc)
+{
+	if (rc->nifaces || runtime_has_bind_ns(rc))
+		return "runtime.json: interfaces or bindNS";
+	for (size_t i = 0; i < rc->nmounts; i++)
+		if (rc->mounts[i].source && strncmp(rc->mounts[i].source, "/dev/", 5) == 0)
+			return "runtime.json mounts a device";
+	cleanup_free char *path = path_join(bundle, "config.json");
+	size_t len;
+	cleanup_free char *text = read_file(path, 1 << 20, &len, NULL);
+	struct kiln_error *err = NULL;
+	struct json *c = text ? json_parse(text, len, &err) : NULL;
+	kiln_error_release(&err);
+	const char *why = c ? NULL : "config.json unreadable";
+	const struct json *linux_ = json_get(c, "linux"), *process = json_get(c, "process");
+	const struct json *terminal = json_get(process, "terminal"), *ns = json_get(linux_, "namespaces");
+	if (why == NULL && (json_get(c, "hooks") || json_get(linux_, "sysctl")))
+		why = "hooks or sysctls";
+	if (why == NULL && terminal && terminal->type == JSON_BOOL && terminal->boolean)
+		why = "a terminal";
+	for (size_t i = 0; why == NULL && ns && ns->type == JSON_ARRAY && i < ns->count; i++) {
+		const char *t = json_get_str(ns->items[i], "type");
+		if (t && strcmp(t, "uts") == 0 && !json_get_str(c, "hostname"))
+			why = "a UTS namespace without a hostname";
+	}
+	const struct json *mounts = json_get(c, "mounts");
+	for (size_t i = 0; why == NULL && mounts && mounts->type == JSON_ARRAY && i < mounts->count; i++) {
+		const char *src = json_get_str(mounts->items[i], "source");
+		const char *type = json_get_str(mounts->items[i], "type");
+		if (src && type && strcmp(type, "bind") == 0 &&
+		    (strncmp(src, "/dev/", 5) == 0 || strncmp(src, "/sys/", 5) == 0))
+			why = "a bind of something under /dev or /sys";
+	}
+	json_free(c);
+	return why;
+}
+
+int onboot_create_early(const char *dir, const char *log_dir, const char *runc)
+{
+	struct dirent **names;
+	int n = scandir(dir, &names, NULL, dirent_cmp);
+	const char *name = NULL;
+	for (int i = 0; i < n; i++) {
+		cleanup_free char *bundle = path_join(dir, names[i]->d_name);
+		struct stat st;
+		if (name == NULL && names[i]->d_name[0] != '.' && stat(bundle, &st) == 0 &&
+		    S_ISDIR(st.st_mode))
+			name = names[i]->d_name;
+	}
+	int r = -1;
+	struct runtime_config rc;
+	struct kiln_error *err = NULL;
+	cleanup_free char *bundle = name ? path_join(dir, name) : NULL;
+	if (bundle && runtime_config_load(bundle, &rc, &err) == 0) {
+		const char *why = early_refusal(bundle, &rc);
+		runtime_config_release(&rc);
+		if (why) {
+			init_debug_log("%s: not created early: %s", name, why);
+		} else {
+			init_log("%s: starting (created while the hardware is probed)", name);
+			if (onboot_begin(&early, dir, name, log_dir, runc, true, true) == 0) {
+				early_pending = true;
+				r = 0;
+			} else { /* undone: it runs again in turn, as any other */
+				early.failed = true;
+				onboot_finish(&early);
+			}
+		}
+	}
+	kiln_error_release(&err);
+	for (int i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return r;
 }
 
 int onboot_run_dir(const char *dir, const char *log_dir, const char *runc, bool to_console)
@@ -454,8 +578,18 @@ int onboot_run_dir(const char *dir, const char *log_dir, const char *runc, bool 
 		cleanup_free char *bundle = path_join(dir, name);
 		struct stat st;
 		if (name[0] != '.' && stat(bundle, &st) == 0 && S_ISDIR(st.st_mode)) {
-			init_log("%s: starting", name);
-			if (onboot_run_one(dir, name, log_dir, runc, to_console) < 0) {
+			struct onboot o;
+			int r;
+			if (early_pending && strcmp(early.name, name) == 0 &&
+			    strcmp(early.runc, runc) == 0) {
+				early_pending = false;
+				r = onboot_finish(&early);
+			} else {
+				init_log("%s: starting", name);
+				r = onboot_begin(&o, dir, name, log_dir, runc, to_console, false);
+				r = onboot_finish(&o) < 0 || r < 0 ? -1 : 0;
+			}
+			if (r < 0) {
 				failed++;
 				init_log("%s: FAILED; carrying on (logs in %s/%s.log)", name,
 					 log_dir, name);
@@ -464,5 +598,10 @@ int onboot_run_dir(const char *dir, const char *log_dir, const char *runc, bool 
 		free(names[i]);
 	}
 	free(names);
+	if (early_pending) { /* not reached (another directory): undo */
+		early_pending = false;
+		early.failed = true;
+		onboot_finish(&early);
+	}
 	return failed;
 }

@@ -83,18 +83,22 @@ TOML
 	[ "${BOOT_WITH_FAILURE:-1}" = 1 ] &&
 		_bundle "$ROOT/containers/onboot/001-fails" '["/bin/sh", "-c", "echo FAILING-ONBOOT; exit 4"]'
 	mkdir -p "$ROOT/etc/init.d"
-	printf '#!/bin/sh\necho INITD-MARKER from $0\n' >"$ROOT/etc/init.d/010-hello"
-	chmod +x "$ROOT/etc/init.d/010-hello"
+	# BOOT_WITH_INITD=0 leaves /etc/init.d empty (init then may create the
+	# first onboot container while the modules load)
+	if [ "${BOOT_WITH_INITD:-1}" = 1 ]; then
+		printf '#!/bin/sh\necho INITD-MARKER from $0\n' >"$ROOT/etc/init.d/010-hello"
+		chmod +x "$ROOT/etc/init.d/010-hello"
+	fi
 	_bundle "$ROOT/containers/onshutdown/000-bye" '["/bin/sh", "-c", "echo ONSHUTDOWN-MARKER"]'
 	local console=', {"destination": "/dev/console", "type": "bind", "source": "/dev/console", "options": ["bind"]}'
 	_bundle "$ROOT/containers/services/hello" \
 		'["/bin/sh", "-c", "echo SERVICE-RUNNING >/dev/console; exec sleep 100000"]' "$console"
 	_bundle "$ROOT/containers/services/exiter" '["/bin/sh", "-c", "sleep 2; exit 3"]'
 	_bundle "$ROOT/containers/services/zcheck" \
-		'["/bin/sh", "-c", "sleep 1; /bin/kiln-service list >/dev/console 2>&1; echo SHIM-SOCKETS $(ls /run/containerd/s) >/dev/console; for d in /hostproc/[0-9]*; do [ \"$(cat $d/comm 2>/dev/null)\" = containerd ] && cat $d/task/*/stat; done | busybox awk \"{sub(/.*[)] /, \\\"\\\"); print \\\"CONTAINERD-NICE\\\", \\$17}\" | busybox sort -u >/dev/console; echo CHECK-DONE >/dev/console; exec sleep 100000"]' \
-		"$console"', {"destination": "/bin/kiln-service", "type": "bind", "source": "/usr/bin/kiln-service", "options": ["bind", "ro"]}, {"destination": "/run/containerd", "type": "bind", "source": "/run/containerd", "options": ["rbind"]}, {"destination": "/hostproc", "type": "bind", "source": "/proc", "options": ["rbind", "ro"]}'
+		'["/bin/sh", "-c", "sleep 1; /bin/kiln-service list >/dev/console 2>&1; echo SHIM-SOCKETS $(ls /run/containerd/s) >/dev/console; echo RUNC-STATE $(ls -a /hostrun/runc) >/dev/console; for d in /hostproc/[0-9]*; do [ \"$(cat $d/comm 2>/dev/null)\" = containerd ] && cat $d/task/*/stat; done | busybox awk \"{sub(/.*[)] /, \\\"\\\"); print \\\"CONTAINERD-NICE\\\", \\$17}\" | busybox sort -u >/dev/console; echo CHECK-DONE >/dev/console; exec sleep 100000"]' \
+		"$console"', {"destination": "/bin/kiln-service", "type": "bind", "source": "/usr/bin/kiln-service", "options": ["bind", "ro"]}, {"destination": "/run/containerd", "type": "bind", "source": "/run/containerd", "options": ["rbind"]}, {"destination": "/hostproc", "type": "bind", "source": "/proc", "options": ["rbind", "ro"]}, {"destination": "/hostrun", "type": "bind", "source": "/run", "options": ["rbind", "ro"]}'
 	touch "$ROOT/containers/services/zcheck/rootfs/bin/kiln-service"
-	mkdir -p "$ROOT/containers/services/zcheck/rootfs/run/containerd" "$ROOT/containers/services/zcheck/rootfs/hostproc"
+	mkdir -p "$ROOT/containers/services/zcheck/rootfs/run/containerd" "$ROOT/containers/services/zcheck/rootfs/hostproc" "$ROOT/containers/services/zcheck/rootfs/hostrun"
 	(cd "$ROOT" && find . | sort | cpio --quiet -o -H newc -R 0:0) >"$out"
 }
 

@@ -3,7 +3,7 @@
 # only uses an interface udev has initialised (a record in
 # /run/udev/data/n<ifindex>); with no udev on a kiln host, write those
 # records first.  (Without the plugin, dhcpcd 9.4 crashes.)
-mkdir -p /run/udev/data
+[ -d /run/udev/data ] || mkdir -p /run/udev/data # [ is a builtin: no fork
 for i in /sys/class/net/*/ifindex; do
 	[ -r "$i" ] || continue
 	read -r n <"$i" || continue # a builtin: no fork of cat per interface
