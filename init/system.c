@@ -253,6 +253,14 @@ static void enable_cgroup_controllers(void)
 				       strerror(errno));
 	}
 	close(fd);
+	/* The first cgroup below the root turns the kernel's memcg accounting on
+	 * (a static key: the code of the page allocator is patched on the fly).
+	 * Under QEMU's TCG with two or more vCPUs, that patching while another
+	 * CPU runs the allocator can hang both (soft lockups in __alloc_pages,
+	 * seen when runc made its first cgroup beside containerd starting).  So
+	 * it happens here, once, while init is the only thing running. */
+	if (mkdir("/sys/fs/cgroup/kiln-first", 0755) == 0)
+		rmdir("/sys/fs/cgroup/kiln-first");
 }
 
 int system_mount_all(void)
