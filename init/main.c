@@ -431,6 +431,8 @@ static int run_onboot_steps(const char **runtime, pid_t *containerd)
 static void *seal_runtime(void *arg)
 {
 	const char *rt = oci_runtime();
+	if (access(rt, X_OK) < 0)
+		return NULL; /* no runtime in this image: nothing to seal or create */
 	double t = init_uptime();
 	struct kiln_error *err = NULL;
 	if (runtime_seal(rt, &err) < 0)
