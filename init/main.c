@@ -404,16 +404,14 @@ static bool dir_empty(const char *dir)
 	return true;
 }
 
-/* What LinuxKit's rc.init does in both modes once the system is set up:
- * rlimits, the resolv.conf target, the volumes (its 005-volumes, before the
- * scripts and containers that bind them), /etc/init.d, then the onboot
- * containers with *RUNTIME.  Returns how many of those failed.  With
+/* What LinuxKit's rc.init does in both modes once the system is set up and
+ * rlimits and the resolv.conf target are done: the volumes (its 005-volumes,
+ * before the scripts and containers that bind them), /etc/init.d, then the
+ * onboot containers with *RUNTIME.  Returns how many of those failed.  With
  * CONTAINERD non-NULL and *CONTAINERD 0, containerd starts (*CONTAINERD)
  * before the onboot containers. */
 static int run_onboot_steps(const char **runtime, pid_t *containerd)
 {
-	system_set_rlimits();
-	system_resolv_conf();
 	volumes_mount_all(VOLUMES_DIR);
 	system_run_initd("/etc/init.d");
 	if (containerd && *containerd == 0)
@@ -424,7 +422,7 @@ static int run_onboot_steps(const char **runtime, pid_t *containerd)
 }
 
 /* On a thread beside the module probes: the OCI runtime sealed in memory
- * (run.c's runtime_seal), then, when ARG is non-NULL, the first onboot
+ * (run.c's runtime_seal), then, when *ARG (a bool) is true, the first onboot
  * container created (run.c's onboot_create_early): with a second CPU, its
  * runtime's start (most of a second for runc under emulation) overlaps the
  * probes, and only its process waits for them. */
@@ -439,7 +437,7 @@ static void *seal_runtime(void *arg)
 		init_log_error(&err, "sealing the OCI runtime in memory (each container start copies it)");
 	else
 		init_debug_log("%s sealed in memory in %.3f s", rt, init_uptime() - t);
-	if (arg)
+	if (*(const bool *)arg)
 		onboot_create_early("/containers/onboot", "/var/log/onboot", rt);
 	return NULL;
 }
@@ -499,7 +497,10 @@ static int pid1_main(char **argv)
 	 * what it reads), it starts before the module probes, whose waits
 	 * (ATA resets, the CD-ROM's) leave a CPU idle. */
 	bool early = containerd_early_ok(cmdline), no_initd = dir_empty("/etc/init.d");
-	system_set_rlimits(); /* what containerd and the runtimes inherit, as from rc.init */
+	/* rc.init's first steps: the rlimits containerd and the runtimes
+	 * inherit, the resolv.conf target a container may bind */
+	system_set_rlimits();
+	system_resolv_conf();
 	if (early && no_initd)
 		p.containerd = start_containerd(true);
 	/* The first onboot container may be created now when nothing LinuxKit
@@ -510,11 +511,9 @@ static int pid1_main(char **argv)
 	bool create_early = no_initd && dir_empty(VOLUMES_DIR) && sysconf(_SC_NPROCESSORS_ONLN) > 1 &&
 			    strcmp(oci_runtime(), OCI_RUNC) == 0 &&
 			    !(cmdline && cmdline_has(cmdline, "kiln.onboot=after-probes"));
-	if (create_early)
-		system_resolv_conf();
 	double tm = init_uptime();
 	pthread_t sealer;
-	bool sealing = pthread_create(&sealer, NULL, seal_runtime, create_early ? "" : NULL) == 0;
+	bool sealing = pthread_create(&sealer, NULL, seal_runtime, &create_early) == 0;
 	int nmods = modules_coldplug(NULL);
 	init_log("loaded %d modules for the hardware in %.3f s", nmods, init_uptime() - tm);
 	if (sealing)
@@ -631,6 +630,8 @@ static int container_main(const char *reason)
 			init_log("mounted /proc (the runtime had not)");
 	}
 	const char *runtime;
+	system_set_rlimits();
+	system_resolv_conf();
 	int failed = run_onboot_steps(&runtime, NULL);
 	if (failed)
 		init_log("warning: %d onboot containers failed (in a container %s needs "

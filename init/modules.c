@@ -321,18 +321,15 @@ static void coldplug_want(struct coldplug *c, struct mod *m, int depth)
 	m->order = ++c->next_order;
 }
 
-/* Under the lock: the wanted module to load next, or NULL; *PENDING tells
- * whether anything wanted is still waiting. */
-static struct mod *coldplug_pick(struct coldplug *c, bool *pending)
+/* Under the lock: the wanted module to load next, or NULL. */
+static struct mod *coldplug_pick(struct coldplug *c)
 {
 	struct moddb *db = c->db;
 	struct mod *best = NULL;
-	*pending = false;
 	for (size_t i = 0; i < db->nmods; i++) {
 		struct mod *m = &db->mods[i];
 		if (!m->order || m->loaded || m->failed || m->loading)
 			continue;
-		*pending = true;
 		bool ready = true;
 		for (char **d = m->deps; d && *d && ready; d++) {
 			struct mod *dm = moddb_find(db, *d);
@@ -371,8 +368,7 @@ static void *coldplug_worker(void *arg)
 	struct coldplug *c = arg;
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
-		bool pending;
-		struct mod *m = coldplug_pick(c, &pending);
+		struct mod *m = coldplug_pick(c);
 		if (m == NULL) {
 			/* A module still loading may make devices whose drivers
 			 * the uevent listener wants: wait for it. */
@@ -448,7 +444,8 @@ static int coldplug_walk(struct coldplug *c, const char *pattern)
 	return n;
 }
 
-/* Under the lock: whether a wanted module is still to load. */
+/* Whether a wanted module is still to load (between rounds: no worker or
+ * listener runs then). */
 static bool coldplug_pending(const struct coldplug *c)
 {
 	for (size_t i = 0; i < c->db->nmods; i++) {

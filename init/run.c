@@ -308,7 +308,6 @@ static void runc_delete(const char *runc, const char *name, bool wait)
 		wait_for(pid);
 }
 
-/* Runs one bundle; 0 when the container ran and exited 0. */
 /* One onboot container from bundle to exit: onboot_begin (runtime.json's
  * filesystem, the logs, `runc run`, or `runc create` when something must
  * happen between create and start or the start is to wait), then
@@ -484,6 +483,18 @@ static int dirent_cmp(const struct dirent **a, const struct dirent **b)
 	return strcmp((*a)->d_name, (*b)->d_name);
 }
 
+/* DIR/NAME (heap) when it is a bundle, a directory not hidden; else NULL. */
+static char *bundle_path(const char *dir, const char *name)
+{
+	struct stat st;
+	char *bundle = name[0] != '.' ? path_join(dir, name) : NULL;
+	if (bundle && (stat(bundle, &st) < 0 || !S_ISDIR(st.st_mode))) {
+		free(bundle);
+		bundle = NULL;
+	}
+	return bundle;
+}
+
 /* Why the bundle in DIR may not be created before the hardware is probed
  * (NULL: it may).  Creating sets up the namespaces, cgroup and mounts, and
  * runs hooks; only the process waits for `start`.  So: no hooks, sysctls,
@@ -532,17 +543,13 @@ int onboot_create_early(const char *dir, const char *log_dir, const char *runc)
 	struct dirent **names;
 	int n = scandir(dir, &names, NULL, dirent_cmp);
 	const char *name = NULL;
-	for (int i = 0; i < n; i++) {
-		cleanup_free char *bundle = path_join(dir, names[i]->d_name);
-		struct stat st;
-		if (name == NULL && names[i]->d_name[0] != '.' && stat(bundle, &st) == 0 &&
-		    S_ISDIR(st.st_mode))
+	cleanup_free char *bundle = NULL;
+	for (int i = 0; i < n && bundle == NULL; i++)
+		if ((bundle = bundle_path(dir, names[i]->d_name)))
 			name = names[i]->d_name;
-	}
 	int r = -1;
 	struct runtime_config rc;
 	struct kiln_error *err = NULL;
-	cleanup_free char *bundle = name ? path_join(dir, name) : NULL;
 	if (bundle && runtime_config_load(bundle, &rc, &err) == 0) {
 		const char *why = early_refusal(bundle, &rc);
 		runtime_config_release(&rc);
@@ -575,9 +582,8 @@ int onboot_run_dir(const char *dir, const char *log_dir, const char *runc, bool 
 	int failed = 0;
 	for (int i = 0; i < n; i++) {
 		const char *name = names[i]->d_name;
-		cleanup_free char *bundle = path_join(dir, name);
-		struct stat st;
-		if (name[0] != '.' && stat(bundle, &st) == 0 && S_ISDIR(st.st_mode)) {
+		cleanup_free char *bundle = bundle_path(dir, name);
+		if (bundle) {
 			struct onboot o;
 			int r;
 			if (early_pending && strcmp(early.name, name) == 0 &&
