@@ -10,9 +10,12 @@
  * runtime options' binary_name) for create, start, pause, resume, update and
  * delete, as the runc shim does.
  *
- * What it does not do, and says so: terminals (a console socket), exec'd
- * processes, checkpoints, and stats.  Rootfs mounts from a snapshotter are
- * mounted on BUNDLE/rootfs (kiln's services have their rootfs in the bundle).
+ * It runs exec'd processes (`RUNTIME exec --detach`, then its child as
+ * their subreaper) and terminals (the runtime's --console-socket; the shim
+ * pumps the master to and from the client's FIFOs in its poll loop).  What
+ * it does not do, and says so: checkpoints and stats.  Rootfs mounts from a
+ * snapshotter are mounted on BUNDLE/rootfs (kiln's services have their
+ * rootfs in the bundle).
  *
  * Protocol facts (containerd 1.6 runtime/v2): containerd runs
  * `containerd-shim-kiln-v1 -namespace NS -address SOCK -publish-binary BIN
@@ -68,9 +71,39 @@ struct shim_waiter {
 	uint32_t stream;
 };
 
+/* A byte pump between two descriptors the poll loop serves: a terminal's
+ * master to the client's stdout, the client's stdin to a pipe or master. */
+struct shim_pump {
+	int from, to; /* -1 when unused */
+	bool close_to; /* `to` is ours alone: close it when the pump ends */
+	bool eof;      /* the source ended: end once the buffer is out */
+	bool drain;    /* CloseIO: end once the source has nothing more */
+	size_t off, len;
+	char buf[4096];
+};
+
 #define MAX_CONNS   8
 #define MAX_WAITERS 32
 #define MAX_ZOMBIES 64
+#define MAX_PROCS   16 /* the task's init and its exec'd processes */
+
+/* The task's init (procs[0], exec_id NULL) or an exec'd process. */
+struct shim_proc {
+	bool used, terminal;
+	char *exec_id;
+	char *spec; /* exec: the OCI process JSON */
+	size_t spec_len;
+	int status; /* enum task_status */
+	pid_t pid;
+	uint32_t exit_status;
+	struct timespec exited_at;
+	char *stdio[3]; /* the URIs as given */
+	pid_t logger;
+	struct shim_pump in, out; /* stdin; the terminal's output */
+	int pty;		  /* the terminal's master, or -1 */
+	struct shim_waiter waiters[MAX_WAITERS];
+	size_t nwaiters;
+};
 
 struct shim {
 	const char *ns, *id, *address, *ttrpc_address;
@@ -80,20 +113,14 @@ struct shim {
 	char *root;    /* --root */
 	bool no_pivot, no_new_keyring, systemd_cgroup;
 	bool created, deleted, rootfs_mounted;
-	int status; /* enum task_status */
-	pid_t pid;
-	uint32_t exit_status;
-	struct timespec exited_at;
-	char *stdio[3]; /* the URIs as given */
-	pid_t logger;
+	struct shim_proc procs[MAX_PROCS];
 	struct shim_conn conns[MAX_CONNS];
-	struct shim_waiter waiters[MAX_WAITERS];
-	size_t nwaiters;
 	struct {
 		pid_t pid;
 		int status;
 	} zombies[MAX_ZOMBIES]; /* reaped before their pid was known */
 	size_t nzombies;
+	unsigned exec_seq; /* names the exec'd processes' files */
 	bool exit_now;
 };
 
@@ -105,6 +132,23 @@ static void put_timestamp(struct pb_buf *b, int field, const struct timespec *ts
 	pb_put_uint(&t, 1, (uint64_t)ts->tv_sec);
 	pb_put_uint(&t, 2, (uint64_t)ts->tv_nsec);
 	pb_put_message(b, field, &t);
+}
+
+/* The value (field 2) of a google.protobuf.Any {type_url 1, value 2}, or
+ * NULL. */
+static const uint8_t *any_value(const uint8_t *any, size_t len, size_t *vlen)
+{
+	if (any == NULL)
+		return NULL;
+	struct pb_reader r = {any, any + len};
+	struct pb_field f;
+	const uint8_t *value = NULL;
+	while (pb_next(&r, &f, NULL) > 0)
+		if (f.number == 2 && f.wire == 2) {
+			value = f.data;
+			*vlen = f.len;
+		}
+	return value;
 }
 
 /* A request's fields 1-10 by number: varints in v[], length-delimited ones
@@ -388,7 +432,8 @@ static char *uri_decode(const char *s, size_t n)
 
 /* Starts the logging binary of URI with the read ends of two new pipes and
  * returns their write ends in OUT[0] and OUT[1]. */
-static int start_logger(struct shim *s, const char *uri, int out[2], struct kiln_error **err)
+static int start_logger(struct shim *s, struct shim_proc *pr, const char *uri, int out[2],
+			struct kiln_error **err)
 {
 	const char *rest = uri + strlen("binary://");
 	const char *q = strchr(rest, '?');
@@ -440,7 +485,7 @@ static int start_logger(struct shim *s, const char *uri, int out[2], struct kiln
 		kiln_error_make(err, errno, "fork for %s", path);
 		goto out;
 	}
-	s->logger = pid;
+	pr->logger = pid;
 	/* Our copies of the logger's ends go first, so that its exit before
 	 * getting ready still ends the read below. */
 	close(p[0][0]);
@@ -464,15 +509,145 @@ out:
 	return ret;
 }
 
-/* Opens the three streams of the task into FDS (the caller closes them once
- * the runtime has passed them on). */
-static int open_stdio(struct shim *s, int fds[3], struct kiln_error **err)
+/* ---- byte pumps (stdin, a terminal's output) ---- */
+
+static void pump_reset(struct shim_pump *p)
+{
+	p->from = p->to = -1;
+	p->close_to = p->eof = p->drain = false;
+	p->off = p->len = 0;
+}
+
+static bool pump_active(const struct shim_pump *p)
+{
+	return p->from >= 0 && p->to >= 0;
+}
+
+/* Ends P: closes the source (always ours) and the sink when it is ours. */
+static void pump_end(struct shim_pump *p)
+{
+	if (p->from >= 0)
+		close(p->from);
+	if (p->close_to && p->to >= 0)
+		close(p->to);
+	pump_reset(p);
+}
+
+/* Moves what it can without blocking: reads when the buffer is empty, then
+ * writes.  EOF or an error on the source (a master whose terminal every
+ * process closed reads EIO), or with DRAIN (CloseIO) a source with nothing
+ * more, ends it once the buffer is out; a sink gone (EPIPE) drops the rest. */
+static void pump_run(struct shim_pump *p)
+{
+	while (pump_active(p)) {
+		if (p->len == 0 && !p->eof) {
+			ssize_t n = read(p->from, p->buf, sizeof p->buf);
+			if (n > 0) {
+				p->off = 0;
+				p->len = (size_t)n;
+			} else if (n == 0 || (errno != EAGAIN && errno != EINTR) || p->drain) {
+				p->eof = true;
+			}
+		}
+		while (p->len > 0) {
+			ssize_t n = write(p->to, p->buf + p->off, p->len);
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				return;
+			if (n <= 0) {
+				p->len = 0;
+				p->eof = true;
+				break;
+			}
+			p->off += (size_t)n;
+			p->len -= (size_t)n;
+		}
+		if (p->eof)
+			pump_end(p);
+		if (!p->drain)
+			return;
+	}
+}
+
+/* Its poll entry: the source while the buffer is empty, else the sink. */
+static bool pump_poll(const struct shim_pump *p, struct pollfd *pfd)
+{
+	if (!pump_active(p))
+		return false;
+	*pfd = p->len ? (struct pollfd){.fd = p->to, .events = POLLOUT}
+		      : (struct pollfd){.fd = p->from, .events = POLLIN};
+	return true;
+}
+
+/* What a terminal still holds goes out before its process is deleted: the
+ * pump runs until its source ends, for at most two seconds, or until it has
+ * been quiet for a tenth of one once the process is gone (a daemon it
+ * started may hold the terminal open forever). */
+static void pump_drain(struct shim_pump *p)
+{
+	double end = init_uptime() + 2.0;
+	struct pollfd pfd;
+	while (pump_poll(p, &pfd) && init_uptime() < end) {
+		if (poll(&pfd, 1, 100) == 0)
+			break;
+		pump_run(p);
+	}
+	pump_end(p);
+}
+
+/* ---- processes: the init and the exec'd ---- */
+
+static struct shim_proc *proc_find(struct shim *s, const char *exec_id)
+{
+	if (exec_id == NULL || *exec_id == '\0')
+		return &s->procs[0];
+	for (int i = 1; i < MAX_PROCS; i++)
+		if (s->procs[i].used && strcmp(s->procs[i].exec_id, exec_id) == 0)
+			return &s->procs[i];
+	return NULL;
+}
+
+static void proc_init(struct shim_proc *pr)
+{
+	memset(pr, 0, sizeof *pr);
+	pump_reset(&pr->in);
+	pump_reset(&pr->out);
+	pr->pty = -1;
+	pr->status = TASK_UNKNOWN;
+}
+
+/* Closes what PR's I/O holds, the terminal's output drained first. */
+static void proc_close_io(struct shim_proc *pr)
+{
+	pump_drain(&pr->out);
+	pump_end(&pr->in);
+	if (pr->pty >= 0)
+		close(pr->pty);
+	pr->pty = -1;
+}
+
+static void proc_release(struct shim_proc *pr)
+{
+	proc_close_io(pr);
+	free(pr->exec_id);
+	free(pr->spec);
+	for (int i = 0; i < 3; i++)
+		free(pr->stdio[i]);
+	proc_init(pr);
+}
+
+/* Opens the three streams of PR into FDS (-1: /dev/null) for the runtime;
+ * the caller closes them once it has passed them on.  Stdin, a FIFO the
+ * client writes, is opened read-write (no EOF before the client comes) and
+ * pumped into a pipe that CloseIO closes, as containerd's shims do; with a
+ * terminal, stdin and stdout are pumped to and from its master instead (set
+ * by the caller), and the runtime gets none of them. */
+static int open_stdio(struct shim *s, struct shim_proc *pr, int fds[3], struct kiln_error **err)
 {
 	fds[0] = fds[1] = fds[2] = -1;
-	const char *out = s->stdio[1], *errs = s->stdio[2];
+	const char *out = pr->stdio[1], *errs = pr->stdio[2];
 	if (out && str_has_prefix(out, "binary://")) {
 		int w[2] = {-1, -1};
-		if (start_logger(s, out, w, err) < 0)
+		if (start_logger(s, pr, out, w, err) < 0)
 			return -1;
 		fds[1] = w[0];
 		fds[2] = w[1];
@@ -482,42 +657,164 @@ static int open_stdio(struct shim *s, int fds[3], struct kiln_error **err)
 		fds[2] = fcntl(fds[1], F_DUPFD_CLOEXEC, 3);
 	} else {
 		if ((fds[1] = open_uri(out, O_WRONLY, err)) < 0 ||
-		    (fds[2] = open_uri(errs, O_WRONLY, err)) < 0)
+		    (!pr->terminal && (fds[2] = open_uri(errs, O_WRONLY, err)) < 0))
 			goto fail;
 	}
-	if ((fds[0] = open_uri(s->stdio[0], O_RDONLY, err)) < 0)
-		goto fail;
+	if (pr->stdio[0] && *pr->stdio[0]) {
+		pr->in.from = open(pr->stdio[0], O_RDWR | O_NONBLOCK | O_CLOEXEC);
+		if (pr->in.from < 0) {
+			kiln_error_make(err, errno, "%s", pr->stdio[0]);
+			goto fail;
+		}
+		int p[2];
+		if (!pr->terminal) {
+			if (pipe2(p, O_CLOEXEC) < 0) {
+				kiln_error_make(err, errno, "pipe");
+				goto fail;
+			}
+			fds[0] = p[0];
+			pr->in.to = p[1];
+			pr->in.close_to = true;
+			fcntl(p[1], F_SETFL, O_NONBLOCK);
+		}
+	}
+	if (pr->terminal) {
+		pr->out.to = fds[1];
+		pr->out.close_to = true;
+		fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK);
+		if (fds[2] >= 0)
+			close(fds[2]);
+		fds[1] = fds[2] = -1;
+	}
 	return 0;
 fail:
 	for (int i = 0; i < 3; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
+	pump_end(&pr->in);
 	return -1;
+}
+
+/* ---- terminals: the runtime's --console-socket ---- */
+
+struct console_sock {
+	char dir[32];
+	char path[48];
+	int fd;
+};
+
+static int console_listen(struct console_sock *c, struct kiln_error **err)
+{
+	strcpy(c->dir, "/tmp/kiln-pty.XXXXXX");
+	c->fd = -1;
+	if (mkdtemp(c->dir) == NULL)
+		return kiln_error_make(err, errno, "mkdtemp %s", c->dir);
+	snprintf(c->path, sizeof c->path, "%s/sock", c->dir);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	strcpy(sa.sun_path, c->path);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (c->fd < 0 || bind(c->fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(c->fd, 1) < 0)
+		return kiln_error_make(err, errno, "console socket %s", c->path);
+	return 0;
+}
+
+/* The terminal's master the runtime sent (SCM_RIGHTS; the data is its
+ * name).  The runtime has exited by now, so its connection is queued. */
+static int console_receive(struct console_sock *c, struct kiln_error **err)
+{
+	int master = -1;
+	cleanup_close int conn = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC);
+	if (conn < 0) {
+		kiln_error_make(err, errno, "the runtime sent no terminal");
+	} else {
+		char name[256];
+		union {
+			struct cmsghdr h;
+			char buf[CMSG_SPACE(sizeof(int))];
+		} u;
+		struct iovec iov = {name, sizeof name};
+		struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+				   .msg_controllen = sizeof u.buf};
+		struct cmsghdr *h;
+		if (recvmsg(conn, &m, MSG_CMSG_CLOEXEC) >= 0 && (h = CMSG_FIRSTHDR(&m)) &&
+		    h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS)
+			memcpy(&master, CMSG_DATA(h), sizeof master);
+		else
+			kiln_error_make(err, errno, "the runtime sent no terminal");
+	}
+	return master;
+}
+
+static void console_close(struct console_sock *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	unlink(c->path);
+	rmdir(c->dir);
+}
+
+/* Runs the runtime's create or exec for PR with its stdio and, with a
+ * terminal, a console socket whose master then feeds the pumps. */
+static int proc_run(struct shim *s, struct shim_proc *pr, const char **args, size_t na,
+		    struct kiln_error **err)
+{
+	int fds[3];
+	if (open_stdio(s, pr, fds, err) < 0)
+		return -1;
+	struct console_sock con = {.fd = -1};
+	int rc = 0;
+	if (pr->terminal) {
+		rc = console_listen(&con, err);
+		args[na++] = "--console-socket";
+		args[na++] = con.path;
+	}
+	args[na++] = s->id;
+	args[na] = NULL;
+	if (rc == 0)
+		rc = runtime_run(s, args, fds, err);
+	for (int i = 0; i < 3; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	if (rc == 0 && pr->terminal && (pr->pty = console_receive(&con, err)) < 0)
+		rc = -1;
+	if (pr->terminal)
+		console_close(&con);
+	if (pr->pty >= 0) {
+		fcntl(pr->pty, F_SETFL, fcntl(pr->pty, F_GETFL) | O_NONBLOCK);
+		pr->out.from = fcntl(pr->pty, F_DUPFD_CLOEXEC, 3);
+		pr->in.to = pr->pty;
+	}
+	if (rc < 0) {
+		if (pr->logger > 0)
+			kill(pr->logger, SIGKILL);
+		proc_close_io(pr);
+	}
+	return rc;
 }
 
 /* ---- the task ---- */
 
-static void task_exited(struct shim *s, int status)
+static void task_exited(struct shim *s, struct shim_proc *pr, int status)
 {
-	s->status = TASK_STOPPED;
-	s->exit_status = WIFEXITED(status)     ? (uint32_t)WEXITSTATUS(status)
-			 : WIFSIGNALED(status) ? 128u + (uint32_t)WTERMSIG(status)
-					       : 255u;
-	clock_gettime(CLOCK_REALTIME, &s->exited_at);
+	pr->status = TASK_STOPPED;
+	pr->exit_status = WIFEXITED(status)	? (uint32_t)WEXITSTATUS(status)
+			  : WIFSIGNALED(status) ? 128u + (uint32_t)WTERMSIG(status)
+						: 255u;
+	clock_gettime(CLOCK_REALTIME, &pr->exited_at);
 	cleanup_pb_buf struct pb_buf ev = {0};
 	pb_put_string(&ev, 1, s->id);
-	pb_put_string(&ev, 2, s->id);
-	pb_put_uint(&ev, 3, (uint64_t)s->pid);
-	pb_put_uint(&ev, 4, s->exit_status);
-	put_timestamp(&ev, 5, &s->exited_at);
+	pb_put_string(&ev, 2, pr->exec_id ? pr->exec_id : s->id);
+	pb_put_uint(&ev, 3, (uint64_t)pr->pid);
+	pb_put_uint(&ev, 4, pr->exit_status);
+	put_timestamp(&ev, 5, &pr->exited_at);
 	publish(s, "/tasks/exit", "containerd.events.TaskExit", &ev);
 	/* Every Wait pending on it. */
 	cleanup_pb_buf struct pb_buf w = {0};
-	pb_put_uint(&w, 1, s->exit_status);
-	put_timestamp(&w, 2, &s->exited_at);
-	for (size_t i = 0; i < s->nwaiters; i++)
-		respond(s, s->waiters[i].conn, s->waiters[i].stream, 0, NULL, &w);
-	s->nwaiters = 0;
+	pb_put_uint(&w, 1, pr->exit_status);
+	put_timestamp(&w, 2, &pr->exited_at);
+	for (size_t i = 0; i < pr->nwaiters; i++)
+		respond(s, pr->waiters[i].conn, pr->waiters[i].stream, 0, NULL, &w);
+	pr->nwaiters = 0;
 }
 
 static void reap(struct shim *s)
@@ -527,11 +824,20 @@ static void reap(struct shim *s)
 		pid_t p = waitpid(-1, &status, WNOHANG);
 		if (p <= 0)
 			return;
-		if (p == s->logger) {
-			s->logger = 0;
-		} else if (s->pid > 0 && p == s->pid && s->status != TASK_STOPPED) {
-			task_exited(s, status);
-		} else if (s->nzombies < MAX_ZOMBIES) {
+		bool known = false;
+		for (int i = 0; i < MAX_PROCS && !known; i++) {
+			struct shim_proc *pr = &s->procs[i];
+			if (!pr->used)
+				continue;
+			if (p == pr->logger) {
+				pr->logger = 0;
+				known = true;
+			} else if (pr->pid > 0 && p == pr->pid && pr->status != TASK_STOPPED) {
+				task_exited(s, pr, status);
+				known = true;
+			}
+		}
+		if (!known && s->nzombies < MAX_ZOMBIES) {
 			s->zombies[s->nzombies].pid = p;
 			s->zombies[s->nzombies++].status = status;
 		}
@@ -543,17 +849,11 @@ static void reap(struct shim *s)
  * systemd_cgroup 3, binary_name 6, root 7. */
 static void take_options(struct shim *s, const uint8_t *any, size_t len)
 {
-	struct pb_reader r = {any, any + len};
-	struct pb_field f;
-	const uint8_t *value = NULL;
 	size_t vlen = 0;
-	while (pb_next(&r, &f, NULL) > 0)
-		if (f.number == 2 && f.wire == 2) {
-			value = f.data;
-			vlen = f.len;
-		}
+	const uint8_t *value = any_value(any, len, &vlen);
 	if (value == NULL)
 		return;
+	struct pb_field f;
 	struct pb_reader o = {value, value + vlen};
 	while (pb_next(&o, &f, NULL) > 0) {
 		if (f.wire == 0 && f.number == 1)
@@ -615,14 +915,37 @@ static bool zombie_take(struct shim *s, pid_t pid, int *status)
 	return false;
 }
 
+/* After the runtime's create or exec: the process's pid from PIDFILE, and
+ * its exit if it already happened. */
+static int proc_started(struct shim *s, struct shim_proc *pr, const char *pidfile,
+			struct kiln_error **err)
+{
+	cleanup_free char *pidtext = read_file(pidfile, 64, NULL, err);
+	unlink(pidfile);
+	if (pidtext == NULL || (pr->pid = (pid_t)atoi(pidtext)) <= 0) {
+		if (*err == NULL)
+			kiln_error_make(err, 0, "%s: no pid", pidfile);
+		return -1;
+	}
+	int status;
+	if (zombie_take(s, pr->pid, &status))
+		task_exited(s, pr, status);
+	return 0;
+}
+
+static void respond_pid(struct shim *s, int conn, uint32_t stream, pid_t pid)
+{
+	cleanup_pb_buf struct pb_buf resp = {0};
+	pb_put_uint(&resp, 1, (uint64_t)pid);
+	respond(s, conn, stream, 0, NULL, &resp);
+}
+
 static void do_create(struct shim *s, int conn, uint32_t stream, const struct req_fields *q)
 {
 	struct kiln_error *err = NULL;
+	struct shim_proc *pr = &s->procs[0];
 	if (s->created)
 		return respond(s, conn, stream, CODE_ALREADY_EXISTS, "task already created", NULL);
-	if (q->v[4])
-		return respond(s, conn, stream, CODE_UNIMPLEMENTED,
-			       "the kiln shim has no terminals; use io.containerd.runc.v2", NULL);
 	if (q->s[8] && *q->s[8])
 		return respond(s, conn, stream, CODE_UNIMPLEMENTED,
 			       "the kiln shim does not restore checkpoints", NULL);
@@ -639,111 +962,173 @@ static void do_create(struct shim *s, int conn, uint32_t stream, const struct re
 			return respond_error(s, conn, stream, CODE_INTERNAL, &err);
 		}
 	}
+	pr->terminal = q->v[4] != 0;
 	for (int i = 0; i < 3; i++) {
-		free(s->stdio[i]);
-		s->stdio[i] = xstrdup(q->s[5 + i] ? q->s[5 + i] : "");
+		free(pr->stdio[i]);
+		pr->stdio[i] = xstrdup(q->s[5 + i] ? q->s[5 + i] : "");
 	}
 	/* For `delete` after a crash: which runtime, which root. */
 	cleanup_free char *saved = xasprintf("%s\n%s\n", s->runtime, s->root);
 	cleanup_free char *saved_path = path_join(s->bundle, "kiln-shim-runtime");
 	write_file_atomic(saved_path, saved, strlen(saved), 0600, NULL);
 
-	int fds[3];
-	if (open_stdio(s, fds, &err) < 0)
-		return respond_error(s, conn, stream, CODE_INTERNAL, &err);
 	cleanup_free char *pidfile = path_join(s->bundle, "init.pid");
 	unlink(pidfile);
-	const char *args[10] = {"create", "--bundle", s->bundle, "--pid-file", pidfile};
+	const char *args[16] = {"create", "--bundle", s->bundle, "--pid-file", pidfile};
 	size_t na = 5;
 	if (s->no_pivot)
 		args[na++] = "--no-pivot";
 	if (s->no_new_keyring)
 		args[na++] = "--no-new-keyring";
-	args[na++] = s->id;
-	args[na] = NULL;
-	int rc = runtime_run(s, args, fds, &err);
-	for (int i = 0; i < 3; i++)
-		close(fds[i]);
-	if (rc < 0) {
-		if (s->logger > 0)
-			kill(s->logger, SIGKILL);
+	if (proc_run(s, pr, args, na, &err) < 0 || proc_started(s, pr, pidfile, &err) < 0)
 		return respond_error(s, conn, stream, CODE_INTERNAL, &err);
-	}
-	cleanup_free char *pidtext = read_file(pidfile, 64, NULL, &err);
-	if (pidtext == NULL || (s->pid = (pid_t)atoi(pidtext)) <= 0) {
-		if (err == NULL)
-			kiln_error_make(&err, 0, "%s: no pid", pidfile);
-		return respond_error(s, conn, stream, CODE_INTERNAL, &err);
-	}
 	s->created = true;
-	s->status = TASK_CREATED;
-	int status;
-	if (zombie_take(s, s->pid, &status))
-		task_exited(s, status);
-	cleanup_pb_buf struct pb_buf resp = {0};
-	pb_put_uint(&resp, 1, (uint64_t)s->pid);
-	respond(s, conn, stream, 0, NULL, &resp);
+	if (pr->status != TASK_STOPPED)
+		pr->status = TASK_CREATED;
+	respond_pid(s, conn, stream, pr->pid);
+}
+
+/* The process a request names (its exec_id, field 2; the init without
+ * one), or NULL after answering that there is none. */
+static struct shim_proc *proc_for(struct shim *s, int conn, uint32_t stream,
+				  const struct req_fields *q)
+{
+	if (!s->created || s->deleted) {
+		respond(s, conn, stream, CODE_NOT_FOUND, "task not created", NULL);
+		return NULL;
+	}
+	struct shim_proc *pr = proc_find(s, q->s[2]);
+	if (pr == NULL) {
+		cleanup_free char *m = xasprintf("process %s not found", q->s[2]);
+		respond(s, conn, stream, CODE_NOT_FOUND, m, NULL);
+	}
+	return pr;
 }
 
 static bool task_matches(struct shim *s, int conn, uint32_t stream, const struct req_fields *q)
 {
-	if (q->s[2] && *q->s[2]) {
-		respond(s, conn, stream, CODE_NOT_FOUND,
-			"the kiln shim runs no exec'd processes; use io.containerd.runc.v2", NULL);
-		return false;
-	}
-	if (!s->created || s->deleted) {
-		respond(s, conn, stream, CODE_NOT_FOUND, "task not created", NULL);
-		return false;
-	}
-	return true;
+	return proc_for(s, conn, stream, q) != NULL;
+}
+
+static void publish_exec(struct shim *s, struct shim_proc *pr, const char *topic,
+			 const char *type_url)
+{
+	cleanup_pb_buf struct pb_buf ev = {0};
+	pb_put_string(&ev, 1, s->id);
+	pb_put_string(&ev, 2, pr->exec_id);
+	pb_put_uint(&ev, 3, (uint64_t)pr->pid);
+	publish(s, topic, type_url, &ev);
+}
+
+/* Exec {id 1, exec_id 2, terminal 3, stdin 4, stdout 5, stderr 6, spec 7
+ * (an Any of the OCI process JSON)}: recorded; Start runs it. */
+static void do_exec(struct shim *s, int conn, uint32_t stream, const struct req_fields *q)
+{
+	if (!s->created || s->deleted || s->procs[0].status == TASK_STOPPED)
+		return respond(s, conn, stream, CODE_FAILED_PRECONDITION, "the task is not running",
+			       NULL);
+	if (q->s[2] == NULL || *q->s[2] == '\0')
+		return respond(s, conn, stream, CODE_FAILED_PRECONDITION, "exec without an id", NULL);
+	if (proc_find(s, q->s[2]))
+		return respond(s, conn, stream, CODE_ALREADY_EXISTS, "exec id already in use", NULL);
+	struct shim_proc *pr = NULL;
+	for (int i = 1; i < MAX_PROCS && pr == NULL; i++)
+		if (!s->procs[i].used)
+			pr = &s->procs[i];
+	if (pr == NULL)
+		return respond(s, conn, stream, CODE_FAILED_PRECONDITION,
+			       "the kiln shim runs at most 15 exec'd processes at once", NULL);
+	size_t vlen = 0;
+	const uint8_t *value = any_value(q->msg[7], q->msg_len[7], &vlen);
+	if (value == NULL)
+		return respond(s, conn, stream, CODE_FAILED_PRECONDITION, "exec without a process spec",
+			       NULL);
+	proc_init(pr);
+	pr->used = true;
+	pr->exec_id = xstrdup(q->s[2]);
+	pr->spec = xmalloc(vlen);
+	memcpy(pr->spec, value, vlen);
+	pr->spec_len = vlen;
+	pr->terminal = q->v[3] != 0;
+	for (int i = 0; i < 3; i++)
+		pr->stdio[i] = xstrdup(q->s[4 + i] ? q->s[4 + i] : "");
+	pr->status = TASK_CREATED;
+	publish_exec(s, pr, "/tasks/exec-added", "containerd.events.TaskExecAdded");
+	respond(s, conn, stream, 0, NULL, NULL);
+}
+
+/* An exec'd process: `RUNTIME exec --detach` with its spec in a file; it
+ * is the shim's (the subreaper's) child once the runtime exits. */
+static int exec_start(struct shim *s, struct shim_proc *pr, struct kiln_error **err)
+{
+	unsigned n = ++s->exec_seq;
+	char name[32];
+	snprintf(name, sizeof name, "kiln-exec-%u.json", n);
+	cleanup_free char *spec = path_join(s->bundle, name);
+	snprintf(name, sizeof name, "kiln-exec-%u.pid", n);
+	cleanup_free char *pidfile = path_join(s->bundle, name);
+	if (write_file_atomic(spec, pr->spec, pr->spec_len, 0600, err) < 0)
+		return -1;
+	const char *args[16] = {"exec", "--process", spec, "--detach", "--pid-file", pidfile};
+	int rc = proc_run(s, pr, args, 6, err);
+	unlink(spec);
+	if (rc == 0)
+		rc = proc_started(s, pr, pidfile, err);
+	return rc;
 }
 
 static void do_start(struct shim *s, int conn, uint32_t stream, const struct req_fields *q)
 {
-	if (!task_matches(s, conn, stream, q))
+	struct shim_proc *pr = proc_for(s, conn, stream, q);
+	if (pr == NULL)
 		return;
-	if (s->status != TASK_CREATED)
-		return respond(s, conn, stream, CODE_FAILED_PRECONDITION, "task is not in created state",
-			       NULL);
+	if (pr->status != TASK_CREATED)
+		return respond(s, conn, stream, CODE_FAILED_PRECONDITION,
+			       "process is not in created state", NULL);
 	struct kiln_error *err = NULL;
 	const char *args[] = {"start", s->id, NULL};
-	if (runtime_run(s, args, NULL, &err) < 0)
+	if ((pr->exec_id ? exec_start(s, pr, &err) : runtime_run(s, args, NULL, &err)) < 0)
 		return respond_error(s, conn, stream, CODE_INTERNAL, &err);
-	if (s->status == TASK_CREATED)
-		s->status = TASK_RUNNING;
-	cleanup_pb_buf struct pb_buf resp = {0};
-	pb_put_uint(&resp, 1, (uint64_t)s->pid);
-	respond(s, conn, stream, 0, NULL, &resp);
+	if (pr->status == TASK_CREATED)
+		pr->status = TASK_RUNNING;
+	if (pr->exec_id)
+		publish_exec(s, pr, "/tasks/exec-started", "containerd.events.TaskExecStarted");
+	respond_pid(s, conn, stream, pr->pid);
 }
 
 static void do_state(struct shim *s, int conn, uint32_t stream, const struct req_fields *q)
 {
-	if (!task_matches(s, conn, stream, q))
+	struct shim_proc *pr = proc_for(s, conn, stream, q);
+	if (pr == NULL)
 		return;
 	cleanup_pb_buf struct pb_buf resp = {0};
 	pb_put_string(&resp, 1, s->id);
 	pb_put_string(&resp, 2, s->bundle);
-	pb_put_uint(&resp, 3, (uint64_t)s->pid);
-	pb_put_uint(&resp, 4, (uint64_t)s->status);
-	pb_put_string(&resp, 5, s->stdio[0]);
-	pb_put_string(&resp, 6, s->stdio[1]);
-	pb_put_string(&resp, 7, s->stdio[2]);
-	pb_put_uint(&resp, 9, s->exit_status);
-	put_timestamp(&resp, 10, &s->exited_at);
+	pb_put_uint(&resp, 3, (uint64_t)pr->pid);
+	pb_put_uint(&resp, 4, (uint64_t)pr->status);
+	pb_put_string(&resp, 5, pr->stdio[0]);
+	pb_put_string(&resp, 6, pr->stdio[1]);
+	pb_put_string(&resp, 7, pr->stdio[2]);
+	pb_put_bool(&resp, 8, pr->terminal);
+	pb_put_uint(&resp, 9, pr->exit_status);
+	put_timestamp(&resp, 10, &pr->exited_at);
+	pb_put_string(&resp, 11, pr->exec_id);
 	respond(s, conn, stream, 0, NULL, &resp);
 }
 
 static void do_kill(struct shim *s, int conn, uint32_t stream, const struct req_fields *q)
 {
-	if (!task_matches(s, conn, stream, q))
+	struct shim_proc *pr = proc_for(s, conn, stream, q);
+	if (pr == NULL)
 		return;
 	int sig = (int)q->v[3];
 	bool all = q->v[4] != 0;
-	if (s->status == TASK_STOPPED && !all)
+	if (pr->status == TASK_STOPPED && !all)
 		return respond(s, conn, stream, CODE_NOT_FOUND, "process already finished", NULL);
 	struct kiln_error *err = NULL;
-	if (all || s->status == TASK_CREATED || s->status == TASK_PAUSED) {
+	if (pr->exec_id && pr->status == TASK_CREATED) {
+		return respond(s, conn, stream, CODE_FAILED_PRECONDITION, "process not started", NULL);
+	} else if (!pr->exec_id && (all || pr->status == TASK_CREATED || pr->status == TASK_PAUSED)) {
 		/* The whole cgroup, or a process the runtime holds in its init. */
 		char signum[16];
 		snprintf(signum, sizeof signum, "%d", sig);
@@ -751,11 +1136,11 @@ static void do_kill(struct shim *s, int conn, uint32_t stream, const struct req_
 		const char *args[] = {"kill", s->id, signum, NULL};
 		if (runtime_run(s, all ? args_all : args, NULL, &err) < 0)
 			return respond_error(s, conn, stream, CODE_INTERNAL, &err);
-	} else if (kill(s->pid, sig) < 0) {
+	} else if (kill(pr->pid, sig) < 0) {
 		if (errno == ESRCH)
 			return respond(s, conn, stream, CODE_NOT_FOUND, "process already finished",
 				       NULL);
-		kiln_error_make(&err, errno, "kill %d", (int)s->pid);
+		kiln_error_make(&err, errno, "kill %d", (int)pr->pid);
 		return respond_error(s, conn, stream, CODE_INTERNAL, &err);
 	}
 	respond(s, conn, stream, 0, NULL, NULL);
@@ -763,52 +1148,64 @@ static void do_kill(struct shim *s, int conn, uint32_t stream, const struct req_
 
 static void do_wait(struct shim *s, int conn, uint32_t stream, const struct req_fields *q)
 {
-	if (!task_matches(s, conn, stream, q))
+	struct shim_proc *pr = proc_for(s, conn, stream, q);
+	if (pr == NULL)
 		return;
-	if (s->status == TASK_STOPPED) {
+	if (pr->status == TASK_STOPPED) {
 		cleanup_pb_buf struct pb_buf w = {0};
-		pb_put_uint(&w, 1, s->exit_status);
-		put_timestamp(&w, 2, &s->exited_at);
+		pb_put_uint(&w, 1, pr->exit_status);
+		put_timestamp(&w, 2, &pr->exited_at);
 		return respond(s, conn, stream, 0, NULL, &w);
 	}
-	if (s->nwaiters == MAX_WAITERS)
+	if (pr->nwaiters == MAX_WAITERS)
 		return respond(s, conn, stream, CODE_INTERNAL, "too many waiters", NULL);
-	s->waiters[s->nwaiters].conn = conn;
-	s->waiters[s->nwaiters++].stream = stream;
+	pr->waiters[pr->nwaiters].conn = conn;
+	pr->waiters[pr->nwaiters++].stream = stream;
 }
 
 static void do_delete(struct shim *s, int conn, uint32_t stream, const struct req_fields *q)
 {
-	if (!task_matches(s, conn, stream, q))
+	struct shim_proc *pr = proc_for(s, conn, stream, q);
+	if (pr == NULL)
 		return;
-	if (s->status == TASK_RUNNING || s->status == TASK_PAUSED)
+	if (pr->status == TASK_RUNNING || pr->status == TASK_PAUSED)
 		return respond(s, conn, stream, CODE_FAILED_PRECONDITION,
-			       "cannot delete a running task", NULL);
+			       "cannot delete a running process", NULL);
+	cleanup_pb_buf struct pb_buf resp = {0};
+	if (pr->exec_id) {
+		/* Never started, or exited: its terminal's last output, then gone. */
+		pb_put_uint(&resp, 1, (uint64_t)pr->pid);
+		pb_put_uint(&resp, 2, pr->exit_status);
+		put_timestamp(&resp, 3, &pr->exited_at);
+		proc_release(pr);
+		return respond(s, conn, stream, 0, NULL, &resp);
+	}
 	struct kiln_error *err = NULL;
 	const char *args[] = {"delete", "--force", s->id, NULL};
 	if (runtime_run(s, args, NULL, &err) < 0) {
 		/* Already gone from the runtime's state is fine. */
 		kiln_error_release(&err);
 	}
-	if (s->status == TASK_CREATED) {
+	if (pr->status == TASK_CREATED) {
 		/* Killed before it ran: its pid was reaped or will be. */
 		reap(s);
-		if (s->status != TASK_STOPPED)
-			task_exited(s, SIGKILL); /* a wait status: killed by KILL */
+		if (pr->status != TASK_STOPPED)
+			task_exited(s, pr, SIGKILL); /* a wait status: killed by KILL */
 	}
+	proc_close_io(pr);
 	if (s->rootfs_mounted) {
 		cleanup_free char *target = path_join(s->bundle, "rootfs");
 		umount2(target, MNT_DETACH);
 		s->rootfs_mounted = false;
 	}
 	s->deleted = true;
-	cleanup_pb_buf struct pb_buf resp = {0};
-	pb_put_uint(&resp, 1, (uint64_t)s->pid);
-	pb_put_uint(&resp, 2, s->exit_status);
-	put_timestamp(&resp, 3, &s->exited_at);
+	pb_put_uint(&resp, 1, (uint64_t)pr->pid);
+	pb_put_uint(&resp, 2, pr->exit_status);
+	put_timestamp(&resp, 3, &pr->exited_at);
 	respond(s, conn, stream, 0, NULL, &resp);
 }
 
+/* Pause, Resume: the whole container (no exec_id). */
 static void do_simple(struct shim *s, int conn, uint32_t stream, const struct req_fields *q,
 		      const char *verb, int new_status)
 {
@@ -818,8 +1215,41 @@ static void do_simple(struct shim *s, int conn, uint32_t stream, const struct re
 	const char *args[] = {verb, s->id, NULL};
 	if (runtime_run(s, args, NULL, &err) < 0)
 		return respond_error(s, conn, stream, CODE_INTERNAL, &err);
-	if (s->status != TASK_STOPPED)
-		s->status = new_status;
+	if (s->procs[0].status != TASK_STOPPED)
+		s->procs[0].status = new_status;
+	respond(s, conn, stream, 0, NULL, NULL);
+}
+
+/* ResizePty {id 1, exec_id 2, width 3, height 4}. */
+static void do_resize(struct shim *s, int conn, uint32_t stream, const struct req_fields *q)
+{
+	struct shim_proc *pr = proc_for(s, conn, stream, q);
+	if (pr == NULL)
+		return;
+	struct winsize ws = {.ws_col = (unsigned short)q->v[3], .ws_row = (unsigned short)q->v[4]};
+	if (pr->pty < 0)
+		return respond(s, conn, stream, CODE_FAILED_PRECONDITION, "the process has no terminal",
+			       NULL);
+	if (ioctl(pr->pty, TIOCSWINSZ, &ws) < 0) {
+		struct kiln_error *err = NULL;
+		kiln_error_make(&err, errno, "resize the terminal");
+		return respond_error(s, conn, stream, CODE_INTERNAL, &err);
+	}
+	respond(s, conn, stream, 0, NULL, NULL);
+}
+
+/* CloseIO {id 1, exec_id 2, stdin 3}: the process reads EOF once what the
+ * client wrote is through (the FIFO itself never ends: the shim holds it
+ * open for writing too). */
+static void do_close_io(struct shim *s, int conn, uint32_t stream, const struct req_fields *q)
+{
+	struct shim_proc *pr = proc_for(s, conn, stream, q);
+	if (pr == NULL)
+		return;
+	if (q->v[3]) {
+		pr->in.drain = true;
+		pump_run(&pr->in);
+	}
 	respond(s, conn, stream, 0, NULL, NULL);
 }
 
@@ -828,17 +1258,8 @@ static void do_update(struct shim *s, int conn, uint32_t stream, const struct re
 {
 	if (!task_matches(s, conn, stream, q))
 		return;
-	const uint8_t *value = NULL;
 	size_t vlen = 0;
-	if (q->msg[2]) {
-		struct pb_reader r = {q->msg[2], q->msg[2] + q->msg_len[2]};
-		struct pb_field f;
-		while (pb_next(&r, &f, NULL) > 0)
-			if (f.number == 2 && f.wire == 2) {
-				value = f.data;
-				vlen = f.len;
-			}
-	}
+	const uint8_t *value = any_value(q->msg[2], q->msg_len[2], &vlen);
 	struct kiln_error *err = NULL;
 	cleanup_free char *file = path_join(s->bundle, "kiln-resources.json");
 	if (write_file_atomic(file, value ? (const char *)value : "{}", value ? vlen : 2, 0600,
@@ -886,6 +1307,16 @@ static void do_pids(struct shim *s, int conn, uint32_t stream, const struct req_
 		}
 		cleanup_pb_buf struct pb_buf pi = {0};
 		pb_put_uint(&pi, 1, (uint64_t)v);
+		/* an exec'd process: info, an Any of ProcessDetails {exec_id 1} */
+		for (int i = 1; i < MAX_PROCS; i++) {
+			if (!s->procs[i].used || s->procs[i].pid != (pid_t)v)
+				continue;
+			cleanup_pb_buf struct pb_buf d = {0}, any = {0};
+			pb_put_string(&d, 1, s->procs[i].exec_id);
+			pb_put_string(&any, 1, "containerd.runc.v1.ProcessDetails");
+			pb_put_message(&any, 2, &d);
+			pb_put_message(&pi, 2, &any);
+		}
 		pb_put_message(&resp, 1, &pi);
 		p = end;
 	}
@@ -894,7 +1325,7 @@ static void do_pids(struct shim *s, int conn, uint32_t stream, const struct req_
 
 static bool task_alive(const struct shim *s)
 {
-	return s->created && !s->deleted && s->status != TASK_STOPPED;
+	return s->created && !s->deleted && s->procs[0].status != TASK_STOPPED;
 }
 
 static void dispatch(struct shim *s, int conn, uint32_t stream, const uint8_t *data, size_t len)
@@ -934,12 +1365,16 @@ static void dispatch(struct shim *s, int conn, uint32_t stream, const uint8_t *d
 		do_update(s, conn, stream, &q);
 	} else if (strcmp(method, "Pids") == 0) {
 		do_pids(s, conn, stream, &q);
+	} else if (strcmp(method, "Exec") == 0) {
+		do_exec(s, conn, stream, &q);
+	} else if (strcmp(method, "ResizePty") == 0) {
+		do_resize(s, conn, stream, &q);
 	} else if (strcmp(method, "CloseIO") == 0) {
-		respond(s, conn, stream, 0, NULL, NULL); /* stdin is never held open */
+		do_close_io(s, conn, stream, &q);
 	} else if (strcmp(method, "Connect") == 0) {
 		cleanup_pb_buf struct pb_buf resp = {0};
 		pb_put_uint(&resp, 1, (uint64_t)getpid());
-		pb_put_uint(&resp, 2, (uint64_t)s->pid);
+		pb_put_uint(&resp, 2, (uint64_t)s->procs[0].pid);
 		pb_put_string(&resp, 3, "kiln");
 		respond(s, conn, stream, 0, NULL, &resp);
 	} else if (strcmp(method, "Shutdown") == 0) {
@@ -1002,11 +1437,14 @@ static void conn_close(struct shim *s, int conn)
 	free(c->in);
 	c->in = NULL;
 	c->len = c->cap = 0;
-	for (size_t i = 0; i < s->nwaiters;)
-		if (s->waiters[i].conn == conn)
-			s->waiters[i] = s->waiters[--s->nwaiters];
-		else
-			i++;
+	for (int k = 0; k < MAX_PROCS; k++) {
+		struct shim_proc *pr = &s->procs[k];
+		for (size_t i = 0; i < pr->nwaiters;)
+			if (pr->waiters[i].conn == conn)
+				pr->waiters[i] = pr->waiters[--pr->nwaiters];
+			else
+				i++;
+	}
 }
 
 static int serve(struct shim *s, int lfd)
@@ -1021,8 +1459,8 @@ static int serve(struct shim *s, int lfd)
 	for (int i = 0; i < MAX_CONNS; i++)
 		s->conns[i].fd = -1;
 	while (!s->exit_now) {
-		struct pollfd p[MAX_CONNS + 2];
-		int map[MAX_CONNS + 2];
+		struct pollfd p[MAX_CONNS + 2 + 2 * MAX_PROCS];
+		int map[MAX_CONNS + 2 + 2 * MAX_PROCS];
 		int np = 0;
 		p[np] = (struct pollfd){.fd = lfd, .events = POLLIN};
 		map[np++] = -1;
@@ -1033,6 +1471,13 @@ static int serve(struct shim *s, int lfd)
 				p[np] = (struct pollfd){.fd = s->conns[i].fd, .events = POLLIN};
 				map[np++] = i;
 			}
+		/* the pumps: 100 + 2 * process + (0 stdin, 1 output) */
+		for (int i = 0; i < MAX_PROCS; i++) {
+			if (pump_poll(&s->procs[i].in, &p[np]))
+				map[np++] = 100 + 2 * i;
+			if (pump_poll(&s->procs[i].out, &p[np]))
+				map[np++] = 101 + 2 * i;
+		}
 		if (poll(p, (nfds_t)np, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -1069,6 +1514,9 @@ static int serve(struct shim *s, int lfd)
 				while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
 					;
 				reap(s);
+			} else if (map[k] >= 100) {
+				struct shim_proc *pr = &s->procs[(map[k] - 100) / 2];
+				pump_run(map[k] % 2 ? &pr->out : &pr->in);
 			} else if (!conn_read(s, map[k])) {
 				conn_close(s, map[k]);
 			}
@@ -1231,7 +1679,9 @@ int shim_main(int argc, char **argv)
 	s.bundle = xstrdup(bundle ? bundle : getcwd(cwd, sizeof cwd) ? cwd : ".");
 	s.runtime = xstrdup("runc");
 	s.root = xasprintf("/run/containerd/runc/%s", s.ns);
-	s.status = TASK_UNKNOWN;
+	for (int i = 0; i < MAX_PROCS; i++)
+		proc_init(&s.procs[i]);
+	s.procs[0].used = true;
 	if (strcmp(action, "start") == 0)
 		return shim_start(&s);
 	if (strcmp(action, "delete") == 0)

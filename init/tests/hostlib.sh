@@ -8,7 +8,7 @@ make_busybox_rootfs() {
 	local r=$1 a
 	mkdir -p "$r/bin" "$r/proc" "$r/dev" "$r/sys" "$r/tmp" "$r/out" "$r/etc" "$r/run"
 	cp /bin/busybox "$r/bin/busybox"
-	for a in sh echo sleep cat ls mkdir touch date poweroff ip hostname true false; do
+	for a in sh echo sleep cat ls mkdir touch date poweroff ip hostname true false tty stty; do
 		ln -sf busybox "$r/bin/$a"
 	done
 }

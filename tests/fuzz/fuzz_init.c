@@ -8,7 +8,8 @@
  *   4 containerd event envelopes (ctrd_parse_exit)
  *   5 runtime.json (runtime_config_load from a file, runtime_mount_flags)
  *   6 the kiln shim's ttrpc Request -> CreateTaskRequest -> runtime options
- *     (shim.c's req_parse, take_options, uri_decode)
+ *     (shim.c's req_parse, take_options, uri_decode), and Exec's spec Any
+ *     (any_value)
  *   7 /proc/PID/status (system_term_cannot_end)
  * shim.c and h2.c are included for their static parsers (so they are not
  * linked); nothing here forks, connects, mounts or runs a program. */
@@ -257,6 +258,11 @@ static void fuzz_shim(const uint8_t *data, size_t size)
 			take_options(&s, q.msg[10], q.msg_len[10]);
 		free(s.runtime);
 		free(s.root);
+		/* Exec's process spec, Update's resources: Anys */
+		size_t vlen = 0;
+		const uint8_t *v = any_value(q.msg[7], q.msg_len[7], &vlen);
+		if (v && (v < q.msg[7] || v + vlen > q.msg[7] + q.msg_len[7]))
+			abort();
 		for (int i = 5; i <= 7; i++) {
 			if (q.s[i] == NULL)
 				continue;

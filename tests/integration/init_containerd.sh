@@ -71,7 +71,10 @@ ok "ctr sees no container" bash -c "! ctr --address '$T/c.sock' -n '$NS' contain
 
 mkdir -p "$SVC/other/rootfs"
 make_busybox_rootfs "$SVC/other/rootfs"
-write_config "$SVC/other" '["/bin/sh", "-c", "trap \"exit 0\" TERM; sleep 1000 & wait"]'
+write_config "$SVC/other" '["/bin/sh", "-c", "trap \"exit 0\" TERM; sleep 1000 & wait"]' \
+	', {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]}'
+# terminals for `ctr task exec -t`: /dev/ptmx and the ptys
+sed -i 's|"minor": 1, "access": "rw"}|&, {"allow": true, "type": "c", "major": 5, "minor": 2, "access": "rwm"}, {"allow": true, "type": "c", "major": 136, "access": "rwm"}|' "$SVC/other/config.json"
 if [ "$SHIM" = runc ]; then
 	# Services share one runc shim by default (io.containerd.runc.v2.group);
 	# --shim-per-service gives each its own.
@@ -100,13 +103,40 @@ else
 	ok "ctr sees it paused" bash -c "ctr --address '$T/c.sock' -n '$NS' task ls | grep -q 'other.*PAUSED'"
 	ok "ctr task resume" c task resume other
 	ok "ctr sees it running again" bash -c "ctr --address '$T/c.sock' -n '$NS' task ls | grep -q 'other.*RUNNING'"
+	# ctr task exec: a process beside the service's, its stdio through
+	# ctr's FIFOs, its exit status; stdin to EOF; a terminal and its size.
+	out=$(timeout 60 ctr --address "$T/c.sock" -n "$NS" task exec --exec-id e1 other \
+		sh -c 'echo exec-out; echo exec-err >&2; exit 3' 2>"$T/exec.err"); rc=$?
+	ok "ctr task exec: its stdout" grep -qx exec-out <<<"$out"
+	ok "its stderr" grep -qx exec-err "$T/exec.err"
+	ok "its exit status" test "$rc" -eq 3
+	out=$(printf 'line1\nline2\n' | timeout 60 ctr --address "$T/c.sock" -n "$NS" task exec --exec-id e2 other cat)
+	ok "exec'd cat reads stdin to its end" test "$out" = "$(printf 'line1\nline2')"
+	out=$(timeout 60 script -qec "stty rows 33 cols 101; ctr --address '$T/c.sock' -n '$NS' task exec -t --exec-id e3 other sh -c 'tty; sleep 1; stty size; exit 4'; echo rc=\$?" /dev/null | tr -d '\r\0')
+	echo "$out" | sed 's/^/# exec -t: /'
+	ok "exec -t: the process has a terminal" grep -q '/dev/pts/[0-9]' <<<"$out"
+	ok "of the client's size (ResizePty)" grep -q '33 101$' <<<"$out"
+	ok "and its exit status" grep -qx 'rc=4' <<<"$out"
+	nps() { c task ps other | grep -c '^[0-9]'; }
+	n0=$(nps)
+	c task exec --detach --exec-id bg other sleep 600
+	ok "a detached exec shows in ctr task ps, with its exec id" bash -c \
+		"ctr --address '$T/c.sock' -n '$NS' task ps other | grep -q 'ExecID:bg'"
+	ok "an exec id in use is refused" bash -c \
+		"! ctr --address '$T/c.sock' -n '$NS' task exec --exec-id bg other true 2>/dev/null"
+	ok "ctr task kill --exec-id" c task kill --exec-id bg other
+	for _ in $(seq 50); do [ "$(nps)" -eq "$n0" ] && break; sleep 0.1; done
+	ok "the exec'd process is gone, the service still runs" bash -c \
+		"[ \$(ctr --address '$T/c.sock' -n '$NS' task ps other | grep -c '^[0-9]') -eq $n0 ] &&
+		 ctr --address '$T/c.sock' -n '$NS' task ls | grep -q 'other.*RUNNING'"
+	out=$(timeout 60 ctr --address "$T/c.sock" -n "$NS" task exec --exec-id e4 other /no/such 2>&1); rc=$?
+	ok "an exec the runtime cannot start fails, with the runtime's message" \
+		bash -c "[ $rc -ne 0 ] && grep -q 'no/such' <<<'$out'"
 	ok "ctr task kill (TERM, which it traps)" c task kill other
 	for _ in $(seq 50); do c task ls | grep -q 'other.*STOPPED' && break; sleep 0.1; done
 	ok "it stopped with status 0" bash -c "ctr --address '$T/c.sock' -n '$NS' task ls | grep -q 'other.*STOPPED'"
 	out=$(svc list)
 	ok "list shows exit status 0" grep -Eq '^other +stopped +[0-9]+ \(exit status 0\)' <<<"$out"
-	ok "ctr task exec is refused with a clear error" bash -c \
-		"ctr --address '$T/c.sock' -n '$NS' task exec --exec-id x other true 2>&1 | grep -q 'kiln shim'"
 	svc stop other
 	# A runtime failure reaches the caller: a command that does not exist.
 	mkdir -p "$SVC/broken/rootfs"
@@ -124,7 +154,7 @@ else
 		umoci init --layout "$T/oci" >/dev/null && umoci new --image "$T/oci:bb" >/dev/null
 		mkdir -p "$T/bbfs/bin"
 		cp /bin/busybox "$T/bbfs/bin/"
-		for a in sh echo ls; do ln -s busybox "$T/bbfs/bin/$a"; done
+		for a in sh echo ls tty; do ln -s busybox "$T/bbfs/bin/$a"; done
 		umoci insert --image "$T/oci:bb" "$T/bbfs" / >/dev/null 2>&1
 		(cd "$T/oci" && tar cf "$T/bb.tar" .)
 		c image import --index-name kiln/bb:1 "$T/bb.tar" >/dev/null 2>&1
@@ -137,6 +167,12 @@ else
 		ok "its stderr" grep -qx 'err-x' "$T/run.err"
 		ok "its exit status" test "$rc" -eq 5
 		ok "--rm left no container" bash -c "! ctr --address '$T/c.sock' -n '$NS' containers ls -q | grep -q img1"
+		# ctr run -t: the task's own process on a terminal (Create with one).
+		out=$(timeout 60 script -qec "ctr --address '$T/c.sock' -n '$NS' run --rm -t --runtime io.containerd.kiln.v1 kiln/bb:1 img2 sh -c 'tty; echo tty-out; exit 6'; echo rc=\$?" /dev/null | tr -d '\r')
+		echo "$out" | sed 's/^/# ctr run -t: /'
+		ok "ctr run -t: the task runs on a terminal" grep -q '/dev/pts/[0-9]' <<<"$out"
+		ok "its output comes through the terminal, and its exit status" \
+			bash -c "grep -q 'tty-out' <<<'$out' && grep -q 'rc=6' <<<'$out'"
 	fi
 fi
 
