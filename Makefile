@@ -29,7 +29,7 @@ DEBS := build-essential pkg-config git ca-certificates curl python3 \
 	libzstd-dev zlib1g-dev musl-tools clang libclang-rt-14-dev \
 	qemu-system-x86 qemu-utils ovmf xorriso isolinux syslinux syslinux-common syslinux-utils \
 	mtools dosfstools squashfs-tools erofs-utils fakeroot gdisk systemd-boot-efi \
-	docker-registry apache2-utils umoci skopeo runc containerd busybox-static crun cpio zstd openssl \
+	docker-registry apache2-utils umoci skopeo runc containerd docker.io busybox-static crun cpio zstd openssl \
 	binutils file hyperfine jq kmod time
 
 .PHONY: all deps test check-asan unit fuzz compat clean install bench demo

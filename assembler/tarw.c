@@ -291,6 +291,11 @@ static int tarw_add_any(struct tarw *w, struct archive_entry *e, struct archive 
 	return pad(w, size, err);
 }
 
+int tarw_add_root_dir(struct tarw *w, int64_t mtime, struct kiln_error **err)
+{
+	return header(w, "./", '5', 0755, 0, 0, 0, mtime, NULL, 0, 0, err);
+}
+
 int tarw_add(struct tarw *w, struct archive_entry *e, struct archive *data, const void *buf,
 	     const char *source, const char *location, struct kiln_error **err)
 {

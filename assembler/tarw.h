@@ -38,6 +38,12 @@ int tarw_add(struct tarw *w, struct archive_entry *e, struct archive *data, cons
 int tarw_add_fd(struct tarw *w, struct archive_entry *e, int fd, const char *source,
 		const char *location, struct kiln_error **err);
 
+/* Appends "./", the root directory (0755, root, MTIME), as a plain ustar
+ * header without a pax header: the docker format's first entry, since
+ * `docker build -` takes its input for a tar only when the first 1024 bytes
+ * hold a whole entry (a pax header, its records and the entry take 1536). */
+int tarw_add_root_dir(struct tarw *w, int64_t mtime, struct kiln_error **err);
+
 /* Copies LEN bytes of raw tar stream (entries, no end blocks) from FD at
  * its current offset: used to splice in a cached section. */
 int tarw_splice(struct tarw *w, int fd, uint64_t len, struct kiln_error **err);

@@ -80,6 +80,8 @@ static int docker_write(const struct format_ctx *ctx, struct kiln_error **err)
 	if (in < 0 || fstat(in, &st) < 0 || st.st_size < 1024)
 		rc = kiln_error_make(err, errno ? errno : EINVAL, "open `%s`", ctx->tar_path);
 	struct tarw *w = tarw_new(fd);
+	if (rc == 0)
+		rc = tarw_add_root_dir(w, ctx->epoch, err);
 	/* The intermediate tar ends with two zero blocks: splice what precedes. */
 	if (rc == 0)
 		rc = tarw_splice(w, in, (uint64_t)st.st_size - 1024, err);
