@@ -524,6 +524,13 @@ char **qemu_build_argv(const struct qemu_config *cfg, struct kiln_error **err)
 	}
 	argv_add(&a, "-machine");
 	argv_addf(&a, "q35,accel=%s", cfg->accel ? cfg->accel : "tcg");
+	/* Under KVM the host's CPU model (QEMU's default, qemu64, hides
+	 * SSE4.2, AVX, AES-NI...: images built for x86-64-v2 and later would
+	 * not run); under TCG qemu64 stays, the fastest model to emulate. */
+	if (cfg->accel && strcmp(cfg->accel, "kvm") == 0) {
+		argv_add(&a, "-cpu");
+		argv_add(&a, "host");
+	}
 	argv_add(&a, "-object");
 	argv_add(&a, "rng-random,id=rng0,filename=/dev/urandom");
 	argv_add(&a, "-device");

@@ -362,6 +362,7 @@ TEST(argv_kernel_boot)
 	ok(argv_value(argv, "-smp", "2") != NULL, "-smp 2");
 	ok(argv_value(argv, "-m", "512") != NULL, "-m 512");
 	ok(argv_value(argv, "-machine", "q35,accel=tcg") != NULL, "q35 tcg");
+	ok(argv_find(argv, "-cpu") < 0, "TCG: QEMU's default CPU model");
 	is_str(argv_value(argv, "-kernel", ""), "k-kernel", "kernel");
 	is_str(argv_value(argv, "-initrd", ""), "k-initrd.img", "initrd");
 	is_str(argv_value(argv, "-append", ""), "console=ttyS0 kiln.x=1", "cmdline + append");
@@ -387,6 +388,7 @@ TEST(argv_iso_and_disks)
 	};
 	const char *cdroms[] = {"data.iso"};
 	struct qemu_config cfg = {.target = &t,
+				  .accel = "kvm",
 				  .disks = disks,
 				  .n_disks = 3,
 				  .cdroms = cdroms,
@@ -400,6 +402,8 @@ TEST(argv_iso_and_disks)
 	ok(argv != NULL, "built");
 	if (!argv)
 		return;
+	ok(argv_value(argv, "-machine", "q35,accel=kvm") != NULL, "q35 kvm");
+	is_str(argv_value(argv, "-cpu", ""), "host", "KVM: the host's CPU model");
 	ok(argv_value(argv, "-drive", "file=d0.qcow2,format=qcow2,index=0,media=disk") != NULL,
 	   "disk 0");
 	ok(argv_value(argv, "-drive", "file=d1.img,format=raw,index=1,media=disk") != NULL,
