@@ -710,9 +710,10 @@ static json_t *document(const struct sbom *sb, int64_t created, const char *name
 		json_array_append_new(pkgs, ip);
 		relate(rels, root, "CONTAINS", iid);
 		struct sbom_package *sorted = xcalloc(im->n ? im->n : 1, sizeof(*sorted));
-		memcpy(sorted, im->v, im->n * sizeof(*sorted));
-		if (im->n)
+		if (im->n) { /* an image without packages has no array (memcpy of NULL) */
+			memcpy(sorted, im->v, im->n * sizeof(*sorted));
 			qsort(sorted, im->n, sizeof(*sorted), package_cmp);
+		}
 		for (size_t k = 0; k < im->n; k++) {
 			const struct sbom_package *p = &sorted[k];
 			/* dpkg status and a status.d stanza may both list it */
