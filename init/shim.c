@@ -580,8 +580,8 @@ static bool pump_poll(const struct shim_pump *p, struct pollfd *pfd)
 
 /* What a terminal still holds goes out before its process is deleted: the
  * pump runs until its source ends, for at most two seconds, or until it has
- * been quiet for a tenth of one once the process is gone (a daemon it
- * started may hold the terminal open forever). */
+ * been quiet for a tenth of one (a daemon the process started may hold the
+ * terminal open forever). */
 static void pump_drain(struct shim_pump *p)
 {
 	double end = init_uptime() + 2.0;
@@ -1171,37 +1171,35 @@ static void do_delete(struct shim *s, int conn, uint32_t stream, const struct re
 	if (pr->status == TASK_RUNNING || pr->status == TASK_PAUSED)
 		return respond(s, conn, stream, CODE_FAILED_PRECONDITION,
 			       "cannot delete a running process", NULL);
+	if (pr->exec_id == NULL) {
+		struct kiln_error *err = NULL;
+		const char *args[] = {"delete", "--force", s->id, NULL};
+		if (runtime_run(s, args, NULL, &err) < 0) {
+			/* Already gone from the runtime's state is fine. */
+			kiln_error_release(&err);
+		}
+		if (pr->status == TASK_CREATED) {
+			/* Killed before it ran: its pid was reaped or will be. */
+			reap(s);
+			if (pr->status != TASK_STOPPED)
+				task_exited(s, pr, SIGKILL); /* a wait status: killed by KILL */
+		}
+		proc_close_io(pr);
+		if (s->rootfs_mounted) {
+			cleanup_free char *target = path_join(s->bundle, "rootfs");
+			umount2(target, MNT_DETACH);
+			s->rootfs_mounted = false;
+		}
+		s->deleted = true;
+	}
 	cleanup_pb_buf struct pb_buf resp = {0};
-	if (pr->exec_id) {
-		/* Never started, or exited: its terminal's last output, then gone. */
-		pb_put_uint(&resp, 1, (uint64_t)pr->pid);
-		pb_put_uint(&resp, 2, pr->exit_status);
-		put_timestamp(&resp, 3, &pr->exited_at);
-		proc_release(pr);
-		return respond(s, conn, stream, 0, NULL, &resp);
-	}
-	struct kiln_error *err = NULL;
-	const char *args[] = {"delete", "--force", s->id, NULL};
-	if (runtime_run(s, args, NULL, &err) < 0) {
-		/* Already gone from the runtime's state is fine. */
-		kiln_error_release(&err);
-	}
-	if (pr->status == TASK_CREATED) {
-		/* Killed before it ran: its pid was reaped or will be. */
-		reap(s);
-		if (pr->status != TASK_STOPPED)
-			task_exited(s, pr, SIGKILL); /* a wait status: killed by KILL */
-	}
-	proc_close_io(pr);
-	if (s->rootfs_mounted) {
-		cleanup_free char *target = path_join(s->bundle, "rootfs");
-		umount2(target, MNT_DETACH);
-		s->rootfs_mounted = false;
-	}
-	s->deleted = true;
 	pb_put_uint(&resp, 1, (uint64_t)pr->pid);
 	pb_put_uint(&resp, 2, pr->exit_status);
 	put_timestamp(&resp, 3, &pr->exited_at);
+	/* An exec'd process, never started or exited: its terminal's last
+	 * output goes out, then its slot is free. */
+	if (pr->exec_id)
+		proc_release(pr);
 	respond(s, conn, stream, 0, NULL, &resp);
 }
 

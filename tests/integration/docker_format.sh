@@ -74,8 +74,9 @@ ok "the service's output is in its log in the container" bash -c \
 	"'$DOCKER' -H 'unix://$S' cp $c:/var/log/svc.out.log '$T/svc.out.log' && grep -q service-ran-in-docker '$T/svc.out.log'"
 ok "ctr in the container lists it running" bash -c \
 	"'$DOCKER' -H 'unix://$S' exec $c ctr -n services.linuxkit task ls | grep -q 'svc.*RUNNING'"
-ok "ctr task exec into the service (kiln's shim)" bash -c \
-	"'$DOCKER' -H 'unix://$S' exec $c ctr -n services.linuxkit task exec --exec-id t1 svc sh -c \"echo exec-in-docker\" | grep -qx exec-in-docker"
+d exec "$c" ctr -n services.linuxkit task exec --exec-id t1 svc sh -c "echo exec-in-docker" >"$T/exec.out" 2>&1
+sed 's/^/# ctr task exec: /' "$T/exec.out"
+ok "ctr task exec into the service (kiln's shim)" grep -qx exec-in-docker "$T/exec.out"
 ok "docker stop" dq stop -t 20 "$c"
 ok "ends it with exit status 0" test "$(d inspect "$c" --format '{{.State.ExitCode}}')" = 0
 d logs "$c" 2>&1 | tail -3 | sed 's/^/# /'

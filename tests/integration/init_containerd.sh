@@ -127,8 +127,7 @@ else
 	ok "ctr task kill --exec-id" c task kill --exec-id bg other
 	for _ in $(seq 50); do [ "$(nps)" -eq "$n0" ] && break; sleep 0.1; done
 	ok "the exec'd process is gone, the service still runs" bash -c \
-		"[ \$(ctr --address '$T/c.sock' -n '$NS' task ps other | grep -c '^[0-9]') -eq $n0 ] &&
-		 ctr --address '$T/c.sock' -n '$NS' task ls | grep -q 'other.*RUNNING'"
+		"[ $(nps) -eq $n0 ] && ctr --address '$T/c.sock' -n '$NS' task ls | grep -q 'other.*RUNNING'"
 	out=$(timeout 60 ctr --address "$T/c.sock" -n "$NS" task exec --exec-id e4 other /no/such 2>&1); rc=$?
 	ok "an exec the runtime cannot start fails, with the runtime's message" \
 		bash -c "[ $rc -ne 0 ] && grep -q 'no/such' <<<'$out'"
