@@ -988,26 +988,31 @@ static void do_create(struct shim *s, int conn, uint32_t stream, const struct re
 	respond_pid(s, conn, stream, pr->pid);
 }
 
+/* Whether the task exists (else answered NOT_FOUND), for the calls on the
+ * whole container (Pause, Resume, Update, Pids), which carry no exec id:
+ * Update's field 2 is its resources. */
+static bool task_matches(struct shim *s, int conn, uint32_t stream)
+{
+	if (!s->created || s->deleted) {
+		respond(s, conn, stream, CODE_NOT_FOUND, "task not created", NULL);
+		return false;
+	}
+	return true;
+}
+
 /* The process a request names (its exec_id, field 2; the init without
  * one), or NULL after answering that there is none. */
 static struct shim_proc *proc_for(struct shim *s, int conn, uint32_t stream,
 				  const struct req_fields *q)
 {
-	if (!s->created || s->deleted) {
-		respond(s, conn, stream, CODE_NOT_FOUND, "task not created", NULL);
+	if (!task_matches(s, conn, stream))
 		return NULL;
-	}
 	struct shim_proc *pr = proc_find(s, q->s[2]);
 	if (pr == NULL) {
 		cleanup_free char *m = xasprintf("process %s not found", q->s[2]);
 		respond(s, conn, stream, CODE_NOT_FOUND, m, NULL);
 	}
 	return pr;
-}
-
-static bool task_matches(struct shim *s, int conn, uint32_t stream, const struct req_fields *q)
-{
-	return proc_for(s, conn, stream, q) != NULL;
 }
 
 static void publish_exec(struct shim *s, struct shim_proc *pr, const char *topic,
@@ -1204,10 +1209,10 @@ static void do_delete(struct shim *s, int conn, uint32_t stream, const struct re
 }
 
 /* Pause, Resume: the whole container (no exec_id). */
-static void do_simple(struct shim *s, int conn, uint32_t stream, const struct req_fields *q,
-		      const char *verb, int new_status)
+static void do_simple(struct shim *s, int conn, uint32_t stream, const char *verb,
+		      int new_status)
 {
-	if (!task_matches(s, conn, stream, q))
+	if (!task_matches(s, conn, stream))
 		return;
 	struct kiln_error *err = NULL;
 	const char *args[] = {verb, s->id, NULL};
@@ -1254,7 +1259,7 @@ static void do_close_io(struct shim *s, int conn, uint32_t stream, const struct 
 /* Update {id 1, resources 2 (Any of the OCI LinuxResources JSON)}. */
 static void do_update(struct shim *s, int conn, uint32_t stream, const struct req_fields *q)
 {
-	if (!task_matches(s, conn, stream, q))
+	if (!task_matches(s, conn, stream))
 		return;
 	size_t vlen = 0;
 	const uint8_t *value = any_value(q->msg[2], q->msg_len[2], &vlen);
@@ -1273,9 +1278,9 @@ static void do_update(struct shim *s, int conn, uint32_t stream, const struct re
 
 /* Pids: the task's cgroup members, from `RUNTIME ps --format json` (a JSON
  * array of numbers) into ProcessInfo {pid 1}. */
-static void do_pids(struct shim *s, int conn, uint32_t stream, const struct req_fields *q)
+static void do_pids(struct shim *s, int conn, uint32_t stream)
 {
-	if (!task_matches(s, conn, stream, q))
+	if (!task_matches(s, conn, stream))
 		return;
 	struct kiln_error *err = NULL;
 	char tmpl[] = "/tmp/kiln-shim-ps.XXXXXX";
@@ -1356,13 +1361,13 @@ static void dispatch(struct shim *s, int conn, uint32_t stream, const uint8_t *d
 	} else if (strcmp(method, "Delete") == 0) {
 		do_delete(s, conn, stream, &q);
 	} else if (strcmp(method, "Pause") == 0) {
-		do_simple(s, conn, stream, &q, "pause", TASK_PAUSED);
+		do_simple(s, conn, stream, "pause", TASK_PAUSED);
 	} else if (strcmp(method, "Resume") == 0) {
-		do_simple(s, conn, stream, &q, "resume", TASK_RUNNING);
+		do_simple(s, conn, stream, "resume", TASK_RUNNING);
 	} else if (strcmp(method, "Update") == 0) {
 		do_update(s, conn, stream, &q);
 	} else if (strcmp(method, "Pids") == 0) {
-		do_pids(s, conn, stream, &q);
+		do_pids(s, conn, stream);
 	} else if (strcmp(method, "Exec") == 0) {
 		do_exec(s, conn, stream, &q);
 	} else if (strcmp(method, "ResizePty") == 0) {

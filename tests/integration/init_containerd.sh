@@ -99,6 +99,35 @@ else
 	# ctr's own calls: pause and resume through the runtime, kill, wait.
 	svc start other
 	c() { ctr --address "$T/c.sock" -n "$NS" "$@"; }
+	# Update (no ctr verb in 1.6): straight to the shim's ttrpc socket, a pids
+	# limit as the OCI LinuxResources JSON, then read from the task's cgroup.
+	ttrpc_update() {
+		python3 - "$1" "$2" "$3" <<'PY'
+import socket, struct, sys
+def v(n):
+    out = b""
+    while True:
+        b, n = n & 0x7f, n >> 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n: return out
+def f(num, data): return v(num << 3 | 2) + v(len(data)) + data
+sock, task, res = sys.argv[1], sys.argv[2].encode(), sys.argv[3].encode()
+anyv = f(1, b"types.containerd.io/opencontainers/runtime-spec/1/LinuxResources") + f(2, res)
+req = f(1, b"containerd.task.v2.Task") + f(2, b"Update") + f(3, f(1, task) + f(2, anyv))
+s = socket.socket(socket.AF_UNIX); s.connect(sock)
+s.sendall(struct.pack(">IIBB", len(req), 1, 1, 0) + req)
+hdr = s.recv(10); n = struct.unpack(">I", hdr[:4])[0]; body = b""
+while len(body) < n: body += s.recv(n - len(body))
+sys.exit(1 if body[:1] == b"\x0a" else 0)  # field 1, a Status: an error
+PY
+	}
+	shim_sock=$(ls "$T"/s/kiln-* | head -1)
+	tpid=$(c task ls | awk '$1 == "other" {print $2}')
+	cg=$(awk -F: '$2 == "pids" || $2 == "" {print $3; exit}' "/proc/$tpid/cgroup")
+	pmax=/sys/fs/cgroup/pids$cg/pids.max
+	[ -e "$pmax" ] || pmax=/sys/fs/cgroup$cg/pids.max
+	ok "Update through the kiln shim (resources, no exec id)" ttrpc_update "$shim_sock" other '{"pids": {"limit": 77}}'
+	ok "the runtime applied it to the task's cgroup" grep -qx 77 "$pmax"
 	ok "ctr task pause" c task pause other
 	ok "ctr sees it paused" bash -c "ctr --address '$T/c.sock' -n '$NS' task ls | grep -q 'other.*PAUSED'"
 	ok "ctr task resume" c task resume other
