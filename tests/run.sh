@@ -12,6 +12,13 @@ suites=("$@")
 [ ${#suites[@]} -eq 0 ] && suites=(all)
 [ "${suites[0]}" = all ] && suites=(unit integration boot)
 
+# Free space where the tests write (their temporary directories, the build's
+# test cache): a failure from a full disk should say so at a glance.
+free_space() {
+	df -P -BM "${TMPDIR:-/tmp}" "$PWD" 2>/dev/null |
+		awk 'NR > 1 && !seen[$6]++ { printf "%s%s: %s free", sep, $6, $4; sep = ", " }'
+}
+echo "# disk: $(free_space)"
 passed=0 failed=0 skipped=0
 failures=()
 run_one() {
@@ -35,7 +42,10 @@ run_one() {
 	fi
 	[ "$rc" -eq 77 ] && [ "$p" -eq 0 ] && [ "$s" -eq 0 ] && s=1
 	passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
-	[ "$f" -gt 0 ] && failures+=("$name")
+	if [ "$f" -gt 0 ]; then
+		failures+=("$name")
+		echo "# disk after $name: $(free_space)"
+	fi
 	rm -f "$out"
 }
 

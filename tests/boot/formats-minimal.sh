@@ -65,7 +65,9 @@ ln -s "$out/minimal-efi-initrd.iso" "$T/links/minimal-efi-initrd-as-disk.img"
 # as a plain kernel boot, the squashfs image added as a virtio disk.
 for f in kernel cmdline; do ln -s "$out/minimal-$f" "$T/links/sqv-$f"; done
 ln -s "$out/minimal-squashfs-initrd.img" "$T/links/sqv-initrd.img"
-tar -xzf "$out/minimal.img.tar.gz" -C "$T/gcp" disk.raw
+# disk.raw is 1 GiB of mostly zeros and the archive is plain GNU tar (what
+# Compute Engine takes), so tar would write all of it: keep it sparse.
+tar -xzOf "$out/minimal.img.tar.gz" disk.raw | cp --sparse=always /dev/stdin "$T/gcp/disk.raw"
 boot() {
 	local name=$1
 	shift
