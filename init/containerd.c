@@ -253,6 +253,82 @@ int ctrd_task_list(struct grpc_conn *c, const char *ns, struct task_info **tasks
 	return ctrd_call(c, ns, SVC_TASKS "List", &req, take_task_entry, &l, "list tasks", err);
 }
 
+/* The field at PATH (field numbers, outermost first, ending at 0) of the
+ * message DATA: the last such, as protobuf merges.  false when absent. */
+static bool pb_path(const uint8_t *data, size_t len, const int *path, struct pb_field *out)
+{
+	struct pb_reader r = {data, data + len};
+	struct pb_field f;
+	struct kiln_error *err = NULL;
+	bool found = false;
+	while (pb_next(&r, &f, &err) > 0) {
+		if (f.number != path[0])
+			continue;
+		if (path[1] == 0) {
+			*out = f;
+			found = true;
+		} else if (f.wire == 2) {
+			found = pb_path(f.data, f.len, path + 1, out) || found;
+		}
+	}
+	kiln_error_release(&err);
+	return found;
+}
+
+static uint64_t pb_path_uint(const uint8_t *data, size_t len, const int *path)
+{
+	struct pb_field f;
+	return pb_path(data, len, path, &f) && f.wire == 0 ? f.varint : 0;
+}
+
+/* One Metric {timestamp 1, id 2, data 3: Any {type_url 1, value 2}}; the
+ * figures only when the Any is cgroup v2's Metrics (pids 1 {current 1},
+ * cpu 2 {usage_usec 1}, memory 4 {usage 32, usage_limit 33}). */
+void ctrd_metric_parse(const uint8_t *data, size_t len, struct task_metrics *m)
+{
+	static const int id[] = {2, 0}, type[] = {3, 1, 0}, pids[] = {3, 2, 1, 1, 0},
+			 cpu[] = {3, 2, 2, 1, 0}, mem[] = {3, 2, 4, 32, 0}, lim[] = {3, 2, 4, 33, 0};
+	static const char v2[] = "io.containerd.cgroups.v2.Metrics";
+	memset(m, 0, sizeof *m);
+	struct pb_field f;
+	m->id = pb_path(data, len, id, &f) && f.wire == 2 ? pb_field_strdup(&f) : xstrdup("");
+	m->v2 = pb_path(data, len, type, &f) && f.wire == 2 && f.len >= sizeof v2 - 1 &&
+		memcmp(f.data + f.len - (sizeof v2 - 1), v2, sizeof v2 - 1) == 0;
+	if (!m->v2)
+		return;
+	m->pids = pb_path_uint(data, len, pids);
+	m->cpu_usec = pb_path_uint(data, len, cpu);
+	m->memory = pb_path_uint(data, len, mem);
+	m->memory_limit = pb_path_uint(data, len, lim);
+}
+
+/* MetricsResponse {metrics 1: Metric}: each appended. */
+struct metric_list {
+	struct task_metrics **m;
+	size_t *n;
+};
+
+static int take_metric(const struct pb_field *f, void *opaque, struct kiln_error **err)
+{
+	(void)err;
+	struct metric_list *l = opaque;
+	if (f->number != 1 || f->wire != 2)
+		return 0;
+	*l->m = xrealloc(*l->m, (*l->n + 1) * sizeof **l->m);
+	ctrd_metric_parse(f->data, f->len, &(*l->m)[(*l->n)++]);
+	return 0;
+}
+
+int ctrd_task_metrics(struct grpc_conn *c, const char *ns, struct task_metrics **m, size_t *n,
+		      struct kiln_error **err)
+{
+	*m = NULL;
+	*n = 0;
+	cleanup_pb_buf struct pb_buf req = {0}; /* no filters: every task */
+	struct metric_list l = {m, n};
+	return ctrd_call(c, ns, SVC_TASKS "Metrics", &req, take_metric, &l, "task metrics", err);
+}
+
 void task_info_release(struct task_info *t)
 {
 	free(t->id);

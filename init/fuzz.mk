@@ -23,9 +23,11 @@ fuzz-init: build-fuzz/fuzz_init
 	@printf '\003{"ociVersion":"1.0.2","root":{"path":"rootfs"},"annotations":{"a":"b"}}' >build-fuzz/corpus-init/spec
 	@printf '\003{"root":{"readonly":true}}' >build-fuzz/corpus-init/spec2
 	@printf '\004\022\007default\032\013/tasks/exit",\012\032containerd.events.TaskExit\022\016\012\003svc\022\003svc\030* \003' >build-fuzz/corpus-init/exit
+	@printf '\004\022\003\163\166\143\032\077\012\040\151\157\056\143\157\156\164\141\151\156\145\162\144\056\143\147\162\157\165\160\163\056\166\062\056\115\145\164\162\151\143\163\022\033\012\002\010\003\022\003\010\350\007\042\020\200\002\200\040\210\002\377\377\377\377\377\377\377\377\377\001' >build-fuzz/corpus-init/metric
 	@printf '\005{"mounts":[{"source":"tmpfs","destination":"/x","type":"tmpfs","options":["nodev","size=1m"]}],"mkdir":["/a"],"cgroups":["c"],"interfaces":[{"name":"eth0","add":"veth","peer":"p","createInRoot":true}],"bindNS":{"net":"/run/netns/x"},"namespace":"ns"}' >build-fuzz/corpus-init/runtime
 	@printf '\006\012\027containerd.task.v2.Task\022\006Create\032c\012\001c\022\004/bun\032\026\012\007overlay\022\007overlay"\002ro2\024binary:///x?a=\045\062Fb+cR*\012\032containerd.runc.v1.Options\022\014\010\001\062\004crun:\002/r \350\007' >build-fuzz/corpus-init/shim
 	@printf '\007Name:\tx\nState:\tS (sleeping)\nSigIgn:\t0000000000004000\nSigCgt:\t0\nNSpid:\t12\t1\n' >build-fuzz/corpus-init/status
+	@printf '\007anon 4096\nusage_usec 12\noom_kill max\n8:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0\n0::/services/svc\n' >build-fuzz/corpus-init/cgroup
 	build-fuzz/fuzz_init -max_total_time=$(FUZZ_SECONDS) -max_len=16384 -timeout=10 \
 		-print_final_stats=1 -artifact_prefix=build-fuzz/crash-init- build-fuzz/corpus-init
 

@@ -3,6 +3,7 @@
  * RFC 7541 (HPACK: literals without Huffman on the way out; static and
  * dynamic tables and Huffman on the way in) for unary calls to containerd.
  * One call at a time per connection. */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -391,9 +392,9 @@ static void grpc_result_header(struct grpc_result *r, const char *name, const ch
 		/* Percent-decoded (gRPC's encoding of the message). */
 		char *m = xstrdup(value), *o = m;
 		for (const char *s = value; *s; s++) {
-			unsigned x;
-			if (*s == '%' && s[1] && s[2] && sscanf(s + 1, "%2x", &x) == 1) {
-				*o++ = (char)x;
+			if (*s == '%' && isxdigit((unsigned char)s[1]) && isxdigit((unsigned char)s[2])) {
+				char hex[3] = {s[1], s[2], 0};
+				*o++ = (char)strtol(hex, NULL, 16);
 				s += 2;
 			} else {
 				*o++ = *s;

@@ -166,6 +166,17 @@ int ctrd_task_get(struct grpc_conn *c, const char *ns, const char *id, struct ta
 int ctrd_task_list(struct grpc_conn *c, const char *ns, struct task_info **tasks, size_t *n,
 		   struct kiln_error **err);
 void task_info_release(struct task_info *t);
+/* A task's figures from containerd's Tasks.Metrics (the shim's Stats), when
+ * its cgroup is v2 (V2; else only ID). */
+struct task_metrics {
+	char *id; /* heap */
+	bool v2;
+	uint64_t pids, cpu_usec, memory, memory_limit;
+};
+void ctrd_metric_parse(const uint8_t *data, size_t len, struct task_metrics *m);
+/* *M: heap array of *N entries; free each id, then the array. */
+int ctrd_task_metrics(struct grpc_conn *c, const char *ns, struct task_metrics **m, size_t *n,
+		      struct kiln_error **err);
 /* Subscribes C to containerd's /tasks/exit events (Events.Subscribe). */
 int ctrd_subscribe_exits(struct grpc_conn *c, struct kiln_error **err);
 /* Decodes one event Envelope; when it is a TaskExit of a container's main

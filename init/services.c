@@ -353,8 +353,9 @@ static void service_usage(FILE *f)
 {
 	fprintf(
 	    f,
-	    "Usage: kiln-service [OPTIONS] list|start NAME|stop NAME|restart NAME|start-all|watch\n"
-	    "Manages the services of a kiln image through containerd.\n"
+	    "Usage: kiln-service [OPTIONS] list|stats|start NAME|stop NAME|restart NAME|start-all|watch\n"
+	    "Manages the services of a kiln image through containerd.  stats: each\n"
+	    "running service's processes, CPU time and memory (its cgroup's figures).\n"
 	    "  --address SOCK     containerd socket (default /run/containerd/containerd.sock)\n"
 	    "  --namespace NS     containerd namespace (default services.linuxkit)\n"
 	    "  --dir DIR          service bundles (default /containers/services)\n"
@@ -471,6 +472,24 @@ int service_main(int argc, char **argv)
 			task_info_release(&tasks[k]);
 		free(tasks);
 		free(ids);
+	} else if (strcmp(verb, "stats") == 0) {
+		struct task_metrics *m;
+		size_t n;
+		rc = ctrd_task_metrics(c, o.namespace, &m, &n, &err);
+		if (rc == 0)
+			printf("%-24s %6s %12s %12s %12s\n", "NAME", "PIDS", "CPU", "MEMORY", "LIMIT");
+		for (size_t i = 0; i < n; i++) {
+			char lim[32] = "max";
+			if (m[i].memory_limit != UINT64_MAX)
+				snprintf(lim, sizeof lim, "%.1f MiB", (double)m[i].memory_limit / 1048576);
+			if (m[i].v2)
+				printf("%-24s %6llu %10.3f s %8.1f MiB %12s\n", m[i].id, (unsigned long long)m[i].pids,
+				       (double)m[i].cpu_usec / 1e6, (double)m[i].memory / 1048576, lim);
+			else
+				printf("%-24s (no cgroup v2 figures)\n", m[i].id);
+			free(m[i].id);
+		}
+		free(m);
 	} else if (strcmp(verb, "start") == 0) {
 		rc = service_start(c, &o, name, &err);
 	} else if (strcmp(verb, "stop") == 0) {

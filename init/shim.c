@@ -1278,6 +1278,141 @@ static void do_update(struct shim *s, int conn, uint32_t stream, const struct re
 
 /* Pids: the task's cgroup members, from `RUNTIME ps --format json` (a JSON
  * array of numbers) into ProcessInfo {pid 1}. */
+/* ---- Stats: the task's cgroup v2 figures as containerd's
+ * io.containerd.cgroups.v2.Metrics (what `ctr task metrics` prints and
+ * containerd's Metrics call returns), read from the cgroup of the task's init
+ * process.  Fields as in containerd/cgroups' cgroup2/stats/metrics.proto;
+ * hugetlb and rdma are left out. */
+
+/* A cgroup file's value: "max" (no limit) is UINT64_MAX, as containerd's
+ * reader has it. */
+static uint64_t stat_value(const char *v)
+{
+	return strncmp(v, "max", 3) == 0 ? UINT64_MAX : strtoull(v, NULL, 10);
+}
+
+/* For each "KEY VALUE" line of TEXT (NULL: none) whose KEY is KEYS[i]:
+ * VALUE as field i + 1 of OUT. */
+static void stat_keys(struct pb_buf *out, const char *text, const char *const *keys, size_t n)
+{
+	for (const char *line = text; line && *line;) {
+		size_t k = strcspn(line, " \n");
+		for (size_t i = 0; i < n && line[k] == ' '; i++)
+			if (strlen(keys[i]) == k && memcmp(line, keys[i], k) == 0)
+				pb_put_uint(out, (int)i + 1, stat_value(line + k + 1));
+		line = strchr(line, '\n');
+		line = line ? line + 1 : NULL;
+	}
+}
+
+/* io.stat's lines, "MAJ:MIN rbytes=N wbytes=N rios=N wios=N ...", as
+ * IOStat's repeated IOEntry {major 1, minor 2, rbytes 3 ... wios 6}. */
+static void io_stat(struct pb_buf *out, const char *text)
+{
+	static const char *const keys[] = {"rbytes=", "wbytes=", "rios=", "wios="};
+	for (const char *line = text; line && *line;) {
+		size_t len = strcspn(line, "\n");
+		char *end;
+		unsigned long maj = strtoul(line, &end, 10), min = 0;
+		if (*end == ':' && end < line + len) {
+			cleanup_pb_buf struct pb_buf e = {0};
+			min = strtoul(end + 1, &end, 10);
+			pb_put_uint(&e, 1, maj);
+			pb_put_uint(&e, 2, min);
+			for (const char *w = end; w < line + len; w += strcspn(w, " \n")) {
+				w += strspn(w, " ");
+				for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+					if (strncmp(w, keys[i], strlen(keys[i])) == 0)
+						pb_put_uint(&e, (int)i + 3,
+							    strtoull(w + strlen(keys[i]), NULL, 10));
+			}
+			pb_put_message(out, 1, &e);
+		}
+		line = line[len] ? line + len + 1 : NULL;
+	}
+}
+
+static char *cgroup_file(const char *dir, const char *name)
+{
+	cleanup_free char *path = xasprintf("%s/%s", dir, name);
+	return read_file(path, 1 << 16, NULL, NULL);
+}
+
+/* Metrics for the cgroup v2 directory DIR. */
+static void cgroup_metrics(const char *dir, struct pb_buf *m)
+{
+	static const char *const mem_keys[] = {
+	    "anon", "file", "kernel_stack", "slab", "sock", "shmem", "file_mapped", "file_dirty",
+	    "file_writeback", "anon_thp", "inactive_anon", "active_anon", "inactive_file",
+	    "active_file", "unevictable", "slab_reclaimable", "slab_unreclaimable", "pgfault",
+	    "pgmajfault", "workingset_refault", "workingset_activate", "workingset_nodereclaim",
+	    "pgrefill", "pgscan", "pgsteal", "pgactivate", "pgdeactivate", "pglazyfree",
+	    "pglazyfreed", "thp_fault_alloc", "thp_collapse_alloc"};
+	static const char *const cpu_keys[] = {"usage_usec", "user_usec",    "system_usec",
+					       "nr_periods", "nr_throttled", "throttled_usec"};
+	static const char *const event_keys[] = {"low", "high", "max", "oom", "oom_kill"};
+	/* one value each: PidsStat 1-2, then MemoryStat 32-37 */
+	static const char *const single[] = {"pids.current",	    "pids.max",	       "memory.current",
+					     "memory.max",	    "memory.swap.current", "memory.swap.max",
+					     "memory.peak",	    "memory.swap.peak"};
+	cleanup_pb_buf struct pb_buf pids = {0}, cpu = {0}, mem = {0}, io = {0}, ev = {0};
+	for (size_t i = 0; i < ARRAY_SIZE(single); i++) {
+		cleanup_free char *v = cgroup_file(dir, single[i]);
+		if (v)
+			pb_put_uint(i < 2 ? &pids : &mem, i < 2 ? (int)i + 1 : (int)i + 30, stat_value(v));
+	}
+	cleanup_free char *c = cgroup_file(dir, "cpu.stat");
+	cleanup_free char *ms = cgroup_file(dir, "memory.stat");
+	cleanup_free char *e = cgroup_file(dir, "memory.events");
+	cleanup_free char *i = cgroup_file(dir, "io.stat");
+	stat_keys(&cpu, c, cpu_keys, ARRAY_SIZE(cpu_keys));
+	stat_keys(&mem, ms, mem_keys, ARRAY_SIZE(mem_keys));
+	stat_keys(&ev, e, event_keys, ARRAY_SIZE(event_keys));
+	io_stat(&io, i);
+	pb_put_message(m, 1, &pids);
+	pb_put_message(m, 2, &cpu);
+	pb_put_message(m, 4, &mem);
+	pb_put_message(m, 6, &io);
+	pb_put_message(m, 8, &ev);
+}
+
+/* The cgroup v2 path in /proc/PID/cgroup's TEXT ("0::/path"), cut in place. */
+static char *cgroup_v2_path(char *text)
+{
+	char *p = text && strncmp(text, "0::", 3) == 0 ? text : text ? strstr(text, "\n0::") : NULL;
+	if (p == NULL)
+		return NULL;
+	p += *p == '\n' ? 4 : 3;
+	p[strcspn(p, "\n")] = '\0';
+	return p;
+}
+
+static void do_stats(struct shim *s, int conn, uint32_t stream)
+{
+	if (!task_matches(s, conn, stream))
+		return;
+	struct shim_proc *pr = &s->procs[0];
+	cleanup_free char *path = xasprintf("/proc/%d/cgroup", (int)pr->pid);
+	cleanup_free char *text =
+	    pr->pid > 0 && pr->status != TASK_STOPPED ? read_file(path, 4096, NULL, NULL) : NULL;
+	const char *cg = cgroup_v2_path(text);
+	if (cg == NULL)
+		return respond(s, conn, stream, CODE_NOT_FOUND,
+			       "no cgroup v2 for the task (it is not running)", NULL);
+	/* (a cgroup v1 host: /sys/fs/cgroup is not the v2 tree there) */
+	cleanup_free char *dir = xasprintf("/sys/fs/cgroup%s", cg);
+	cleanup_free char *ctl = xasprintf("%s/cgroup.controllers", dir);
+	if (access(ctl, F_OK) < 0)
+		return respond(s, conn, stream, CODE_NOT_FOUND, "no cgroup v2 directory for the task",
+			       NULL);
+	cleanup_pb_buf struct pb_buf m = {0}, any = {0}, resp = {0};
+	cgroup_metrics(dir, &m);
+	pb_put_string(&any, 1, "io.containerd.cgroups.v2.Metrics");
+	pb_put_message(&any, 2, &m);
+	pb_put_message(&resp, 1, &any);
+	respond(s, conn, stream, 0, NULL, &resp);
+}
+
 static void do_pids(struct shim *s, int conn, uint32_t stream)
 {
 	if (!task_matches(s, conn, stream))
@@ -1368,6 +1503,8 @@ static void dispatch(struct shim *s, int conn, uint32_t stream, const uint8_t *d
 		do_update(s, conn, stream, &q);
 	} else if (strcmp(method, "Pids") == 0) {
 		do_pids(s, conn, stream);
+	} else if (strcmp(method, "Stats") == 0) {
+		do_stats(s, conn, stream);
 	} else if (strcmp(method, "Exec") == 0) {
 		do_exec(s, conn, stream, &q);
 	} else if (strcmp(method, "ResizePty") == 0) {

@@ -308,3 +308,48 @@ TEST(early_containerd)
 	ok(onboot_may_touch("onboot", dirs, why, sizeof why), "host mount namespace: late");
 	is_str(why, "004-hostmnt: shares the host's mount namespace", "named");
 }
+
+/* A Metric of containerd's Tasks.Metrics as kiln's shim's Stats answers it
+ * (cgroup v2's Metrics in an Any): the figures kiln-service stats prints. */
+TEST(metric_parse)
+{
+	cleanup_pb_buf struct pb_buf pids = {0}, cpu = {0}, mem = {0}, m = {0}, any = {0},
+				     metric = {0}, v1any = {0}, v1 = {0};
+	pb_put_uint(&pids, 1, 3);
+	pb_put_uint(&pids, 2, 77);
+	pb_put_uint(&cpu, 1, 1234567);
+	pb_put_uint(&cpu, 2, 1000);
+	pb_put_uint(&mem, 1, 5); /* anon: not what is read */
+	pb_put_uint(&mem, 32, 4 << 20);
+	pb_put_uint(&mem, 33, UINT64_MAX);
+	pb_put_message(&m, 1, &pids);
+	pb_put_message(&m, 2, &cpu);
+	pb_put_message(&m, 4, &mem);
+	pb_put_string(&any, 1, "io.containerd.cgroups.v2.Metrics");
+	pb_put_message(&any, 2, &m);
+	pb_put_uint(&metric, 1, 99); /* a timestamp is a message, but skipped either way */
+	pb_put_string(&metric, 2, "getty");
+	pb_put_message(&metric, 3, &any);
+	struct task_metrics t;
+	ctrd_metric_parse(metric.data, metric.len, &t);
+	is_str(t.id, "getty", "id");
+	ok(t.v2, "cgroup v2 figures");
+	ok(t.pids == 3, "pids.current, not pids.max");
+	ok(t.cpu_usec == 1234567, "cpu usage_usec, not user_usec");
+	ok(t.memory == 4 << 20, "memory usage (field 32)");
+	ok(t.memory_limit == UINT64_MAX, "memory usage_limit max");
+	free(t.id);
+	/* containerd's runc shim on a cgroup v1 host: another message, not read */
+	pb_put_string(&v1any, 1, "io.containerd.cgroups.v1.Metrics");
+	pb_put_message(&v1any, 2, &m);
+	pb_put_string(&v1, 2, "old");
+	pb_put_message(&v1, 3, &v1any);
+	ctrd_metric_parse(v1.data, v1.len, &t);
+	ok(!t.v2 && t.pids == 0 && t.memory == 0, "v1 Metrics: no figures taken");
+	is_str(t.id, "old", "its id still");
+	free(t.id);
+	uint8_t bad[] = {0x12, 0x09, 'x'};
+	ctrd_metric_parse(bad, sizeof bad, &t);
+	ok(t.id && !t.v2, "truncated: an empty id, no figures");
+	free(t.id);
+}

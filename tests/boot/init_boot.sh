@@ -22,6 +22,11 @@ ok "service hello running" wait_console "$C" '^SERVICE-RUNNING' 90
 ok "all services started" wait_console "$C" 'BENCH services-started \(0 failed\)' 30
 ok "kiln-service list inside the VM shows hello running" wait_console "$C" '^hello +running +[0-9]+' 30
 ok "and zcheck running" wait_console "$C" '^zcheck +running +[0-9]+' 30
+# kiln-service stats: containerd's Tasks.Metrics, answered by kiln's shim from
+# the task's cgroup (hello is one process, `sleep`, with no memory limit)
+ok "kiln-service stats: hello is 1 process, its CPU time, memory, no limit" wait_console "$C" \
+	'^hello +1 +[0-9]+\.[0-9]{3} s +[0-9]+\.[0-9] MiB +max' 30
+ok "(and its memory is not nothing)" bash -c "grep -aE '^hello +1 ' '$C' | grep -avq ' 0\.0 MiB'"
 ok "the services run under kiln's shim (one socket each)" wait_console "$C" \
 	'^SHIM-SOCKETS kiln-[0-9a-f]{16} kiln-[0-9a-f]{16} kiln-[0-9a-f]{16}' 30
 ok "a service that exits is reported" wait_console "$C" 'kiln-init: service exiter exited \(exit status 3\)' 30
@@ -37,5 +42,5 @@ ok "init powers off" wait_console "$C" 'kiln-init: power off' 30
 for _ in $(seq 300); do kill -0 "$QEMU_PID" 2>/dev/null || break; sleep 0.1; done
 ok "QEMU exited (the VM powered off)" bash -c "! kill -0 $QEMU_PID 2>/dev/null"
 ok "no kernel panic" bash -c "! grep -q 'Kernel panic' '$C'"
-grep -E 'kiln-init|MARKER|RUNNING|running|FAILING' "$C" | sed 's/^/# /'
+grep -aE 'kiln-init|MARKER|RUNNING|running|FAILING|MiB|^NAME' "$C" | sed 's/^/# /'
 done_testing

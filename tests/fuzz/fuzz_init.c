@@ -5,12 +5,14 @@
  *   1 protobuf (pb_next, nested length-delimited fields, re-encode round trip)
  *   2 HPACK (hpack_huffman_decode; hpack_decode with a dynamic table)
  *   3 config.json editing (service_spec_edit; its output must parse)
- *   4 containerd event envelopes (ctrd_parse_exit)
+ *   4 containerd's messages: event envelopes (ctrd_parse_exit), a Metric
+ *     of Tasks.Metrics (ctrd_metric_parse)
  *   5 runtime.json (runtime_config_load from a file, runtime_mount_flags)
  *   6 the kiln shim's ttrpc Request -> CreateTaskRequest -> runtime options
  *     (shim.c's req_parse, take_options, uri_decode), and Exec's spec Any
  *     (any_value)
- *   7 /proc/PID/status (system_term_cannot_end)
+ *   7 the kernel's text files: /proc/PID/status (system_term_cannot_end),
+ *     and what the shim's Stats reads (stat_keys, io_stat, cgroup_v2_path)
  * shim.c and h2.c are included for their static parsers (so they are not
  * linked); nothing here forks, connects, mounts or runs a program. */
 #include "../../init/h2.c"
@@ -195,6 +197,12 @@ static void fuzz_exit_event(const uint8_t *data, size_t size)
 		free(ns);
 		free(id);
 	}
+	/* a Metric of Tasks.Metrics: an id always, figures only for v2 */
+	struct task_metrics m;
+	ctrd_metric_parse(data, size, &m);
+	if (m.id == NULL || (!m.v2 && (m.pids || m.cpu_usec || m.memory || m.memory_limit)))
+		abort();
+	free(m.id);
 }
 
 static char *runtime_dir;
@@ -282,10 +290,23 @@ static void fuzz_pb(const uint8_t *data, size_t size)
 	walk_pb(data, size, 0);
 }
 
+/* The kernel's text files: /proc/PID/status, and what the shim's Stats
+ * reads (cgroup "KEY VALUE" files, io.stat, /proc/PID/cgroup). */
 static void fuzz_status(const uint8_t *data, size_t size)
 {
 	cleanup_free char *s = xstrndup((const char *)data, size);
 	(void)system_term_cannot_end(s);
+	static const char *const keys[] = {"anon", "usage_usec", "oom_kill"};
+	cleanup_pb_buf struct pb_buf out = {0}, io = {0};
+	stat_keys(&out, s, keys, ARRAY_SIZE(keys));
+	io_stat(&io, s);
+	if (out.data)
+		walk_pb(out.data, out.len, 0);
+	if (io.data)
+		walk_pb(io.data, io.len, 0);
+	char *cg = cgroup_v2_path(s);
+	if (cg && (cg < s || cg > s + strlen(s)))
+		abort();
 }
 
 /* Indexed by the selector (the first byte's low 3 bits). */
