@@ -287,7 +287,8 @@ static uint64_t pb_path_uint(const uint8_t *data, size_t len, const int *path)
 void ctrd_metric_parse(const uint8_t *data, size_t len, struct task_metrics *m)
 {
 	static const int id[] = {2, 0}, type[] = {3, 1, 0}, pids[] = {3, 2, 1, 1, 0},
-			 cpu[] = {3, 2, 2, 1, 0}, mem[] = {3, 2, 4, 32, 0}, lim[] = {3, 2, 4, 33, 0};
+			 cpu[] = {3, 2, 2, 1, 0}, mem[] = {3, 2, 4, 32, 0},
+			 lim[] = {3, 2, 4, 33, 0};
 	static const char v2[] = "io.containerd.cgroups.v2.Metrics";
 	memset(m, 0, sizeof *m);
 	struct pb_field f;

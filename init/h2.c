@@ -392,7 +392,8 @@ static void grpc_result_header(struct grpc_result *r, const char *name, const ch
 		/* Percent-decoded (gRPC's encoding of the message). */
 		char *m = xstrdup(value), *o = m;
 		for (const char *s = value; *s; s++) {
-			if (*s == '%' && isxdigit((unsigned char)s[1]) && isxdigit((unsigned char)s[2])) {
+			if (*s == '%' && isxdigit((unsigned char)s[1]) &&
+			    isxdigit((unsigned char)s[2])) {
 				char hex[3] = {s[1], s[2], 0};
 				*o++ = (char)strtol(hex, NULL, 16);
 				s += 2;

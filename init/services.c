@@ -353,7 +353,8 @@ static void service_usage(FILE *f)
 {
 	fprintf(
 	    f,
-	    "Usage: kiln-service [OPTIONS] list|stats|start NAME|stop NAME|restart NAME|start-all|watch\n"
+	    "Usage: kiln-service [OPTIONS] list|start NAME|stop NAME|restart NAME|start-all|watch\n"
+	    "       kiln-service [OPTIONS] stats\n"
 	    "Manages the services of a kiln image through containerd.  stats: each\n"
 	    "running service's processes, CPU time and memory (its cgroup's figures).\n"
 	    "  --address SOCK     containerd socket (default /run/containerd/containerd.sock)\n"
@@ -477,14 +478,17 @@ int service_main(int argc, char **argv)
 		size_t n;
 		rc = ctrd_task_metrics(c, o.namespace, &m, &n, &err);
 		if (rc == 0)
-			printf("%-24s %6s %12s %12s %12s\n", "NAME", "PIDS", "CPU", "MEMORY", "LIMIT");
+			printf("%-24s %6s %12s %12s %12s\n", "NAME", "PIDS", "CPU", "MEMORY",
+			       "LIMIT");
 		for (size_t i = 0; i < n; i++) {
 			char lim[32] = "max";
 			if (m[i].memory_limit != UINT64_MAX)
-				snprintf(lim, sizeof lim, "%.1f MiB", (double)m[i].memory_limit / 1048576);
+				snprintf(lim, sizeof lim, "%.1f MiB",
+					 (double)m[i].memory_limit / 1048576);
 			if (m[i].v2)
-				printf("%-24s %6llu %10.3f s %8.1f MiB %12s\n", m[i].id, (unsigned long long)m[i].pids,
-				       (double)m[i].cpu_usec / 1e6, (double)m[i].memory / 1048576, lim);
+				printf("%-24s %6llu %10.3f s %8.1f MiB %12s\n", m[i].id,
+				       (unsigned long long)m[i].pids, (double)m[i].cpu_usec / 1e6,
+				       (double)m[i].memory / 1048576, lim);
 			else
 				printf("%-24s (no cgroup v2 figures)\n", m[i].id);
 			free(m[i].id);

@@ -1323,8 +1323,9 @@ static void io_stat(struct pb_buf *out, const char *text)
 				w += strspn(w, " ");
 				for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
 					if (strncmp(w, keys[i], strlen(keys[i])) == 0)
-						pb_put_uint(&e, (int)i + 3,
-							    strtoull(w + strlen(keys[i]), NULL, 10));
+						pb_put_uint(
+						    &e, (int)i + 3,
+						    strtoull(w + strlen(keys[i]), NULL, 10));
 			}
 			pb_put_message(out, 1, &e);
 		}
@@ -1341,25 +1342,50 @@ static char *cgroup_file(const char *dir, const char *name)
 /* Metrics for the cgroup v2 directory DIR. */
 static void cgroup_metrics(const char *dir, struct pb_buf *m)
 {
-	static const char *const mem_keys[] = {
-	    "anon", "file", "kernel_stack", "slab", "sock", "shmem", "file_mapped", "file_dirty",
-	    "file_writeback", "anon_thp", "inactive_anon", "active_anon", "inactive_file",
-	    "active_file", "unevictable", "slab_reclaimable", "slab_unreclaimable", "pgfault",
-	    "pgmajfault", "workingset_refault", "workingset_activate", "workingset_nodereclaim",
-	    "pgrefill", "pgscan", "pgsteal", "pgactivate", "pgdeactivate", "pglazyfree",
-	    "pglazyfreed", "thp_fault_alloc", "thp_collapse_alloc"};
+	static const char *const mem_keys[] = {"anon",
+					       "file",
+					       "kernel_stack",
+					       "slab",
+					       "sock",
+					       "shmem",
+					       "file_mapped",
+					       "file_dirty",
+					       "file_writeback",
+					       "anon_thp",
+					       "inactive_anon",
+					       "active_anon",
+					       "inactive_file",
+					       "active_file",
+					       "unevictable",
+					       "slab_reclaimable",
+					       "slab_unreclaimable",
+					       "pgfault",
+					       "pgmajfault",
+					       "workingset_refault",
+					       "workingset_activate",
+					       "workingset_nodereclaim",
+					       "pgrefill",
+					       "pgscan",
+					       "pgsteal",
+					       "pgactivate",
+					       "pgdeactivate",
+					       "pglazyfree",
+					       "pglazyfreed",
+					       "thp_fault_alloc",
+					       "thp_collapse_alloc"};
 	static const char *const cpu_keys[] = {"usage_usec", "user_usec",    "system_usec",
 					       "nr_periods", "nr_throttled", "throttled_usec"};
 	static const char *const event_keys[] = {"low", "high", "max", "oom", "oom_kill"};
 	/* one value each: PidsStat 1-2, then MemoryStat 32-37 */
-	static const char *const single[] = {"pids.current",	    "pids.max",	       "memory.current",
-					     "memory.max",	    "memory.swap.current", "memory.swap.max",
-					     "memory.peak",	    "memory.swap.peak"};
+	static const char *const single[] = {
+	    "pids.current",	   "pids.max",	      "memory.current", "memory.max",
+	    "memory.swap.current", "memory.swap.max", "memory.peak",	"memory.swap.peak"};
 	cleanup_pb_buf struct pb_buf pids = {0}, cpu = {0}, mem = {0}, io = {0}, ev = {0};
 	for (size_t i = 0; i < ARRAY_SIZE(single); i++) {
 		cleanup_free char *v = cgroup_file(dir, single[i]);
 		if (v)
-			pb_put_uint(i < 2 ? &pids : &mem, i < 2 ? (int)i + 1 : (int)i + 30, stat_value(v));
+			pb_put_uint(i < 2 ? &pids : &mem, i < 2 ? (int)i + 1 : (int)i + 30,
+				    stat_value(v));
 	}
 	cleanup_free char *c = cgroup_file(dir, "cpu.stat");
 	cleanup_free char *ms = cgroup_file(dir, "memory.stat");
@@ -1403,8 +1429,8 @@ static void do_stats(struct shim *s, int conn, uint32_t stream)
 	cleanup_free char *dir = xasprintf("/sys/fs/cgroup%s", cg);
 	cleanup_free char *ctl = xasprintf("%s/cgroup.controllers", dir);
 	if (access(ctl, F_OK) < 0)
-		return respond(s, conn, stream, CODE_NOT_FOUND, "no cgroup v2 directory for the task",
-			       NULL);
+		return respond(s, conn, stream, CODE_NOT_FOUND,
+			       "no cgroup v2 directory for the task", NULL);
 	cleanup_pb_buf struct pb_buf m = {0}, any = {0}, resp = {0};
 	cgroup_metrics(dir, &m);
 	pb_put_string(&any, 1, "io.containerd.cgroups.v2.Metrics");
