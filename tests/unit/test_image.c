@@ -20,10 +20,15 @@ __attribute__((constructor)) static void remember_top(void)
 		top[0] = '\0';
 }
 
+/* The fixture's directory: FIXTURE less its "/layout" (the whole directory
+ * goes, with the docker-save and oci-archive tars beside the layout). */
 static void remove_fixture(void)
 {
-	if (fixture_state == 1)
+	char *slash = strrchr(fixture, '/');
+	if (fixture_state == 1 && slash && strcmp(slash, "/layout") == 0) {
+		*slash = '\0';
 		rm_rf(fixture, NULL);
+	}
 }
 
 /* Builds the fixture images once per run; returns the OCI layout or NULL. */
