@@ -1,5 +1,6 @@
 #include "util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -58,6 +59,24 @@ char *xstrndup(const char *s, size_t n)
 	if (p == NULL)
 		oom();
 	return p;
+}
+
+char *percent_decode(const char *s, size_t n, bool plus_space)
+{
+	char *out = xmalloc(n + 1);
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
+		    isxdigit((unsigned char)s[i + 2])) {
+			char hex[3] = {s[i + 1], s[i + 2], 0};
+			out[o++] = (char)strtol(hex, NULL, 16);
+			i += 2;
+		} else {
+			out[o++] = plus_space && s[i] == '+' ? ' ' : s[i];
+		}
+	}
+	out[o] = '\0';
+	return out;
 }
 
 char *xasprintf(const char *fmt, ...)

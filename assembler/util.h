@@ -24,6 +24,9 @@ void *xcalloc(size_t nmemb, size_t size);
 void *xrealloc(void *ptr, size_t size);
 char *xstrdup(const char *s);            /* xstrdup(NULL) returns NULL */
 char *xstrndup(const char *s, size_t n);
+/* The N bytes of S with each %XX (two hex digits) decoded, and each '+' a
+ * space when PLUS_SPACE (a URI query's form); a new NUL-terminated string. */
+char *percent_decode(const char *s, size_t n, bool plus_space);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Cleanup helpers for __attribute__((cleanup)). */

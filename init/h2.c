@@ -3,7 +3,6 @@
  * RFC 7541 (HPACK: literals without Huffman on the way out; static and
  * dynamic tables and Huffman on the way in) for unary calls to containerd.
  * One call at a time per connection. */
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -390,19 +389,7 @@ static void grpc_result_header(struct grpc_result *r, const char *name, const ch
 	} else if (strcmp(name, "grpc-message") == 0) {
 		free(r->grpc_message);
 		/* Percent-decoded (gRPC's encoding of the message). */
-		char *m = xstrdup(value), *o = m;
-		for (const char *s = value; *s; s++) {
-			if (*s == '%' && isxdigit((unsigned char)s[1]) &&
-			    isxdigit((unsigned char)s[2])) {
-				char hex[3] = {s[1], s[2], 0};
-				*o++ = (char)strtol(hex, NULL, 16);
-				s += 2;
-			} else {
-				*o++ = *s;
-			}
-		}
-		*o = '\0';
-		r->grpc_message = m;
+		r->grpc_message = percent_decode(value, strlen(value), false);
 	}
 }
 

@@ -28,7 +28,6 @@
  * timeout_nano 4, metadata 5} or Response {status 1 (google.rpc.Status
  * {code 1, message 2}), payload 2}.  Exits are published to containerd's
  * containerd.services.events.ttrpc.v1.Events/Forward as /tasks/exit. */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -412,24 +411,6 @@ static int open_uri(const char *uri, int flags, struct kiln_error **err)
 	return fd;
 }
 
-static char *uri_decode(const char *s, size_t n)
-{
-	char *out = xmalloc(n + 1);
-	size_t o = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
-		    isxdigit((unsigned char)s[i + 2])) {
-			char hex[3] = {s[i + 1], s[i + 2], 0};
-			out[o++] = (char)strtol(hex, NULL, 16);
-			i += 2;
-		} else {
-			out[o++] = s[i] == '+' ? ' ' : s[i];
-		}
-	}
-	out[o] = '\0';
-	return out;
-}
-
 /* Starts the logging binary of URI with the read ends of two new pipes and
  * returns their write ends in OUT[0] and OUT[1]. */
 static int start_logger(struct shim *s, struct shim_proc *pr, const char *uri, int out[2],
@@ -437,7 +418,7 @@ static int start_logger(struct shim *s, struct shim_proc *pr, const char *uri, i
 {
 	const char *rest = uri + strlen("binary://");
 	const char *q = strchr(rest, '?');
-	cleanup_free char *path = uri_decode(rest, q ? (size_t)(q - rest) : strlen(rest));
+	cleanup_free char *path = percent_decode(rest, q ? (size_t)(q - rest) : strlen(rest), true);
 	char *args[34];
 	size_t na = 0;
 	args[na++] = path;
@@ -445,9 +426,9 @@ static int start_logger(struct shim *s, struct shim_proc *pr, const char *uri, i
 		const char *amp = strchr(p, '&');
 		size_t len = amp ? (size_t)(amp - p) : strlen(p);
 		const char *eq = memchr(p, '=', len);
-		args[na++] = uri_decode(p, eq ? (size_t)(eq - p) : len);
+		args[na++] = percent_decode(p, eq ? (size_t)(eq - p) : len, true);
 		if (eq && na < 32)
-			args[na++] = uri_decode(eq + 1, len - (size_t)(eq + 1 - p));
+			args[na++] = percent_decode(eq + 1, len - (size_t)(eq + 1 - p), true);
 		p = amp ? amp + 1 : NULL;
 	}
 	args[na] = NULL;

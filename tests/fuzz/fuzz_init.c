@@ -9,7 +9,7 @@
  *     of Tasks.Metrics (ctrd_metric_parse)
  *   5 runtime.json (runtime_config_load from a file, runtime_mount_flags)
  *   6 the kiln shim's ttrpc Request -> CreateTaskRequest -> runtime options
- *     (shim.c's req_parse, take_options, uri_decode), and Exec's spec Any
+ *     (shim.c's req_parse, take_options; percent_decode), and Exec's spec Any
  *     (any_value)
  *   7 the kernel's text files: /proc/PID/status (system_term_cannot_end),
  *     and what the shim's Stats reads (stat_keys, io_stat, cgroup_v2_path)
@@ -275,7 +275,7 @@ static void fuzz_shim(const uint8_t *data, size_t size)
 			if (q.s[i] == NULL)
 				continue;
 			size_t n = strlen(q.s[i]);
-			char *u = uri_decode(q.s[i], n);
+			char *u = percent_decode(q.s[i], n, true);
 			if (strlen(u) > n)
 				abort();
 			free(u);

@@ -83,3 +83,21 @@ TEST(path_join_and_numbers)
 	ok(parse_u64("-1", 10, &v) < 0, "negative refused");
 	ok(parse_u64("99999999999999999999999", 10, &v) < 0, "overflow refused");
 }
+
+/* gRPC's grpc-message (no '+' rule) and the shim's logging URIs (a query's
+ * '+' is a space): both decode %XX; a '%' without two hex digits stays. */
+TEST(percent_decoding)
+{
+	char *s = percent_decode("a%20b+c%2Fd", 11, false);
+	is_str(s, "a b+c/d", "%XX decoded, '+' kept");
+	free(s);
+	s = percent_decode("a%20b+c", 7, true);
+	is_str(s, "a b c", "'+' a space in a query");
+	free(s);
+	s = percent_decode("100%%zz%4", 9, false);
+	is_str(s, "100%%zz%4", "'%' without two hex digits stays as it is");
+	free(s);
+	s = percent_decode("%41%42tail", 4, false);
+	is_str(s, "A%", "only N bytes are read (the %XX cut at N stays)");
+	free(s);
+}
