@@ -253,28 +253,6 @@ int ctrd_task_list(struct grpc_conn *c, const char *ns, struct task_info **tasks
 	return ctrd_call(c, ns, SVC_TASKS "List", &req, take_task_entry, &l, "list tasks", err);
 }
 
-/* The field at PATH (field numbers, outermost first, ending at 0) of the
- * message DATA: the last such, as protobuf merges.  false when absent. */
-static bool pb_path(const uint8_t *data, size_t len, const int *path, struct pb_field *out)
-{
-	struct pb_reader r = {data, data + len};
-	struct pb_field f;
-	struct kiln_error *err = NULL;
-	bool found = false;
-	while (pb_next(&r, &f, &err) > 0) {
-		if (f.number != path[0])
-			continue;
-		if (path[1] == 0) {
-			*out = f;
-			found = true;
-		} else if (f.wire == 2) {
-			found = pb_path(f.data, f.len, path + 1, out) || found;
-		}
-	}
-	kiln_error_release(&err);
-	return found;
-}
-
 static uint64_t pb_path_uint(const uint8_t *data, size_t len, const int *path)
 {
 	struct pb_field f;

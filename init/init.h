@@ -91,6 +91,10 @@ struct pb_field {
 int pb_next(struct pb_reader *r, struct pb_field *f, struct kiln_error **err);
 /* A new NUL-terminated copy of a length-delimited field; caller frees. */
 char *pb_field_strdup(const struct pb_field *f);
+/* The field at PATH (field numbers, outermost first, ending at 0) of the
+ * message DATA into *OUT: the last such, as protobuf merges; false when
+ * absent.  Malformed input ends the search where it starts. */
+bool pb_path(const uint8_t *data, size_t len, const int *path, struct pb_field *out);
 
 /* ---- h2.c: gRPC over HTTP/2 (prior knowledge) on a unix socket ---- */
 

@@ -142,3 +142,21 @@ char *pb_field_strdup(const struct pb_field *f)
 {
 	return xstrndup((const char *)f->data, f->len);
 }
+
+bool pb_path(const uint8_t *data, size_t len, const int *path, struct pb_field *out)
+{
+	struct pb_reader r = {data, data + len};
+	struct pb_field f;
+	bool found = false;
+	while (pb_next(&r, &f, NULL) > 0) {
+		if (f.number != path[0])
+			continue;
+		if (path[1] == 0) {
+			*out = f;
+			found = true;
+		} else if (f.wire == 2) {
+			found = pb_path(f.data, f.len, path + 1, out) || found;
+		}
+	}
+	return found;
+}

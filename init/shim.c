@@ -137,17 +137,12 @@ static void put_timestamp(struct pb_buf *b, int field, const struct timespec *ts
  * NULL. */
 static const uint8_t *any_value(const uint8_t *any, size_t len, size_t *vlen)
 {
-	if (any == NULL)
-		return NULL;
-	struct pb_reader r = {any, any + len};
+	static const int value[] = {2, 0};
 	struct pb_field f;
-	const uint8_t *value = NULL;
-	while (pb_next(&r, &f, NULL) > 0)
-		if (f.number == 2 && f.wire == 2) {
-			value = f.data;
-			*vlen = f.len;
-		}
-	return value;
+	if (any == NULL || !pb_path(any, len, value, &f) || f.wire != 2)
+		return NULL;
+	*vlen = f.len;
+	return f.data;
 }
 
 /* A request's fields 1-10 by number: varints in v[], length-delimited ones
@@ -1257,8 +1252,6 @@ static void do_update(struct shim *s, int conn, uint32_t stream, const struct re
 	respond(s, conn, stream, 0, NULL, NULL);
 }
 
-/* Pids: the task's cgroup members, from `RUNTIME ps --format json` (a JSON
- * array of numbers) into ProcessInfo {pid 1}. */
 /* ---- Stats: the task's cgroup v2 figures as containerd's
  * io.containerd.cgroups.v2.Metrics (what `ctr task metrics` prints and
  * containerd's Metrics call returns), read from the cgroup of the task's init
@@ -1294,12 +1287,11 @@ static void io_stat(struct pb_buf *out, const char *text)
 	for (const char *line = text; line && *line;) {
 		size_t len = strcspn(line, "\n");
 		char *end;
-		unsigned long maj = strtoul(line, &end, 10), min = 0;
+		unsigned long maj = strtoul(line, &end, 10);
 		if (*end == ':' && end < line + len) {
 			cleanup_pb_buf struct pb_buf e = {0};
-			min = strtoul(end + 1, &end, 10);
 			pb_put_uint(&e, 1, maj);
-			pb_put_uint(&e, 2, min);
+			pb_put_uint(&e, 2, strtoul(end + 1, &end, 10));
 			for (const char *w = end; w < line + len; w += strcspn(w, " \n")) {
 				w += strspn(w, " ");
 				for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
@@ -1386,7 +1378,9 @@ static void cgroup_metrics(const char *dir, struct pb_buf *m)
 /* The cgroup v2 path in /proc/PID/cgroup's TEXT ("0::/path"), cut in place. */
 static char *cgroup_v2_path(char *text)
 {
-	char *p = text && strncmp(text, "0::", 3) == 0 ? text : text ? strstr(text, "\n0::") : NULL;
+	if (text == NULL)
+		return NULL;
+	char *p = strncmp(text, "0::", 3) == 0 ? text : strstr(text, "\n0::");
 	if (p == NULL)
 		return NULL;
 	p += *p == '\n' ? 4 : 3;
@@ -1420,6 +1414,8 @@ static void do_stats(struct shim *s, int conn, uint32_t stream)
 	respond(s, conn, stream, 0, NULL, &resp);
 }
 
+/* Pids: the task's cgroup members, from `RUNTIME ps --format json` (a JSON
+ * array of numbers) into ProcessInfo {pid 1}. */
 static void do_pids(struct shim *s, int conn, uint32_t stream)
 {
 	if (!task_matches(s, conn, stream))
