@@ -11,8 +11,9 @@
 #include "util.h"
 
 static char top[4096];
-static char fixture[4200];
-static int fixture_state; /* 0 not built, 1 built, -1 unavailable */
+static char fixture_dir[4096]; /* the images mkimages.sh makes, once named */
+static char fixture[4200];     /* its OCI layout */
+static int fixture_state;      /* 0 not built, 1 built, -1 unavailable */
 
 __attribute__((constructor)) static void remember_top(void)
 {
@@ -20,15 +21,12 @@ __attribute__((constructor)) static void remember_top(void)
 		top[0] = '\0';
 }
 
-/* The fixture's directory: FIXTURE less its "/layout" (the whole directory
- * goes, with the docker-save and oci-archive tars beside the layout). */
+/* The whole directory: the layout and the docker-save and oci-archive tars
+ * beside it, or what a failed mkimages.sh left. */
 static void remove_fixture(void)
 {
-	char *slash = strrchr(fixture, '/');
-	if (fixture_state == 1 && slash && strcmp(slash, "/layout") == 0) {
-		*slash = '\0';
-		rm_rf(fixture, NULL);
-	}
+	if (fixture_dir[0])
+		rm_rf(fixture_dir, NULL);
 }
 
 /* Builds the fixture images once per run; returns the OCI layout or NULL. */
@@ -37,16 +35,17 @@ static const char *fixture_layout(void)
 	if (fixture_state == 0) {
 		fixture_state = -1;
 		const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-		snprintf(fixture, sizeof fixture, "%s/kiln-image-fixture-%d", base, (int)getpid());
+		snprintf(fixture_dir, sizeof fixture_dir, "%s/kiln-image-fixture-%d", base,
+			 (int)getpid());
+		atexit(remove_fixture);
 		cleanup_free char *cmd =
 		    xasprintf("command -v umoci >/dev/null && command -v skopeo >/dev/null && "
 			      "'%s/tests/fixtures/mkimages.sh' '%s' >/dev/null",
-			      top, fixture);
+			      top, fixture_dir);
 		int st = system(cmd);
 		if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
 			fixture_state = 1;
-			atexit(remove_fixture);
-			strcat(fixture, "/layout");
+			snprintf(fixture, sizeof fixture, "%s/layout", fixture_dir);
 		}
 	}
 	return fixture_state == 1 ? fixture : NULL;
